@@ -1,0 +1,3 @@
+//! Benchmark programs live beside this file; see benches/README.md.
+
+fn main() {}

@@ -1,0 +1,65 @@
+//! The `herald` command line: one module per subcommand. Only this module
+//! decides exit codes: 0 success, 1 invalid input or refused action, 2 usage.
+
+mod hash_token;
+mod plugin_info;
+mod remote;
+mod run;
+mod schema;
+mod validate;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Herald: a scheduler daemon for marketing and notification messages.
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands of `herald`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon.
+    Run(run::Args),
+    /// Validate delivery files or folders; exit 0 when all are valid, 1 otherwise.
+    Validate(validate::Args),
+    /// Print the JSON Schema of delivery files.
+    Schema,
+    /// Print the `token_sha256` of a token for the `users` of the config.
+    HashToken(hash_token::Args),
+    /// Load a plugin and print its name, version, channels and ABI version.
+    PluginInfo(plugin_info::Args),
+    /// Commands that talk to a running daemon through its HTTP API.
+    #[command(flatten)]
+    Remote(remote::Command),
+}
+
+/// What a command returns to `main`: success, refused (exit 1), or an error.
+pub type Outcome = anyhow::Result<ExitCode>;
+
+/// Exit code for invalid input or a refused action.
+pub const EXIT_REFUSED: u8 = 1;
+
+/// Entry point of the binary: parses the arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Validate(args) => validate::run(args),
+        Command::Schema => schema::run(),
+        Command::HashToken(args) => hash_token::run(args),
+        Command::PluginInfo(args) => plugin_info::run(args),
+        Command::Remote(command) => remote::run(command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("herald: {error:#}");
+            ExitCode::from(EXIT_REFUSED)
+        }
+    }
+}

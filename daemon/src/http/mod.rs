@@ -1,0 +1,1 @@
+//! The `http` part; see the crate docs for its place in the flow.

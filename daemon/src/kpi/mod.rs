@@ -1,0 +1,1 @@
+//! The `kpi` part; see the crate docs for its place in the flow.

@@ -1,0 +1,1 @@
+//! The `plugin_host` part; see the crate docs for its place in the flow.

@@ -1,0 +1,1 @@
+//! The `tracking` part; see the crate docs for its place in the flow.

@@ -1,0 +1,152 @@
+//! The JSON that crosses the ABI: batches in, results out, and an
+//! instance's description. Every document carries `version`
+//! ([`WIRE_VERSION`]) so either side can refuse a shape it does not know.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Version of the JSON documents below; bumped only for incompatible changes.
+pub const WIRE_VERSION: u32 = 1;
+
+/// One call of `send_batch`: messages already rendered by the host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    /// Always [`WIRE_VERSION`].
+    pub version: u32,
+    /// The messages, in order; the results come back in the same order.
+    pub messages: Vec<Message>,
+}
+
+/// One rendered message for one recipient.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Message {
+    /// Stable across retries of the same recipient in the same run, so a
+    /// provider that deduplicates can use it (`{run_id}/{recipient_id}`).
+    pub message_id: String,
+    /// The run this message belongs to, or `proof` for a proof send.
+    pub run_id: String,
+    /// The audience row's `id`.
+    pub recipient_id: String,
+    /// The channel name the message is sent on (`email`, `sms`, ...).
+    pub channel: String,
+    /// The normalised address (e-mail lower-cased, E.164 phone, push token).
+    pub address: String,
+    /// Rendered content fields (`subject`, `html`, `text`, `body`, ...).
+    pub content: BTreeMap<String, String>,
+    /// Extra headers (e-mail), already checked by the host to hold no CR or LF.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Structured data for channels that take it (push `data`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, String>,
+}
+
+/// What `send_batch` returns: exactly one result per message, in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchResults {
+    /// Always [`WIRE_VERSION`].
+    pub version: u32,
+    /// One per message of the batch, in the batch's order.
+    pub results: Vec<MessageResult>,
+}
+
+/// The plugin's verdict for one message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessageResult {
+    /// The `message_id` of the message this result is for.
+    pub message_id: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub status: SendStatus,
+}
+
+/// Outcome of one send attempt, as the plugin reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SendStatus {
+    /// The provider took the message.
+    Accepted {
+        /// The provider's id for the message, which feedback may later name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider_message_id: Option<String>,
+    },
+    /// The provider refused the address.
+    Bounced {
+        /// `hard` (never retry this address) or `soft`.
+        kind: BounceKind,
+        /// The provider's words.
+        #[serde(default)]
+        reason: String,
+    },
+    /// Permanent failure for this message (not the address).
+    Failed {
+        /// The provider's words.
+        #[serde(default)]
+        reason: String,
+    },
+    /// Transient failure: try again later with the same `message_id`.
+    Retry {
+        /// The provider's words.
+        #[serde(default)]
+        reason: String,
+        /// How long to wait before the next try, when the provider said.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+    },
+}
+
+/// Hard or soft bounce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BounceKind {
+    /// Permanent: the address is quarantined at once.
+    Hard,
+    /// Temporary: counted toward the quarantine threshold.
+    Soft,
+}
+
+/// What one plugin instance serves and how it wants to be called.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Description {
+    /// Always [`WIRE_VERSION`].
+    pub version: u32,
+    /// The channels this instance serves.
+    pub channels: Vec<ChannelInfo>,
+    /// How many `send_batch` calls the host may make at once (at least 1).
+    pub concurrency: u32,
+}
+
+/// One channel served by an instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelInfo {
+    /// The channel name deliveries use (`email`, `sms`, ...).
+    pub name: String,
+    /// The audience column that holds the address (`email`, `phone`, ...).
+    /// `None` means any: the host passes the recipient id as the address.
+    pub address_column: Option<String>,
+    /// How the host normalises and checks addresses before sending.
+    pub normalise: Normalisation,
+    /// Whether the channel can track opens and clicks (e-mail).
+    #[serde(default)]
+    pub tracking: bool,
+}
+
+/// How addresses of a channel are normalised and checked by the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Normalisation {
+    /// Trim and lower-case; must look like `local@domain`.
+    Email,
+    /// Trim, drop spaces, dashes, dots and parentheses; must be E.164 (`+` and 8 to 15 digits).
+    E164,
+    /// Trim; must be non-empty and free of white space.
+    Token,
+    /// Trim only; any non-empty value.
+    None,
+}
