@@ -1,1 +1,314 @@
-//! The `store` part; see the crate docs for its place in the flow.
+//! The store: everything Herald keeps between instants and between
+//! instances. [`Store`] is the one interface; `redis` (production, several
+//! instances) and `embedded` (redb, single instance, the default) implement
+//! it, and one conformance suite (`conformance`) runs against both so
+//! their behaviour cannot drift.
+//!
+//! Every state change of a run or a chunk is one atomic operation of the
+//! backend (one Lua script on Redis, one transaction on redb). The store
+//! also keeps the *agenda*: for each run that needs work, the instant it
+//! next needs it (preparation now, expiry at the confirm deadline, sending
+//! at the scheduled instant, reclaim when a lease expires). Operations keep
+//! the agenda up to date themselves; the engine only asks what is due.
+
+pub mod types;
+
+pub use types::*;
+
+use crate::runs::{Outcome, RunId, RunState};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store cannot be reached (Redis down, connection reset); the
+    /// caller retries with backoff and reports not-ready.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// The embedded store file is held by another daemon.
+    #[error(
+        "the store file {path} is in use by another herald process (pid {pid}); stop it or point `store.path` elsewhere"
+    )]
+    Locked {
+        /// The store file.
+        path: std::path::PathBuf,
+        /// The holder's process id, when known.
+        pid: String,
+    },
+    /// Data in the store does not have the expected shape.
+    #[error("the store holds unexpected data at {key}: {problem}")]
+    Corrupt {
+        /// Where.
+        key: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The store refused the operation for another reason (config, I/O).
+    #[error("store error: {0}")]
+    Other(String),
+}
+
+/// Shorthand for results of the store.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A store shared by the engine's tasks.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Everything the engine, the API and the KPIs need from storage.
+///
+/// `owner` arguments identify a daemon instance (`hostname:pid:random`);
+/// `now` arguments come from the engine's clock so tests can fake time.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ----- health and wake-ups -----
+
+    /// Answers when the store is reachable (`/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Notified when another operation (here or in another instance) may
+    /// have made a run due sooner: the scheduler re-reads the agenda.
+    fn changes(&self) -> Arc<tokio::sync::Notify>;
+
+    // ----- schedule cursors -----
+
+    /// The last occurrence of a recurring delivery the scheduler handled
+    /// (created or skipped), so missed occurrences can be caught up.
+    async fn cursor(&self, delivery_id: &str) -> StoreResult<Option<DateTime<Utc>>>;
+
+    /// Moves the cursor forward to `to`; never backward.
+    async fn advance_cursor(&self, delivery_id: &str, to: DateTime<Utc>) -> StoreResult<()>;
+
+    // ----- runs -----
+
+    /// Creates the run in `preparing`, due now; `false` (and no change)
+    /// when a run with this id exists, whoever created it.
+    async fn create_run(&self, run: &NewRun) -> StoreResult<bool>;
+
+    /// A run by id.
+    async fn run(&self, id: &RunId) -> StoreResult<Option<Run>>;
+
+    /// The definition snapshot (JSON) the run was prepared from.
+    async fn definition(&self, id: &RunId) -> StoreResult<Option<String>>;
+
+    /// Runs, newest `scheduled_for` first, `limit` per page.
+    async fn list_runs(
+        &self,
+        filter: &RunFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<Run>>;
+
+    /// Runs whose agenda instant is at or before `now`, soonest first.
+    async fn due_runs(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<RunId>>;
+
+    /// The soonest agenda instant, if any run needs work.
+    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>>;
+
+    // ----- preparation -----
+
+    /// Takes (or renews) the right to prepare a `preparing` run until
+    /// `lease_until`; `false` when another owner holds an unexpired lease
+    /// or the run is not `preparing`. The agenda makes it due again at
+    /// `lease_until`, so a preparer that dies is replaced.
+    async fn claim_preparation(
+        &self,
+        id: &RunId,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// Writes (or overwrites) one chunk of a `preparing` run.
+    async fn put_chunk(&self, id: &RunId, chunk: &Chunk) -> StoreResult<()>;
+
+    /// Ends preparation: records the counts and preview, then moves the
+    /// run to `pending` (confirm required), `sending` (due) or `scheduled`.
+    /// A run that left `preparing` meanwhile (cancelled) is left as it is.
+    async fn finish_preparation(
+        &self,
+        id: &RunId,
+        owner: &str,
+        prepared: &Prepared,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Transition>;
+
+    /// Moves a run that is not final to `failed` with a reason.
+    async fn fail_run(
+        &self,
+        id: &RunId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Transition>;
+
+    // ----- actions (spec README, "What each action does in each state") -----
+
+    /// `pending` → `scheduled` (or `sending` when its instant has come).
+    async fn confirm(&self, id: &RunId, by: &str, now: DateTime<Utc>) -> StoreResult<Transition>;
+
+    /// Any state but final → `cancelled`. A run that was sending or paused
+    /// stays due so its unsent recipients get the outcome `cancelled`.
+    async fn cancel(
+        &self,
+        id: &RunId,
+        by: Option<&str>,
+        reason: CancelReason,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Transition>;
+
+    /// `sending` → `paused`: no more chunks are claimed.
+    async fn pause(&self, id: &RunId, by: &str, now: DateTime<Utc>) -> StoreResult<Transition>;
+
+    /// `paused` → `sending`.
+    async fn resume(&self, id: &RunId, by: &str, now: DateTime<Utc>) -> StoreResult<Transition>;
+
+    /// `pending` past its confirm deadline → `expired`; otherwise a conflict.
+    async fn expire(&self, id: &RunId, now: DateTime<Utc>) -> StoreResult<Transition>;
+
+    /// `scheduled` whose instant has come → `sending`; otherwise a conflict.
+    async fn start_sending(&self, id: &RunId, now: DateTime<Utc>) -> StoreResult<Transition>;
+
+    // ----- sending -----
+
+    /// Claims a chunk of a `sending` run (or of a cancelled run whose
+    /// chunks still need their `cancelled` outcomes) that nobody holds or
+    /// whose lease expired. `None` when there is none to claim now.
+    async fn claim_chunk(
+        &self,
+        id: &RunId,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<ClaimedChunk>>;
+
+    /// Extends a lease; `false` when the lease was lost (expired and taken).
+    async fn renew_lease(
+        &self,
+        id: &RunId,
+        chunk: u32,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// Records final outcomes and moves the run's counters with them, in
+    /// one atomic operation per batch. A recipient that already has an
+    /// outcome keeps it and is not counted twice. Also appends the
+    /// recipients' profile history and indexes provider message ids.
+    async fn record_outcomes(&self, id: &RunId, outcomes: &[RecipientOutcome]) -> StoreResult<()>;
+
+    /// Marks a claimed chunk finished; the run becomes `sent` when it was
+    /// the last one (a cancelled run records its end).
+    async fn complete_chunk(
+        &self,
+        id: &RunId,
+        chunk: u32,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Gives a claimed chunk back unfinished (clean shutdown) so another
+    /// instance claims it at once.
+    async fn release_chunk(&self, id: &RunId, chunk: u32, owner: &str) -> StoreResult<()>;
+
+    /// Token bucket shared by all instances: takes `n` messages of the
+    /// delivery's throttle; returns how long to wait before sending them
+    /// (zero when allowed now).
+    async fn throttle(
+        &self,
+        delivery_id: &str,
+        per_second: f64,
+        n: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Duration>;
+
+    // ----- outcomes, feedback, tracking, KPIs -----
+
+    /// The recorded outcome of one recipient of a run.
+    async fn outcome(
+        &self,
+        id: &RunId,
+        recipient_id: &str,
+    ) -> StoreResult<Option<RecipientOutcome>>;
+
+    /// The run and recipient a provider message id was recorded for.
+    async fn find_message(&self, provider_message_id: &str)
+    -> StoreResult<Option<(RunId, String)>>;
+
+    /// Turns a recipient's `delivered` outcome into `bounced` or `failed`
+    /// (later feedback), moving the counters; returns the outcome now
+    /// recorded, or `None` for an unknown recipient.
+    async fn amend_outcome(
+        &self,
+        id: &RunId,
+        recipient_id: &str,
+        to: Outcome,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<RecipientOutcome>>;
+
+    /// Writes buffered tracking events: unique per recipient and kind, a
+    /// click implying an open; moves `opened`, `clicked`, `unsubscribed`.
+    async fn record_tracking(
+        &self,
+        id: &RunId,
+        events: &[(String, TrackingKind)],
+    ) -> StoreResult<()>;
+
+    /// Recomputes the run's counters from its recorded outcomes and
+    /// tracking records, stores and returns them ("compute statistics").
+    /// Runs with `outcomes_purged` keep their counters.
+    async fn recount(&self, id: &RunId) -> StoreResult<Counters>;
+
+    /// A recipient's history, newest first.
+    async fn history(
+        &self,
+        recipient_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<HistoryEntry>>;
+
+    // ----- suppressions (quarantine and denylist) -----
+
+    /// For each address, the list it is on (denylist wins), in order.
+    async fn suppressed(&self, addresses: &[String]) -> StoreResult<Vec<Option<SuppressionList>>>;
+
+    /// Puts an address on a list (idempotent; keeps the first `since`).
+    async fn suppress(
+        &self,
+        list: SuppressionList,
+        address: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Lifts an entry; `false` when there was none.
+    async fn unsuppress(&self, list: SuppressionList, address: &str) -> StoreResult<bool>;
+
+    /// Entries of a list, by address.
+    async fn suppressions(
+        &self,
+        list: SuppressionList,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<Suppression>>;
+
+    /// Counts a soft bounce; quarantines the address at `threshold`.
+    /// Returns `true` when this bounce quarantined it.
+    async fn soft_bounce(
+        &self,
+        address: &str,
+        threshold: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// A successful send resets the soft-bounce counts of these addresses.
+    async fn reset_soft_bounces(&self, addresses: &[String]) -> StoreResult<()>;
+
+    // ----- run states at a glance -----
+
+    /// How many runs are in each state (metrics `herald_runs{state}`).
+    async fn count_by_state(&self) -> StoreResult<Vec<(RunState, u64)>>;
+}

@@ -1,0 +1,310 @@
+//! The records the store keeps and hands back.
+
+use crate::runs::{ExclusionReason, Outcome, RunId, RunState};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What the scheduler knows when it creates a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewRun {
+    /// The deterministic id.
+    pub id: RunId,
+    /// The delivery it belongs to.
+    pub delivery_id: String,
+    /// The channel it is sent on.
+    pub channel: String,
+    /// The occurrence's instant (for `@once`, the instant it was loaded).
+    pub scheduled_for: DateTime<Utc>,
+    /// When a pending run expires.
+    pub confirm_deadline: DateTime<Utc>,
+    /// Whether it waits in `pending` for a confirmer.
+    pub confirm_required: bool,
+    /// `2026-12-07`, `2026-W49` or `2026-12` for aggregated deliveries.
+    pub aggregation_period: Option<String>,
+    /// The delivery definition as JSON: every instance renders from it.
+    pub definition: String,
+    /// `sha256:<hex>` of `definition`.
+    pub definition_hash: String,
+    /// The delivery's throttle in messages per second, if any.
+    pub throttle_per_second: Option<f64>,
+    /// When the run was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A run as the API shows it (http-api.md "JSON shapes"), with its counters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    /// The deterministic id.
+    pub id: RunId,
+    /// The delivery it belongs to.
+    pub delivery_id: String,
+    /// The channel it is sent on.
+    pub channel: String,
+    /// Where it is in its life.
+    pub state: RunState,
+    /// The occurrence's instant.
+    pub scheduled_for: DateTime<Utc>,
+    /// When a pending run expires.
+    pub confirm_deadline: DateTime<Utc>,
+    /// Whether it waits in `pending` for a confirmer.
+    pub confirm_required: bool,
+    /// The aggregation period key, if the delivery aggregates.
+    pub aggregation_period: Option<String>,
+    /// `sha256:<hex>` of the definition snapshot.
+    pub definition_hash: String,
+    /// The delivery's throttle in messages per second, if any.
+    pub throttle_per_second: Option<f64>,
+    /// When the run was created.
+    pub created_at: DateTime<Utc>,
+    /// Who confirmed it.
+    pub confirmed_by: Option<String>,
+    /// When it was confirmed.
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// Who cancelled it (`None` when the system did).
+    pub cancelled_by: Option<String>,
+    /// When it was cancelled.
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// Why it was cancelled.
+    pub cancel_reason: Option<CancelReason>,
+    /// Who paused it last.
+    pub paused_by: Option<String>,
+    /// When it was paused last.
+    pub paused_at: Option<DateTime<Utc>>,
+    /// Who resumed it last.
+    pub resumed_by: Option<String>,
+    /// When it was resumed last.
+    pub resumed_at: Option<DateTime<Utc>>,
+    /// When it started sending.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it reached a final state.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Why it failed, for `failed` runs.
+    pub failure: Option<String>,
+    /// Whether retention or erasure purged its per-recipient rows.
+    pub outcomes_purged: bool,
+    /// The content rendered for the first recipient.
+    pub preview: Option<Preview>,
+    /// Number of chunks its audience was frozen into.
+    pub chunks: u32,
+    /// Chunks finished (every recipient has an outcome).
+    pub chunks_done: u32,
+    /// The outcome counters.
+    pub counters: Counters,
+}
+
+/// Why a run was cancelled (`cancel_reason` in the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelReason {
+    /// A user cancelled it (named in `cancelled_by`).
+    Cancelled,
+    /// Its delivery file was removed.
+    DeliveryRemoved,
+}
+
+/// The content rendered for the first recipient, shown to confirmers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preview {
+    /// Whose data it was rendered with.
+    pub recipient_id: String,
+    /// The rendered content fields.
+    pub content: BTreeMap<String, String>,
+}
+
+/// The run's counters: the ground truth of its KPIs (kpis.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Audience rows read at preparation.
+    pub targeted: u64,
+    /// Rows left out at preparation, by reason.
+    pub excluded_by_reason: BTreeMap<ExclusionReason, u64>,
+    /// Recipients whose outcome is `delivered`.
+    pub delivered: u64,
+    /// Recipients whose outcome is `bounced`.
+    pub bounced: u64,
+    /// Recipients whose outcome is `failed`.
+    pub failed: u64,
+    /// Recipients not sent because the run was cancelled.
+    pub cancelled: u64,
+    /// Unique recipients with an open or a click.
+    pub opened: u64,
+    /// Unique recipients with a click.
+    pub clicked: u64,
+    /// Unique recipients who unsubscribed through this run.
+    pub unsubscribed: u64,
+}
+
+impl Counters {
+    /// Rows left out at preparation.
+    pub fn excluded(&self) -> u64 {
+        self.excluded_by_reason.values().sum()
+    }
+
+    /// `targeted − excluded`.
+    pub fn to_send(&self) -> u64 {
+        self.targeted.saturating_sub(self.excluded())
+    }
+
+    /// `delivered + bounced + failed`.
+    pub fn sent(&self) -> u64 {
+        self.delivered + self.bounced + self.failed
+    }
+
+    /// `to_send − sent − cancelled`.
+    pub fn remaining(&self) -> u64 {
+        self.to_send()
+            .saturating_sub(self.sent())
+            .saturating_sub(self.cancelled)
+    }
+}
+
+/// One audience row frozen at preparation, with its normalised address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrozenRecipient {
+    /// The row's `id`.
+    pub id: String,
+    /// The normalised address.
+    pub address: String,
+    /// The row's columns: the template variables.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// A slice of a run's audience, claimed and sent as a unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// 0-based position in the run.
+    pub number: u32,
+    /// The recipients to send to.
+    pub recipients: Vec<FrozenRecipient>,
+}
+
+/// What preparation found, recorded when it finishes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prepared {
+    /// Audience rows read.
+    pub targeted: u64,
+    /// Rows left out, by reason; their per-recipient `excluded` outcomes
+    /// are recorded with [`Store::record_outcomes`](super::Store::record_outcomes)
+    /// before this.
+    pub excluded_by_reason: BTreeMap<ExclusionReason, u64>,
+    /// How many chunks were written with [`Store::put_chunk`](super::Store::put_chunk).
+    pub chunks: u32,
+    /// The content rendered for the first recipient.
+    pub preview: Option<Preview>,
+}
+
+/// A chunk claimed under a lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedChunk {
+    /// The chunk's number.
+    pub number: u32,
+    /// Its recipients that have no outcome yet (a reclaimed chunk skips
+    /// those the previous holder finished).
+    pub recipients: Vec<FrozenRecipient>,
+    /// Whether the run was cancelled: the claimer records `cancelled` for
+    /// every recipient instead of sending.
+    pub cancelled: bool,
+}
+
+/// The final outcome of one recipient, as the dispatcher records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientOutcome {
+    /// The row's `id`.
+    pub recipient_id: String,
+    /// The address it was sent to (empty when there was none).
+    pub address: String,
+    /// The outcome.
+    pub outcome: Outcome,
+    /// The exclusion reason, for `excluded`.
+    pub reason: Option<ExclusionReason>,
+    /// The provider's message id, for `delivered`.
+    pub provider_message_id: Option<String>,
+    /// The provider's or the host's words, for `bounced` and `failed`.
+    pub detail: Option<String>,
+    /// When it was recorded.
+    pub at: DateTime<Utc>,
+}
+
+/// The result of an action on a run (confirm, cancel, pause, resume, ...).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    /// Done: the run as it is now.
+    Done(Box<Run>),
+    /// Not allowed in the run's current state (HTTP 409 with `state`).
+    Conflict(RunState),
+    /// No such run (HTTP 404).
+    NotFound,
+}
+
+/// Filter of [`Store::list_runs`](super::Store::list_runs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    /// Only runs in this state.
+    pub state: Option<RunState>,
+    /// Only runs of this delivery.
+    pub delivery_id: Option<String>,
+}
+
+/// One page of a paginated list, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Opaque cursor of the next page, `None` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// The two suppression lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppressionList {
+    /// Hard-bounced addresses, or soft-bounced past the threshold.
+    Quarantine,
+    /// Unsubscribed, complained, SMS STOP.
+    Denylist,
+}
+
+/// One suppressed address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    /// The normalised address.
+    pub address: String,
+    /// Which list.
+    pub list: SuppressionList,
+    /// Why (`hard_bounce`, `soft_bounces`, `unsubscribed`, `complained`, `stop`, `manual`, ...).
+    pub reason: String,
+    /// Since when.
+    pub since: DateTime<Utc>,
+    /// Soft bounces counted for the address.
+    pub soft_bounces: u32,
+}
+
+/// A tracked action of a recipient, buffered then written in bulk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackingKind {
+    /// The open pixel was fetched.
+    Open,
+    /// A tracked link was followed (implies an open).
+    Click,
+    /// The recipient unsubscribed through the run's link.
+    Unsubscribe,
+}
+
+/// One entry of a recipient's profile history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// The run.
+    pub run_id: RunId,
+    /// Its delivery.
+    pub delivery_id: String,
+    /// Its channel.
+    pub channel: String,
+    /// The recipient's outcome in it.
+    pub outcome: Outcome,
+    /// The provider's message id, if any.
+    pub provider_message_id: Option<String>,
+    /// When the outcome was recorded.
+    pub at: DateTime<Utc>,
+}
