@@ -23,9 +23,12 @@
 //! - [`cli`]: one module per `herald` subcommand.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod daemon;
 pub mod definitions;
 pub mod dispatch;
+pub mod engine;
 pub mod http;
 pub mod kpi;
 pub mod ops;

@@ -1,1 +1,126 @@
-//! The `dispatch` part; see the crate docs for its place in the flow.
+//! Sending: claim chunks of sending runs under a lease, render each
+//! recipient from the run's definition snapshot, hand batches to the
+//! channel plugin, retry transient failures, and record every outcome
+//! before the chunk is acknowledged.
+
+mod chunk;
+pub mod results;
+
+use crate::definitions::{Delivery, Renderer};
+use crate::engine::Engine;
+use crate::plugin_host::ChannelSender;
+use crate::runs::{BusyGuard, RunId};
+use crate::store::{Run, StoreResult};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use tokio::task::JoinSet;
+use tracing::{debug, warn};
+
+/// Sends the chunks of sending runs; one per daemon instance.
+#[derive(Clone)]
+pub struct Dispatcher {
+    engine: Arc<Engine>,
+}
+
+/// What every chunk of one run needs, built once per run and instance.
+pub(crate) struct RunContext {
+    pub run: Run,
+    pub delivery: Delivery,
+    pub renderer: Renderer,
+    pub sender: ChannelSender,
+    /// Whether this instance has handed the run's first message to the plugin.
+    pub first_sent: AtomicBool,
+}
+
+impl Dispatcher {
+    /// A dispatcher for the engine.
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Dispatcher { engine }
+    }
+
+    /// Works on a sending (or cancelled) run until it has no chunk left to
+    /// claim here: as many chunk workers as the channel's plugin wants
+    /// concurrent calls. The guard keeps the run in hand until then.
+    pub async fn dispatch(&self, id: &RunId, _guard: BusyGuard) {
+        let context = match self.context(id).await {
+            Ok(Some(context)) => Arc::new(context),
+            Ok(None) => return,
+            Err(error) => {
+                warn!(delivery_id = id.delivery_id(), run_id = %id, %error, "Could not load the run to send it.");
+                return;
+            }
+        };
+        let workers = context.sender.concurrency().max(1);
+        let mut set = JoinSet::new();
+        for _ in 0..workers {
+            let engine = self.engine.clone();
+            let context = context.clone();
+            set.spawn(async move { work(&engine, &context).await });
+        }
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    metrics::counter!("herald_store_errors_total").increment(1);
+                    warn!(delivery_id = id.delivery_id(), run_id = %id, %error, "A chunk worker stopped on a store error; the chunk will be reclaimed.");
+                }
+                Err(error) => warn!(run_id = %id, %error, "A chunk worker panicked."),
+            }
+        }
+        debug!(run_id = %id, "No chunk left to claim here.");
+    }
+
+    async fn context(&self, id: &RunId) -> StoreResult<Option<RunContext>> {
+        let store = &self.engine.store;
+        let Some(run) = store.run(id).await? else {
+            return Ok(None);
+        };
+        let Some(definition) = store.definition(id).await? else {
+            return Ok(None);
+        };
+        let now = self.engine.clock.now();
+        let fail = |reason: String| async move {
+            warn!(delivery_id = id.delivery_id(), run_id = %id, %reason, "Run failed: it cannot be sent.");
+            store.fail_run(id, &reason, now).await.map(|_| None)
+        };
+        let delivery: Delivery = match serde_json::from_str(&definition) {
+            Ok(delivery) => delivery,
+            Err(e) => return fail(format!("the definition snapshot cannot be read: {e}")).await,
+        };
+        let Some(sender) = self.engine.plugins.sender(&delivery.channel) else {
+            return fail(format!(
+                "channel `{}` is not served by any loaded plugin",
+                delivery.channel
+            ))
+            .await;
+        };
+        let renderer = match Renderer::new(&delivery) {
+            Ok(renderer) => renderer,
+            Err(e) => return fail(e.to_string()).await,
+        };
+        Ok(Some(RunContext {
+            run,
+            delivery,
+            renderer,
+            sender,
+            first_sent: AtomicBool::new(false),
+        }))
+    }
+}
+
+/// Claims and sends chunks of one run until none is left or the engine stops.
+async fn work(engine: &Engine, context: &RunContext) -> StoreResult<()> {
+    let id = &context.run.id;
+    while !engine.stopping.is_cancelled() {
+        let now = engine.clock.now();
+        let claimed = engine
+            .store
+            .claim_chunk(id, &engine.owner, engine.lease_until(), now)
+            .await?;
+        let Some(claimed) = claimed else {
+            break;
+        };
+        chunk::process(engine, context, claimed).await?;
+    }
+    Ok(())
+}

@@ -1,1 +1,262 @@
-//! The `scheduler` part; see the crate docs for its place in the flow.
+//! The loop that sleeps until the next due instant, creates runs for the
+//! occurrences that have come, and hands due runs to the lifecycle.
+//!
+//! It wakes at the sooner of the next occurrence to prepare and the store's
+//! agenda, or when something changes (a delivery file, a confirmation
+//! here or in another instance, local work finishing); it never polls in
+//! a tight loop. It also feeds the systemd watchdog, so a stuck loop gets
+//! the process restarted while a loop patiently waiting out a store
+//! outage does not.
+
+pub mod plan;
+
+use crate::dispatch::Dispatcher;
+use crate::engine::{Deliveries, Engine};
+use crate::ops::{Readiness, Watchdog};
+use crate::runs::{self, Busy, RunId};
+use crate::store::{NewRun, StoreError, StoreResult};
+use chrono::{DateTime, Utc};
+use plan::Occurrence;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::{debug, info, warn};
+
+/// The longest the loop sleeps without looking at the store: a safety net
+/// for a wake-up lost while Redis reconnected, not the way work is found.
+const SAFETY_NET: Duration = Duration::from_secs(5);
+
+/// Due runs taken from the agenda per pass.
+const DUE_PER_PASS: usize = 256;
+
+/// The scheduler of one daemon instance.
+pub struct Scheduler {
+    engine: Arc<Engine>,
+    dispatcher: Arc<Dispatcher>,
+    busy: Busy,
+    readiness: Readiness,
+    watchdog: Watchdog,
+    /// Next occurrence to create per delivery, ordered by preparation instant.
+    queue: BTreeSet<(DateTime<Utc>, String)>,
+    /// The planned occurrence per delivery.
+    planned: HashMap<String, Occurrence>,
+    /// The definition hash each delivery was last planned from.
+    hashes: HashMap<String, String>,
+    /// The deliveries the plan was made from.
+    known: Deliveries,
+}
+
+impl Scheduler {
+    /// A scheduler over the engine's deliveries and store.
+    pub fn new(
+        engine: Arc<Engine>,
+        dispatcher: Arc<Dispatcher>,
+        readiness: Readiness,
+        watchdog: Watchdog,
+    ) -> Self {
+        Scheduler {
+            busy: Busy::new(engine.wake.clone()),
+            engine,
+            dispatcher,
+            readiness,
+            watchdog,
+            queue: BTreeSet::new(),
+            planned: HashMap::new(),
+            hashes: HashMap::new(),
+            known: Deliveries::default(),
+        }
+    }
+
+    /// Runs until the engine stops.
+    pub async fn run(mut self) {
+        let mut deliveries = self.engine.deliveries.clone();
+        let mut backoff = Duration::from_millis(200);
+        let mut replan = true;
+        loop {
+            self.watchdog.ping();
+            let changes = self.engine.store.changes();
+            let store_changed = changes.notified();
+            let woken = self.engine.wake.notified();
+            tokio::pin!(store_changed, woken);
+            store_changed.as_mut().enable();
+            woken.as_mut().enable();
+
+            let pass = async {
+                if replan {
+                    let current = deliveries.borrow_and_update().clone();
+                    self.replan(current).await?;
+                }
+                self.pass().await
+            };
+            let sleep = match pass.await {
+                Ok(sleep) => {
+                    replan = false;
+                    backoff = Duration::from_millis(200);
+                    self.readiness.set_store(true);
+                    sleep
+                }
+                Err(error) => {
+                    metrics::counter!("herald_store_errors_total").increment(1);
+                    self.readiness.set_store(false);
+                    warn!(%error, retry_in = ?backoff, "Store unavailable; the scheduler will retry.");
+                    let sleep = backoff;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    sleep
+                }
+            };
+            let sleep = sleep.min(SAFETY_NET).min(self.watchdog.period());
+            tokio::select! {
+                () = self.engine.stopping.cancelled() => break,
+                () = tokio::time::sleep(sleep) => {}
+                () = &mut store_changed => {}
+                () = &mut woken => {}
+                changed = deliveries.changed() => {
+                    if changed.is_err() { break; }
+                    replan = true;
+                }
+            }
+        }
+        debug!("Scheduler stopped.");
+    }
+
+    /// One pass: create the runs whose time has come, advance due runs;
+    /// returns how long to sleep.
+    async fn pass(&mut self) -> StoreResult<Duration> {
+        let now = self.engine.clock.now();
+        while let Some((at, id)) = self.queue.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.queue.pop_first();
+            if let Some(occurrence) = self.planned.remove(&id) {
+                self.create(&id, occurrence).await?;
+            }
+        }
+
+        let due = self.engine.store.due_runs(now, DUE_PER_PASS).await?;
+        let mut all_busy = !due.is_empty();
+        for run_id in due {
+            if let Some(guard) = self.busy.try_take(&run_id) {
+                all_busy = false;
+                let engine = self.engine.clone();
+                let dispatcher = self.dispatcher.clone();
+                self.engine.tasks.spawn(async move {
+                    runs::advance(&engine, &dispatcher, &run_id, guard).await;
+                });
+            }
+        }
+
+        let next_run = self.queue.first().map(|(at, _)| *at);
+        let next_agenda = self.engine.store.next_due().await?;
+        let now = self.engine.clock.now();
+        let agenda_sleep = match next_agenda {
+            // Everything due is already being worked on here: its end wakes us.
+            Some(at) if at <= now && all_busy => SAFETY_NET,
+            Some(at) => self.engine.clock.until(at),
+            None => SAFETY_NET,
+        };
+        let plan_sleep = next_run.map_or(SAFETY_NET, |at| self.engine.clock.until(at));
+        Ok(agenda_sleep.min(plan_sleep))
+    }
+
+    /// Creates the run of an occurrence, then plans the delivery's next one.
+    async fn create(&mut self, delivery_id: &str, occurrence: Occurrence) -> StoreResult<()> {
+        let Some(delivery) = self.known.get(delivery_id).cloned() else {
+            return Ok(());
+        };
+        let store = &self.engine.store;
+        let now = self.engine.clock.now();
+        let new_run = new_run(&delivery, &occurrence, now)?;
+        if store.create_run(&new_run).await? {
+            info!(delivery_id, run_id = %occurrence.run_id, scheduled_for = %occurrence.instant, "Run created.");
+            metrics::counter!("herald_runs_created_total").increment(1);
+        }
+        if occurrence.moves_cursor {
+            store
+                .advance_cursor(delivery_id, occurrence.instant)
+                .await?;
+            if let Some(next) = delivery.schedule.next_after(occurrence.instant) {
+                let ahead = chrono::Duration::from_std(delivery.schedule.prepare_ahead())
+                    .unwrap_or_default();
+                let next = Occurrence {
+                    run_id: RunId::at(&delivery.id, next),
+                    instant: next,
+                    prepare_at: next - ahead,
+                    moves_cursor: true,
+                };
+                self.enqueue(&delivery.id, next);
+            }
+        }
+        Ok(())
+    }
+
+    /// Plans every delivery that is new or changed; forgets removed ones
+    /// and cancels their runs that have not started sending.
+    async fn replan(&mut self, current: Deliveries) -> StoreResult<()> {
+        let now = self.engine.clock.now();
+        let previous = std::mem::replace(&mut self.known, current.clone());
+        for delivery_id in previous.keys().filter(|id| !current.contains_key(*id)) {
+            self.forget(delivery_id);
+            self.hashes.remove(delivery_id);
+            runs::cancel_removed(&self.engine, delivery_id).await?;
+        }
+        for (id, delivery) in current.iter() {
+            let hash = delivery.definition_hash();
+            if self.hashes.get(id) == Some(&hash) {
+                continue;
+            }
+            let cursor = self.engine.store.cursor(id).await?;
+            let plan = plan::plan(delivery, cursor, now);
+            self.forget(id);
+            if let Some(catch_up) = plan.catch_up {
+                info!(delivery_id = %id, run_id = %catch_up.run_id, "Catching up a missed occurrence.");
+                self.create(id, catch_up).await?;
+            } else if let Some(cursor) = plan.cursor {
+                self.engine.store.advance_cursor(id, cursor).await?;
+            }
+            if let Some(upcoming) = plan.upcoming {
+                self.enqueue(id, upcoming);
+            }
+            self.hashes.insert(id.clone(), hash);
+        }
+        Ok(())
+    }
+
+    fn enqueue(&mut self, delivery_id: &str, occurrence: Occurrence) {
+        self.forget(delivery_id);
+        self.queue
+            .insert((occurrence.prepare_at, delivery_id.to_owned()));
+        self.planned.insert(delivery_id.to_owned(), occurrence);
+    }
+
+    fn forget(&mut self, delivery_id: &str) {
+        if let Some(occurrence) = self.planned.remove(delivery_id) {
+            self.queue
+                .remove(&(occurrence.prepare_at, delivery_id.to_owned()));
+        }
+    }
+}
+
+/// The run record of an occurrence, carrying the definition snapshot.
+fn new_run(
+    delivery: &crate::definitions::Delivery,
+    occurrence: &Occurrence,
+    now: DateTime<Utc>,
+) -> StoreResult<NewRun> {
+    let definition = serde_json::to_string(delivery)
+        .map_err(|e| StoreError::Other(format!("cannot snapshot delivery {}: {e}", delivery.id)))?;
+    let schedule = &delivery.schedule;
+    Ok(NewRun {
+        id: occurrence.run_id.clone(),
+        delivery_id: delivery.id.clone(),
+        channel: delivery.channel.clone(),
+        scheduled_for: occurrence.instant,
+        confirm_deadline: schedule.confirm_deadline_for(occurrence.instant),
+        confirm_required: schedule.confirm(),
+        aggregation_period: schedule.aggregation_period(occurrence.instant),
+        definition,
+        definition_hash: delivery.definition_hash(),
+        throttle_per_second: delivery.throttle.map(|t| t.per_second()),
+        created_at: now,
+    })
+}

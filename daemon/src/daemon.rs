@@ -1,0 +1,202 @@
+//! `herald run`: wires the store, the plugins, the deliveries folder, the
+//! scheduler, the dispatcher and the HTTP listeners, then runs until told
+//! to stop. Tests call [`run`] with their own control handles.
+
+use crate::clock::Clock;
+use crate::config::{self, Config, StoreKind};
+use crate::definitions::{ChannelCatalog, ValidationContext, live::LiveFolder};
+use crate::dispatch::Dispatcher;
+use crate::engine::{Engine, Settings, instance_owner};
+use crate::ops::{self, Readiness, Watchdog};
+use crate::plugin_host::{PluginHost, PluginSpec};
+use crate::scheduler::Scheduler;
+use crate::store::{SharedStore, StoreError};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    /// A plugin could not be loaded.
+    #[error(transparent)]
+    Plugin(#[from] crate::plugin_host::LoadError),
+    /// The HTTP listener could not bind.
+    #[error("cannot listen on {addr}: {source}; change `http.listen` or stop what holds the port")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// How the outside world steers a running daemon (signals in production).
+pub struct Control {
+    /// Cancelled to stop (SIGTERM, SIGINT).
+    pub shutdown: CancellationToken,
+    /// A message asks for a reload (SIGHUP).
+    pub reload: mpsc::Receiver<()>,
+    /// Where time comes from (fake in tests).
+    pub clock: Clock,
+}
+
+/// Runs the daemon until `control.shutdown` is cancelled.
+pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), StartError> {
+    let config = loaded.config.clone();
+    let metrics = ops::metrics::install();
+    let store = open_store(&config).await?;
+    let plugins = Arc::new(PluginHost::load(
+        &plugin_specs(&config),
+        config.sending.plugin_timeout.get(),
+    )?);
+
+    let mut folder = LiveFolder::new(validation_context(&config, &plugins));
+    let readiness = Readiness::default();
+    tokio::task::block_in_place(|| folder.rescan());
+    readiness.set_deliveries_loaded();
+
+    let stopping = CancellationToken::new();
+    let engine = Arc::new(Engine {
+        store: store.clone(),
+        clock: control.clock.clone(),
+        plugins: plugins.clone(),
+        settings: Settings::from_config(&config),
+        owner: instance_owner(),
+        deliveries: folder.deliveries(),
+        wake: Arc::default(),
+        stopping: stopping.clone(),
+        tasks: Default::default(),
+    });
+    let dispatcher = Dispatcher::new(engine.clone());
+    let scheduler = Scheduler::new(
+        engine.clone(),
+        dispatcher,
+        readiness.clone(),
+        Watchdog::from_env(),
+    );
+
+    let state = crate::http::AppState {
+        engine: engine.clone(),
+        readiness: readiness.clone(),
+        deliveries: folder.deliveries(),
+        errors: folder.errors(),
+        metrics,
+    };
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|source| StartError::Listen {
+            addr: config.http.listen,
+            source,
+        })?;
+    info!(listen = %config.http.listen, owner = %engine.owner, "Herald is running.");
+
+    let (rescan_tx, rescan_rx) = mpsc::channel(1);
+    let watcher = tokio::spawn(folder.watch(rescan_rx, stopping.clone()));
+    let scheduler = tokio::spawn(scheduler.run());
+    let server_stop = stopping.clone();
+    let server = tokio::spawn(async move {
+        let app = crate::http::router(state);
+        if let Err(error) = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { server_stop.cancelled().await })
+            .await
+        {
+            error!(%error, "HTTP server stopped.");
+        }
+    });
+    ops::notify_ready();
+
+    loop {
+        tokio::select! {
+            () = control.shutdown.cancelled() => break,
+            Some(()) = control.reload.recv() => {
+                ops::notify_reloading();
+                reload(&loaded.path, &rescan_tx).await;
+                ops::notify_ready();
+            }
+        }
+    }
+
+    info!(grace = ?engine.settings.shutdown_grace, "Stopping: finishing the batches in flight.");
+    ops::notify_stopping();
+    stopping.cancel();
+    let drained = tokio::time::timeout(engine.settings.shutdown_grace, async {
+        let _ = scheduler.await;
+        engine.tasks.close();
+        engine.tasks.wait().await;
+    })
+    .await;
+    if drained.is_err() {
+        warn!(
+            "Shutdown grace ran out with batches still in flight; their chunks will be reclaimed after the lease."
+        );
+    }
+    let _ = watcher.await;
+    let _ = server.await;
+    info!("Herald stopped.");
+    Ok(())
+}
+
+/// SIGHUP: re-read the config for its reloadable keys, then rescan.
+async fn reload(path: &std::path::Path, rescan: &mpsc::Sender<oneshot::Sender<()>>) {
+    match config::load(path) {
+        Ok(_) => info!(config = %path.display(), "Configuration reloaded."),
+        Err(error) => warn!(%error, "The configuration no longer loads; keeping the old one."),
+    }
+    let (done_tx, done_rx) = oneshot::channel();
+    if rescan.send(done_tx).await.is_ok() {
+        let _ = done_rx.await;
+    }
+}
+
+fn plugin_specs(config: &Config) -> Vec<PluginSpec> {
+    config
+        .plugins
+        .iter()
+        .map(|p| PluginSpec {
+            path: p.path.clone(),
+            config: p.config.clone(),
+        })
+        .collect()
+}
+
+fn validation_context(config: &Config, plugins: &PluginHost) -> ValidationContext {
+    ValidationContext {
+        deliveries_dir: config.deliveries_dir.clone(),
+        audience_roots: config.audience_roots.clone(),
+        channels: ChannelCatalog::from_infos(plugins.channels().into_values()),
+    }
+}
+
+/// Opens the configured store backend.
+pub async fn open_store(config: &Config) -> Result<SharedStore, StoreError> {
+    match config.store.kind {
+        StoreKind::Embedded => {
+            if let Some(parent) = config.store.path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Other(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+            let store = crate::store::embedded::EmbeddedStore::open(&config.store.path)?;
+            Ok(Arc::new(store))
+        }
+        StoreKind::Redis => {
+            let settings = crate::store::redis::RedisSettings {
+                url: config.store.url.clone().unwrap_or_default(),
+                key_prefix: config.store.key_prefix.clone(),
+            };
+            let store = crate::store::redis::RedisStore::connect(settings).await?;
+            if !store.appendonly_enabled().await.unwrap_or(true) {
+                warn!(
+                    "Redis persistence is off (appendonly no): a Redis restart loses runs and outcomes. Set `appendonly yes` (see the README's deployment section)."
+                );
+            }
+            Ok(Arc::new(store))
+        }
+    }
+}

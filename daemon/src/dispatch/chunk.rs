@@ -1,0 +1,398 @@
+//! One claimed chunk: batches out, verdicts in, outcomes recorded per
+//! batch, the lease renewed meanwhile. A pause, a cancel, a lost lease or a
+//! shutdown stops it at the next batch boundary, never inside a batch.
+
+use super::RunContext;
+use super::results::{self, Suppression, Verdict};
+use crate::definitions::AudienceRow;
+use crate::engine::Engine;
+use crate::runs::{Outcome, RunState};
+use crate::store::{ClaimedChunk, FrozenRecipient, RecipientOutcome, StoreResult, SuppressionList};
+use herald_plugin_api::{Batch, Message, WIRE_VERSION};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tracing::{debug, info, warn};
+
+/// How often a worker re-reads the run's state between batches.
+const STATE_CHECK: Duration = Duration::from_millis(250);
+
+/// A recipient still to send, with its tries so far.
+struct Pending {
+    recipient: FrozenRecipient,
+    attempt: u32,
+    not_before: Instant,
+}
+
+/// Why a chunk worker stops before the chunk is done.
+enum Stop {
+    /// Paused, shutting down: give the chunk back.
+    Release,
+    /// The lease was taken by another instance: leave it alone.
+    LeaseLost,
+    /// Cancelled: the rest of the recipients get `cancelled`.
+    Cancel,
+}
+
+/// Sends one claimed chunk to the end, or to the first reason to stop.
+pub(super) async fn process(
+    engine: &Engine,
+    context: &RunContext,
+    claimed: ClaimedChunk,
+) -> StoreResult<()> {
+    let run_id = &context.run.id;
+    let number = claimed.number;
+    let now = Instant::now();
+    let mut queue: VecDeque<Pending> = claimed
+        .recipients
+        .into_iter()
+        .map(|recipient| Pending {
+            recipient,
+            attempt: 0,
+            not_before: now,
+        })
+        .collect();
+    if claimed.cancelled {
+        return cancel_rest(engine, context, number, queue).await;
+    }
+
+    let lost = Arc::new(AtomicBool::new(false));
+    let renewer = tokio::spawn(renew_lease(
+        engine.store.clone(),
+        engine.clock.clone(),
+        engine.settings.lease,
+        run_id.clone(),
+        number,
+        engine.owner.clone(),
+        lost.clone(),
+    ));
+    let result = send_all(engine, context, &mut queue, &lost).await;
+    renewer.abort();
+    match result? {
+        None => {
+            engine
+                .store
+                .complete_chunk(run_id, number, &engine.owner, engine.clock.now())
+                .await
+        }
+        Some(Stop::Release) => {
+            debug!(run_id = %run_id, chunk = number, left = queue.len(), "Chunk released.");
+            engine
+                .store
+                .release_chunk(run_id, number, &engine.owner)
+                .await
+        }
+        Some(Stop::LeaseLost) => {
+            warn!(delivery_id = %context.run.delivery_id, run_id = %run_id, chunk = number, "Lease lost: another instance took the chunk over.");
+            Ok(())
+        }
+        Some(Stop::Cancel) => cancel_rest(engine, context, number, queue).await,
+    }
+}
+
+/// Sends until the queue is empty (`None`) or a reason to stop comes up.
+async fn send_all(
+    engine: &Engine,
+    context: &RunContext,
+    queue: &mut VecDeque<Pending>,
+    lost: &AtomicBool,
+) -> StoreResult<Option<Stop>> {
+    let mut checked = Instant::now();
+    while !queue.is_empty() {
+        if lost.load(Ordering::Relaxed) {
+            return Ok(Some(Stop::LeaseLost));
+        }
+        if engine.stopping.is_cancelled() {
+            return Ok(Some(Stop::Release));
+        }
+        if checked.elapsed() >= STATE_CHECK {
+            checked = Instant::now();
+            match engine.store.run(&context.run.id).await?.map(|r| r.state) {
+                Some(RunState::Sending) => {}
+                Some(RunState::Cancelled) => return Ok(Some(Stop::Cancel)),
+                _ => return Ok(Some(Stop::Release)),
+            }
+        }
+        let batch = take_ready(queue, engine.settings.batch_size);
+        if batch.is_empty() {
+            let wait = queue
+                .iter()
+                .map(|p| p.not_before)
+                .min()
+                .map_or(Duration::ZERO, |t| {
+                    t.saturating_duration_since(Instant::now())
+                });
+            tokio::select! {
+                () = tokio::time::sleep(wait.min(STATE_CHECK)) => {}
+                () = engine.stopping.cancelled() => {}
+            }
+            continue;
+        }
+        let retries = send_batch(engine, context, batch).await?;
+        queue.extend(retries);
+    }
+    Ok(None)
+}
+
+/// Up to `size` recipients whose retry delay has passed.
+fn take_ready(queue: &mut VecDeque<Pending>, size: usize) -> Vec<Pending> {
+    let now = Instant::now();
+    let mut batch = Vec::with_capacity(size.min(queue.len()));
+    let mut waiting = VecDeque::new();
+    while let Some(pending) = queue.pop_front() {
+        if batch.len() < size && pending.not_before <= now {
+            batch.push(pending);
+        } else {
+            waiting.push_back(pending);
+        }
+        if batch.len() == size {
+            break;
+        }
+    }
+    waiting.append(queue);
+    *queue = waiting;
+    batch
+}
+
+/// Renders, throttles, sends one batch and records its final outcomes;
+/// returns the recipients to try again.
+async fn send_batch(
+    engine: &Engine,
+    context: &RunContext,
+    batch: Vec<Pending>,
+) -> StoreResult<Vec<Pending>> {
+    let run = &context.run;
+    let now = engine.clock.now();
+    let mut finals = Vec::new();
+    let mut suppressions = Vec::new();
+    let mut messages = Vec::with_capacity(batch.len());
+    let mut sent = Vec::with_capacity(batch.len());
+    for pending in batch {
+        match render(context, &pending.recipient) {
+            Ok(message) => {
+                messages.push(message);
+                sent.push(pending);
+            }
+            Err(detail) => finals.push(outcome(
+                &pending.recipient,
+                Outcome::Failed,
+                None,
+                Some(detail),
+                now,
+            )),
+        }
+    }
+
+    let mut retries = Vec::new();
+    if !messages.is_empty() {
+        if let Some(rate) = run.throttle_per_second {
+            let wait = engine
+                .store
+                .throttle(&run.delivery_id, rate, messages.len() as u32, now)
+                .await?;
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        note_first_send(engine, context);
+        let verdicts: Vec<Verdict> = match context
+            .sender
+            .send(Batch {
+                version: WIRE_VERSION,
+                messages,
+            })
+            .await
+        {
+            Ok(results) => results
+                .results
+                .into_iter()
+                .zip(&sent)
+                .map(|(result, p)| {
+                    results::verdict(result.status, p.attempt, engine.settings.retries)
+                })
+                .collect(),
+            Err(error) => {
+                warn!(delivery_id = %run.delivery_id, run_id = %run.id, %error, "Batch failed as a whole; its messages will be retried.");
+                sent.iter()
+                    .map(|p| {
+                        results::retry_or_give_up(
+                            error.to_string(),
+                            None,
+                            p.attempt,
+                            engine.settings.retries,
+                        )
+                    })
+                    .collect()
+            }
+        };
+        let now = engine.clock.now();
+        for (pending, verdict) in sent.into_iter().zip(verdicts) {
+            match verdict {
+                Verdict::Final {
+                    outcome: o,
+                    provider_message_id,
+                    detail,
+                    suppression,
+                } => {
+                    suppressions.push((pending.recipient.address.clone(), suppression));
+                    finals.push(outcome(
+                        &pending.recipient,
+                        o,
+                        provider_message_id,
+                        detail,
+                        now,
+                    ));
+                }
+                Verdict::Retry { after, .. } => {
+                    let delay = results::backoff(pending.attempt, after);
+                    retries.push(Pending {
+                        not_before: Instant::now() + delay,
+                        attempt: pending.attempt + 1,
+                        recipient: pending.recipient,
+                    });
+                }
+            }
+        }
+    }
+    if !finals.is_empty() {
+        engine.store.record_outcomes(&run.id, &finals).await?;
+        for o in &finals {
+            metrics::counter!("herald_messages_total", "channel" => run.channel.clone(), "outcome" => o.outcome.as_str())
+                .increment(1);
+        }
+    }
+    apply_suppressions(engine, suppressions).await?;
+    Ok(retries)
+}
+
+/// The rendered message for one recipient, or why it cannot be sent.
+fn render(context: &RunContext, recipient: &FrozenRecipient) -> Result<Message, String> {
+    let row = AudienceRow {
+        id: recipient.id.clone(),
+        fields: recipient.fields.clone(),
+    };
+    let rendered = context
+        .renderer
+        .render(&row, context.run.id.as_str())
+        .map_err(|e| e.to_string())?;
+    Ok(Message {
+        message_id: format!("{}/{}", context.run.id, recipient.id),
+        run_id: context.run.id.to_string(),
+        recipient_id: recipient.id.clone(),
+        channel: context.run.channel.clone(),
+        address: recipient.address.clone(),
+        content: rendered.content,
+        headers: rendered.headers,
+        data: rendered.data,
+    })
+}
+
+/// Records the schedule lag once per run and instance: from the instant
+/// the run was due (its time, or its confirmation if later) to now.
+fn note_first_send(engine: &Engine, context: &RunContext) {
+    if context.first_sent.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let run = &context.run;
+    let due = run
+        .confirmed_at
+        .map_or(run.scheduled_for, |c| c.max(run.scheduled_for));
+    let lag = (engine.clock.now() - due).to_std().unwrap_or_default();
+    metrics::histogram!("herald_schedule_lag_seconds").record(lag.as_secs_f64());
+    info!(delivery_id = %run.delivery_id, run_id = %run.id, lag_ms = lag.as_millis() as u64, "First message of the run handed to the plugin.");
+}
+
+async fn apply_suppressions(
+    engine: &Engine,
+    effects: Vec<(String, Suppression)>,
+) -> StoreResult<()> {
+    let store = &engine.store;
+    let now = engine.clock.now();
+    let mut reset = Vec::new();
+    for (address, effect) in effects {
+        match effect {
+            Suppression::None => {}
+            Suppression::ResetSoftBounces => reset.push(address),
+            Suppression::Quarantine => {
+                store
+                    .suppress(SuppressionList::Quarantine, &address, "hard_bounce", now)
+                    .await?;
+            }
+            Suppression::CountSoftBounce => {
+                store
+                    .soft_bounce(&address, engine.settings.soft_threshold, now)
+                    .await?;
+            }
+        }
+    }
+    if !reset.is_empty() {
+        store.reset_soft_bounces(&reset).await?;
+    }
+    Ok(())
+}
+
+/// Gives every recipient left in the chunk the outcome `cancelled`.
+async fn cancel_rest(
+    engine: &Engine,
+    context: &RunContext,
+    number: u32,
+    queue: VecDeque<Pending>,
+) -> StoreResult<()> {
+    let now = engine.clock.now();
+    let cancelled: Vec<RecipientOutcome> = queue
+        .iter()
+        .map(|p| outcome(&p.recipient, Outcome::Cancelled, None, None, now))
+        .collect();
+    for batch in cancelled.chunks(engine.settings.chunk_size.max(1)) {
+        engine.store.record_outcomes(&context.run.id, batch).await?;
+    }
+    engine
+        .store
+        .complete_chunk(&context.run.id, number, &engine.owner, now)
+        .await
+}
+
+fn outcome(
+    recipient: &FrozenRecipient,
+    outcome: Outcome,
+    provider_message_id: Option<String>,
+    detail: Option<String>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> RecipientOutcome {
+    RecipientOutcome {
+        recipient_id: recipient.id.clone(),
+        address: recipient.address.clone(),
+        outcome,
+        reason: None,
+        provider_message_id,
+        detail,
+        at,
+    }
+}
+
+/// Renews the chunk's lease every third of its length; flags a lost lease.
+async fn renew_lease(
+    store: crate::store::SharedStore,
+    clock: crate::clock::Clock,
+    lease: Duration,
+    run_id: crate::runs::RunId,
+    chunk: u32,
+    owner: String,
+    lost: Arc<AtomicBool>,
+) {
+    let period = lease / 3;
+    loop {
+        tokio::time::sleep(period).await;
+        let until = clock.now() + chrono::Duration::from_std(lease).unwrap_or_default();
+        match store.renew_lease(&run_id, chunk, &owner, until).await {
+            Ok(true) => {}
+            Ok(false) => {
+                lost.store(true, Ordering::Relaxed);
+                return;
+            }
+            // A store outage: keep trying; the lease may still hold.
+            Err(error) => warn!(run_id = %run_id, chunk, %error, "Could not renew the lease."),
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! What a plugin's verdict means for a recipient: a final outcome, with its
+//! side effects on the suppression lists, or another try.
+
+use crate::runs::Outcome;
+use herald_plugin_api::{BounceKind, SendStatus};
+use std::time::Duration;
+
+/// The decision for one message after one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Final: record this outcome.
+    Final {
+        /// The outcome.
+        outcome: Outcome,
+        /// The provider's message id (accepted only).
+        provider_message_id: Option<String>,
+        /// The provider's or host's words (bounced and failed).
+        detail: Option<String>,
+        /// What the bounce does to the address.
+        suppression: Suppression,
+    },
+    /// Try again after at least this long.
+    Retry {
+        /// Why.
+        reason: String,
+        /// The provider's requested delay, if any.
+        after: Option<Duration>,
+    },
+}
+
+/// What a result does to the address's standing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suppression {
+    /// Nothing.
+    None,
+    /// Accepted: soft-bounce counts are reset.
+    ResetSoftBounces,
+    /// Hard bounce: quarantine at once.
+    Quarantine,
+    /// Soft bounce: count toward the threshold.
+    CountSoftBounce,
+}
+
+/// Maps a plugin result; `retry` becomes `failed` once `attempt` reaches `max_retries`.
+pub fn verdict(status: SendStatus, attempt: u32, max_retries: u32) -> Verdict {
+    let final_ = |outcome, provider_message_id, detail, suppression| Verdict::Final {
+        outcome,
+        provider_message_id,
+        detail,
+        suppression,
+    };
+    match status {
+        SendStatus::Accepted {
+            provider_message_id,
+        } => final_(
+            Outcome::Delivered,
+            provider_message_id,
+            None,
+            Suppression::ResetSoftBounces,
+        ),
+        SendStatus::Bounced { kind, reason } => {
+            let suppression = match kind {
+                BounceKind::Hard => Suppression::Quarantine,
+                BounceKind::Soft => Suppression::CountSoftBounce,
+            };
+            final_(Outcome::Bounced, None, Some(reason), suppression)
+        }
+        SendStatus::Failed { reason } => {
+            final_(Outcome::Failed, None, Some(reason), Suppression::None)
+        }
+        SendStatus::Retry {
+            reason,
+            retry_after_ms,
+        } => retry_or_give_up(
+            reason,
+            retry_after_ms.map(Duration::from_millis),
+            attempt,
+            max_retries,
+        ),
+    }
+}
+
+/// A transient failure: another try, or `failed` when the retries are spent.
+pub fn retry_or_give_up(
+    reason: String,
+    after: Option<Duration>,
+    attempt: u32,
+    max_retries: u32,
+) -> Verdict {
+    if attempt < max_retries {
+        Verdict::Retry { reason, after }
+    } else {
+        Verdict::Final {
+            outcome: Outcome::Failed,
+            provider_message_id: None,
+            detail: Some(format!("gave up after {} attempts: {reason}", attempt + 1)),
+            suppression: Suppression::None,
+        }
+    }
+}
+
+/// Exponential backoff with full jitter, never shorter than the provider asked.
+pub fn backoff(attempt: u32, asked: Option<Duration>) -> Duration {
+    let base = Duration::from_millis(500);
+    let cap = Duration::from_secs(60);
+    let ceiling = base.saturating_mul(1 << attempt.min(16)).min(cap);
+    let jittered = ceiling.mul_f64(0.5 + rand::random::<f64>() * 0.5);
+    asked.map_or(jittered, |asked| asked.max(jittered))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepted_is_delivered_with_the_provider_id() {
+        let v = verdict(
+            SendStatus::Accepted {
+                provider_message_id: Some("Q1".into()),
+            },
+            0,
+            3,
+        );
+        assert!(
+            matches!(v, Verdict::Final { outcome: Outcome::Delivered, provider_message_id: Some(ref id), .. } if id == "Q1")
+        );
+    }
+
+    #[test]
+    fn a_hard_bounce_quarantines_and_a_soft_one_counts() {
+        let hard = verdict(
+            SendStatus::Bounced {
+                kind: BounceKind::Hard,
+                reason: "550".into(),
+            },
+            0,
+            3,
+        );
+        let soft = verdict(
+            SendStatus::Bounced {
+                kind: BounceKind::Soft,
+                reason: "452".into(),
+            },
+            0,
+            3,
+        );
+        assert!(matches!(
+            hard,
+            Verdict::Final {
+                outcome: Outcome::Bounced,
+                suppression: Suppression::Quarantine,
+                ..
+            }
+        ));
+        assert!(matches!(
+            soft,
+            Verdict::Final {
+                outcome: Outcome::Bounced,
+                suppression: Suppression::CountSoftBounce,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn retries_end_in_failed_after_the_configured_count() {
+        let status = || SendStatus::Retry {
+            reason: "421 busy".into(),
+            retry_after_ms: Some(2000),
+        };
+        assert!(
+            matches!(verdict(status(), 2, 3), Verdict::Retry { after: Some(d), .. } if d == Duration::from_secs(2))
+        );
+        match verdict(status(), 3, 3) {
+            Verdict::Final {
+                outcome: Outcome::Failed,
+                detail: Some(detail),
+                ..
+            } => {
+                assert!(
+                    detail.contains("gave up after 4 attempts: 421 busy"),
+                    "{detail}"
+                );
+            }
+            other => panic!("expected failed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn backoff_grows_is_jittered_and_honours_the_provider() {
+        for attempt in 0..5 {
+            let ceiling = Duration::from_millis(500 * (1 << attempt));
+            let d = backoff(attempt, None);
+            assert!(d <= ceiling && d >= ceiling / 2, "attempt {attempt}: {d:?}");
+        }
+        assert!(backoff(0, Some(Duration::from_secs(30))) >= Duration::from_secs(30));
+        assert!(backoff(40, None) <= Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,50 @@
+//! The Prometheus recorder and the metrics every deployment gets.
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the recorder once per process; later calls return the same handle.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&buckets)
+                .expect("static buckets are valid")
+                .build_recorder();
+            let handle = recorder.handle();
+            // A second recorder (tests running several daemons in one process) is harmless.
+            let _ = metrics::set_global_recorder(recorder);
+            describe();
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "herald_messages_total",
+        "Messages by channel and final outcome."
+    );
+    describe_gauge!("herald_runs", "Runs by state.");
+    describe_gauge!("herald_deliveries_loaded", "Delivery files loaded.");
+    describe_gauge!("herald_delivery_file_errors", "Delivery files with errors.");
+    describe_histogram!(
+        "herald_plugin_batch_seconds",
+        "Time of one plugin batch call."
+    );
+    describe_histogram!(
+        "herald_schedule_lag_seconds",
+        "Due instant to first message handed to the plugin."
+    );
+    describe_counter!("herald_store_errors_total", "Store operations that failed.");
+    describe_gauge!(
+        "herald_plugin_abandoned_calls",
+        "Plugin calls abandoned after the timeout."
+    );
+}

@@ -1,0 +1,83 @@
+//! What a due run needs next, decided from its state: prepare it, expire
+//! it, start sending it, or hand it to the dispatcher.
+
+use super::{BusyGuard, RunId, RunState, prepare};
+use crate::dispatch::Dispatcher;
+use crate::engine::Engine;
+use crate::store::{CancelReason, RunFilter, StoreResult, Transition};
+use tracing::{info, warn};
+
+/// Advances one due run; the guard keeps it in hand until the work ends.
+pub async fn advance(engine: &Engine, dispatcher: &Dispatcher, id: &RunId, guard: BusyGuard) {
+    if let Err(error) = step(engine, dispatcher, id, guard).await {
+        metrics::counter!("herald_store_errors_total").increment(1);
+        warn!(delivery_id = id.delivery_id(), run_id = %id, %error, "Could not advance the run; it stays due.");
+    }
+}
+
+async fn step(
+    engine: &Engine,
+    dispatcher: &Dispatcher,
+    id: &RunId,
+    guard: BusyGuard,
+) -> StoreResult<()> {
+    let store = &engine.store;
+    let now = engine.clock.now();
+    let Some(run) = store.run(id).await? else {
+        return Ok(());
+    };
+    match run.state {
+        RunState::Preparing => prepare::prepare(engine, &run).await,
+        RunState::Pending if now >= run.confirm_deadline => {
+            if let Transition::Done(_) = store.expire(id, now).await? {
+                info!(delivery_id = %run.delivery_id, run_id = %id, "Run expired: nobody confirmed it before its deadline.");
+            }
+            Ok(())
+        }
+        RunState::Scheduled if now >= run.scheduled_for => {
+            if let Transition::Done(_) = store.start_sending(id, now).await? {
+                info!(delivery_id = %run.delivery_id, run_id = %id, "Run started sending.");
+                dispatcher.dispatch(id, guard).await;
+            }
+            Ok(())
+        }
+        RunState::Sending | RunState::Cancelled => {
+            dispatcher.dispatch(id, guard).await;
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A delivery file was removed: its runs that have not started sending
+/// are cancelled with the reason `delivery_removed`.
+pub async fn cancel_removed(engine: &Engine, delivery_id: &str) -> StoreResult<()> {
+    for state in [RunState::Preparing, RunState::Pending, RunState::Scheduled] {
+        let filter = RunFilter {
+            state: Some(state),
+            delivery_id: Some(delivery_id.to_owned()),
+        };
+        let mut cursor = None;
+        loop {
+            let page = engine
+                .store
+                .list_runs(&filter, cursor.as_deref(), 500)
+                .await?;
+            for run in &page.items {
+                let now = engine.clock.now();
+                let done = engine
+                    .store
+                    .cancel(&run.id, None, CancelReason::DeliveryRemoved, now)
+                    .await?;
+                if let Transition::Done(_) = done {
+                    info!(delivery_id, run_id = %run.id, "Run cancelled: its delivery file was removed.");
+                }
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    Ok(())
+}

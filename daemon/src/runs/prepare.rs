@@ -1,0 +1,298 @@
+//! Preparation: read the audience as a stream, apply the exclusions with
+//! their reasons, freeze the recipients into chunks, render a preview, and
+//! move the run on (pending, scheduled or sending).
+//!
+//! Preparation is idempotent: a preparer that dies leaves the run in
+//! `preparing` under an expiring lease, and the next one starts over
+//! (chunks are overwritten, exclusion outcomes are set-if-absent).
+
+use super::{ExclusionReason, Outcome};
+use crate::definitions::{AudienceRow, Delivery, Renderer, normalise_address};
+use crate::engine::Engine;
+use crate::store::{
+    Chunk, FrozenRecipient, Prepared, Preview, RecipientOutcome, Run, StoreResult, Transition,
+};
+use herald_plugin_api::ChannelInfo;
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+/// Rows read from the audience per message on the reader's channel.
+const ROWS_PER_READ: usize = 1000;
+
+/// Prepares a `preparing` run, unless another instance holds its lease.
+pub async fn prepare(engine: &Engine, run: &Run) -> StoreResult<()> {
+    let store = &engine.store;
+    let now = engine.clock.now();
+    if !store
+        .claim_preparation(&run.id, &engine.owner, engine.lease_until(), now)
+        .await?
+    {
+        return Ok(());
+    }
+    let delivery = match load_snapshot(engine, run).await? {
+        Ok(delivery) => delivery,
+        Err(reason) => return fail(engine, run, &reason).await,
+    };
+    let Some(channel) = engine.plugins.channel_info(&delivery.channel) else {
+        let reason = format!(
+            "channel `{}` is not served by any loaded plugin; add a plugin for it to `plugins` in the config",
+            delivery.channel
+        );
+        return fail(engine, run, &reason).await;
+    };
+    let renderer = match Renderer::new(&delivery) {
+        Ok(renderer) => renderer,
+        Err(error) => return fail(engine, run, &error.to_string()).await,
+    };
+
+    let mut freezer = Freezer::new(engine, run, channel, &renderer);
+    let mut rows = read_audience(&delivery);
+    while let Some(batch) = rows.recv().await {
+        match batch {
+            Ok(batch) => freezer.add(batch).await?,
+            Err(reason) => return fail(engine, run, &reason).await,
+        }
+    }
+    let prepared = freezer.finish().await?;
+    let to_send = prepared.targeted - prepared.excluded_by_reason.values().sum::<u64>();
+    let now = engine.clock.now();
+    if let Transition::Done(after) = store
+        .finish_preparation(&run.id, &engine.owner, &prepared, now)
+        .await?
+    {
+        info!(delivery_id = %run.delivery_id, run_id = %run.id, targeted = prepared.targeted, to_send, state = %after.state, "Run prepared.");
+    }
+    Ok(())
+}
+
+async fn load_snapshot(engine: &Engine, run: &Run) -> StoreResult<Result<Delivery, String>> {
+    let Some(definition) = engine.store.definition(&run.id).await? else {
+        return Ok(Err(
+            "the run has no definition snapshot in the store".to_owned()
+        ));
+    };
+    Ok(serde_json::from_str(&definition)
+        .map_err(|e| format!("the definition snapshot cannot be read: {e}")))
+}
+
+async fn fail(engine: &Engine, run: &Run, reason: &str) -> StoreResult<()> {
+    warn!(delivery_id = %run.delivery_id, run_id = %run.id, reason, "Run failed during preparation.");
+    engine
+        .store
+        .fail_run(&run.id, reason, engine.clock.now())
+        .await?;
+    Ok(())
+}
+
+/// Streams the audience from a blocking reader thread, a batch at a time,
+/// so a million-row CSV never sits in memory whole.
+fn read_audience(delivery: &Delivery) -> mpsc::Receiver<Result<Vec<AudienceRow>, String>> {
+    let (tx, rx) = mpsc::channel(2);
+    let audience = delivery.audience.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut batch = Vec::with_capacity(ROWS_PER_READ);
+        for row in audience.rows() {
+            match row {
+                Ok(row) => batch.push(row),
+                Err(error) => {
+                    let _ = tx.blocking_send(Err(error.to_string()));
+                    return;
+                }
+            }
+            if batch.len() == ROWS_PER_READ {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(ROWS_PER_READ));
+                if tx.blocking_send(Ok(full)).is_err() {
+                    return;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let _ = tx.blocking_send(Ok(batch));
+        }
+    });
+    rx
+}
+
+/// Accumulates recipients into chunks and counts exclusions.
+struct Freezer<'a> {
+    engine: &'a Engine,
+    run: &'a Run,
+    channel: ChannelInfo,
+    renderer: &'a Renderer,
+    /// Hashes of the ids seen: 8 bytes per row instead of the id itself.
+    seen: HashSet<u64>,
+    hasher: std::hash::RandomState,
+    targeted: u64,
+    excluded: BTreeMap<ExclusionReason, u64>,
+    pending: Vec<FrozenRecipient>,
+    chunks: u32,
+    preview: Option<Preview>,
+}
+
+impl<'a> Freezer<'a> {
+    fn new(engine: &'a Engine, run: &'a Run, channel: ChannelInfo, renderer: &'a Renderer) -> Self {
+        Freezer {
+            engine,
+            run,
+            channel,
+            renderer,
+            seen: HashSet::new(),
+            hasher: std::hash::RandomState::new(),
+            targeted: 0,
+            excluded: BTreeMap::new(),
+            pending: Vec::new(),
+            chunks: 0,
+            preview: None,
+        }
+    }
+
+    /// Classifies a batch of rows, records the exclusions, writes full chunks.
+    async fn add(&mut self, rows: Vec<AudienceRow>) -> StoreResult<()> {
+        let now = self.engine.clock.now();
+        let mut excluded = Vec::new();
+        let mut candidates = Vec::with_capacity(rows.len());
+        for row in rows {
+            self.targeted += 1;
+            match self.classify(row) {
+                Ok(recipient) => candidates.push(recipient),
+                Err((recipient_id, address, reason)) => {
+                    excluded.push(exclusion(recipient_id, address, reason, now));
+                }
+            }
+        }
+        let addresses: Vec<String> = candidates.iter().map(|r| r.address.clone()).collect();
+        let lists = self.engine.store.suppressed(&addresses).await?;
+        for (recipient, list) in candidates.into_iter().zip(lists) {
+            match list {
+                Some(list) => {
+                    let reason = match list {
+                        crate::store::SuppressionList::Quarantine => ExclusionReason::Quarantined,
+                        crate::store::SuppressionList::Denylist => ExclusionReason::Denylisted,
+                    };
+                    excluded.push(exclusion(recipient.id, recipient.address, reason, now));
+                }
+                None => self.keep(recipient),
+            }
+        }
+        for outcome in &excluded {
+            let reason = outcome.reason.expect("exclusions carry a reason");
+            *self.excluded.entry(reason).or_default() += 1;
+        }
+        // A repeated id is the same recipient as its first row, whose
+        // outcome is the one that counts: it is counted, never recorded.
+        excluded.retain(|o| o.reason != Some(ExclusionReason::Duplicate));
+        if !excluded.is_empty() {
+            self.engine
+                .store
+                .record_outcomes(&self.run.id, &excluded)
+                .await?;
+        }
+        while self.pending.len() >= self.engine.settings.chunk_size {
+            let rest = self.pending.split_off(self.engine.settings.chunk_size);
+            let full = std::mem::replace(&mut self.pending, rest);
+            self.write_chunk(full).await?;
+        }
+        Ok(())
+    }
+
+    /// The recipient to send to, or why the row is left out.
+    fn classify(
+        &mut self,
+        row: AudienceRow,
+    ) -> Result<FrozenRecipient, (String, String, ExclusionReason)> {
+        let mut hasher = self.hasher.build_hasher();
+        hasher.write(row.id.as_bytes());
+        if !self.seen.insert(hasher.finish()) {
+            return Err((row.id, String::new(), ExclusionReason::Duplicate));
+        }
+        let address = match &self.channel.address_column {
+            None => row.id.clone(),
+            Some(column) => {
+                let raw = row.fields.get(column).map(|v| v.trim()).unwrap_or("");
+                if raw.is_empty() {
+                    return Err((row.id, String::new(), ExclusionReason::NoAddress));
+                }
+                match normalise_address(self.channel.normalise, raw) {
+                    Ok(address) => address,
+                    Err(_) => {
+                        return Err((row.id, raw.to_owned(), ExclusionReason::InvalidAddress));
+                    }
+                }
+            }
+        };
+        Ok(FrozenRecipient {
+            id: row.id,
+            address,
+            fields: row.fields,
+        })
+    }
+
+    fn keep(&mut self, recipient: FrozenRecipient) {
+        if self.preview.is_none() {
+            let row = AudienceRow {
+                id: recipient.id.clone(),
+                fields: recipient.fields.clone(),
+            };
+            if let Ok(rendered) = self.renderer.render(&row, self.run.id.as_str()) {
+                self.preview = Some(Preview {
+                    recipient_id: recipient.id.clone(),
+                    content: rendered.content,
+                });
+            }
+        }
+        self.pending.push(recipient);
+    }
+
+    async fn write_chunk(&mut self, recipients: Vec<FrozenRecipient>) -> StoreResult<()> {
+        let chunk = Chunk {
+            number: self.chunks,
+            recipients,
+        };
+        self.engine.store.put_chunk(&self.run.id, &chunk).await?;
+        self.chunks += 1;
+        // Keep the preparation lease while a long audience streams in.
+        let engine = self.engine;
+        engine
+            .store
+            .claim_preparation(
+                &self.run.id,
+                &engine.owner,
+                engine.lease_until(),
+                engine.clock.now(),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn finish(mut self) -> StoreResult<Prepared> {
+        if !self.pending.is_empty() {
+            let last = std::mem::take(&mut self.pending);
+            self.write_chunk(last).await?;
+        }
+        Ok(Prepared {
+            targeted: self.targeted,
+            excluded_by_reason: self.excluded,
+            chunks: self.chunks,
+            preview: self.preview,
+        })
+    }
+}
+
+fn exclusion(
+    recipient_id: String,
+    address: String,
+    reason: ExclusionReason,
+    at: chrono::DateTime<chrono::Utc>,
+) -> RecipientOutcome {
+    RecipientOutcome {
+        recipient_id,
+        address,
+        outcome: Outcome::Excluded,
+        reason: Some(reason),
+        provider_message_id: None,
+        detail: None,
+        at,
+    }
+}
