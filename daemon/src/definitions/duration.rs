@@ -151,7 +151,11 @@ mod tests {
     #[test]
     fn durations_refuse_missing_or_unknown_units_and_overflow() {
         assert!(parse_duration("10").unwrap_err().contains("no unit"));
-        assert!(parse_duration("3w").unwrap_err().contains("unknown unit `w`"));
+        assert!(
+            parse_duration("3w")
+                .unwrap_err()
+                .contains("unknown unit `w`")
+        );
         assert!(parse_duration("").is_err());
         assert!(parse_duration("-5s").is_err());
         assert!(parse_duration("99999999999999999999d").is_err());
@@ -161,17 +165,31 @@ mod tests {
     #[test]
     fn throttles_parse_and_print_back() {
         let t: Throttle = "50/s".parse().unwrap();
-        assert_eq!(t, Throttle { count: 50, per: Per::S });
+        assert_eq!(
+            t,
+            Throttle {
+                count: 50,
+                per: Per::S
+            }
+        );
         assert_eq!(t.to_string(), "50/s");
         let m: Throttle = "600/min".parse().unwrap();
         assert!((m.per_second() - 10.0).abs() < 1e-9);
-        assert_eq!("3/h".parse::<Throttle>().unwrap().period(), Duration::from_secs(3600));
+        assert_eq!(
+            "3/h".parse::<Throttle>().unwrap().period(),
+            Duration::from_secs(3600)
+        );
     }
 
     #[test]
     fn throttles_refuse_zero_bad_units_and_garbage() {
         assert!("0/s".parse::<Throttle>().is_err());
-        assert!("5/day".parse::<Throttle>().unwrap_err().contains("unknown throttle unit"));
+        assert!(
+            "5/day"
+                .parse::<Throttle>()
+                .unwrap_err()
+                .contains("unknown throttle unit")
+        );
         assert!("fast".parse::<Throttle>().is_err());
     }
 }

@@ -61,11 +61,6 @@ impl Problems {
         }
     }
 
-    /// The delivery file these problems are about.
-    pub(crate) fn file(&self) -> &Path {
-        &self.file
-    }
-
     /// Records a problem in the delivery file itself.
     pub(crate) fn at(&mut self, pos: Pos, message: impl Into<String>) {
         let file = self.file.clone();

@@ -183,8 +183,9 @@ impl Schedule {
             return plus(d);
         }
         match &self.cron {
-            Some(cron) => next_of(cron, self.zone, instant, false)
-                .unwrap_or_else(|| plus(ONE_SHOT_DEADLINE)),
+            Some(cron) => {
+                next_of(cron, self.zone, instant, false).unwrap_or_else(|| plus(ONE_SHOT_DEADLINE))
+            }
             None => plus(ONE_SHOT_DEADLINE),
         }
     }
@@ -341,7 +342,11 @@ fn parse_choice<T: Copy>(
         let names: Vec<_> = choices.iter().map(|(n, _)| format!("`{n}`")).collect();
         problems.at(
             field.pos,
-            format!("`{name}: {}` is not allowed: use one of {}", field.value, names.join(", ")),
+            format!(
+                "`{name}: {}` is not allowed: use one of {}",
+                field.value,
+                names.join(", ")
+            ),
         );
     }
     found.map(|(_, v)| *v)
@@ -416,7 +421,10 @@ pub(crate) fn from_raw(raw: Option<&Sp<RawSchedule>>, problems: &mut Problems) -
         if let Some(a) = parse_choice(agg, "aggregation", &choices, problems) {
             s.aggregation = a;
             if r.at.is_some() && r.cron.is_none() && a != Aggregation::None {
-                problems.at(agg.pos, "`aggregation` needs `cron`: a one-shot delivery has a single run to report");
+                problems.at(
+                    agg.pos,
+                    "`aggregation` needs `cron`: a one-shot delivery has a single run to report",
+                );
             }
         }
     }
@@ -462,7 +470,10 @@ pub(crate) fn from_raw(raw: Option<&Sp<RawSchedule>>, problems: &mut Problems) -
     if let (Some(a), Some(b), Some(end)) = (starts, ends, &r.ends)
         && b < a
     {
-        problems.at(end.pos, format!("`ends` ({b}) is before `starts` ({a}): the window would hold no occurrence"));
+        problems.at(
+            end.pos,
+            format!("`ends` ({b}) is before `starts` ({a}): the window would hold no occurrence"),
+        );
     }
     s.starts = starts;
     s.ends = ends;
