@@ -73,7 +73,7 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
         stopping: stopping.clone(),
         tasks: Default::default(),
     });
-    let dispatcher = Dispatcher::new(engine.clone());
+    let dispatcher = Arc::new(Dispatcher::new(engine.clone()));
     let scheduler = Scheduler::new(
         engine.clone(),
         dispatcher,
@@ -169,7 +169,7 @@ fn validation_context(config: &Config, plugins: &PluginHost) -> ValidationContex
     ValidationContext {
         deliveries_dir: config.deliveries_dir.clone(),
         audience_roots: config.audience_roots.clone(),
-        channels: ChannelCatalog::from_infos(plugins.channels().into_values()),
+        channels: ChannelCatalog::from_channels(plugins.channels().into_values()),
     }
 }
 

@@ -64,11 +64,11 @@ impl LiveFolder {
         let mut by_source: HashMap<PathBuf, Arc<Delivery>> = loaded
             .deliveries
             .into_iter()
-            .map(|d| (d.source.clone(), Arc::new(d)))
+            .map(|d| (d.source().to_path_buf(), Arc::new(d)))
             .collect();
         for (source, previous) in &self.by_source {
             if failed.contains(source) && !by_source.contains_key(source) {
-                warn!(file = %source.display(), delivery_id = %previous.id, "Delivery file is invalid; its last good version stays active.");
+                warn!(file = %source.display(), delivery_id = %previous.id(), "Delivery file is invalid; its last good version stays active.");
                 by_source.insert(source.clone(), previous.clone());
             }
         }
@@ -77,7 +77,7 @@ impl LiveFolder {
         }
         let map: BTreeMap<String, Arc<Delivery>> = by_source
             .values()
-            .map(|d| (d.id.clone(), d.clone()))
+            .map(|d| (d.id().to_owned(), d.clone()))
             .collect();
         metrics::gauge!("herald_deliveries_loaded").set(map.len() as f64);
         metrics::gauge!("herald_delivery_file_errors").set(failed.len() as f64);
@@ -89,7 +89,11 @@ impl LiveFolder {
             });
         self.by_source = by_source;
         if changed {
-            info!(loaded = map.len(), invalid = failed.len(), "Deliveries loaded.");
+            info!(
+                loaded = map.len(),
+                invalid = failed.len(),
+                "Deliveries loaded."
+            );
             self.deliveries.send_replace(Arc::new(map));
         }
         self.errors.send_replace(Arc::new(loaded.errors));
@@ -112,13 +116,15 @@ impl LiveFolder {
             }
         });
         let _watcher = match watcher {
-            Ok(mut watcher) => match watcher.watch(&self.context.deliveries_dir, RecursiveMode::Recursive) {
-                Ok(()) => Some(watcher),
-                Err(error) => {
-                    warn!(%error, dir = %self.context.deliveries_dir.display(), "Cannot watch the deliveries folder; relying on the periodic rescan.");
-                    None
+            Ok(mut watcher) => {
+                match watcher.watch(&self.context.deliveries_dir, RecursiveMode::Recursive) {
+                    Ok(()) => Some(watcher),
+                    Err(error) => {
+                        warn!(%error, dir = %self.context.deliveries_dir.display(), "Cannot watch the deliveries folder; relying on the periodic rescan.");
+                        None
+                    }
                 }
-            },
+            }
             Err(error) => {
                 warn!(%error, "Cannot start the file watcher; relying on the periodic rescan.");
                 None

@@ -18,6 +18,7 @@ pub mod duration;
 pub mod errors;
 pub mod folder;
 mod fsio;
+pub mod live;
 pub mod model;
 pub mod schedule;
 pub mod templates;

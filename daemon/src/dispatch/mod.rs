@@ -87,10 +87,10 @@ impl Dispatcher {
             Ok(delivery) => delivery,
             Err(e) => return fail(format!("the definition snapshot cannot be read: {e}")).await,
         };
-        let Some(sender) = self.engine.plugins.sender(&delivery.channel) else {
+        let Some(sender) = self.engine.plugins.sender(delivery.channel()) else {
             return fail(format!(
                 "channel `{}` is not served by any loaded plugin",
-                delivery.channel
+                delivery.channel()
             ))
             .await;
         };

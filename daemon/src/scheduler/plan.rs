@@ -1,7 +1,7 @@
 //! Which occurrence of a delivery comes next, and which missed ones to
 //! catch up: pure functions of the schedule, the stored cursor and now.
 
-use crate::definitions::{CatchUp, Delivery, ScheduleKind};
+use crate::definitions::{CatchUp, Delivery, When};
 use crate::runs::RunId;
 use chrono::{DateTime, Utc};
 
@@ -35,29 +35,29 @@ pub struct Plan {
 
 /// Plans a delivery given the stored cursor (`None` on first sight) and now.
 pub fn plan(delivery: &Delivery, cursor: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Plan {
-    let schedule = &delivery.schedule;
+    let schedule = delivery.schedule();
     let ahead = chrono::Duration::from_std(schedule.prepare_ahead()).unwrap_or_default();
     let occurrence = |instant: DateTime<Utc>, moves_cursor| Occurrence {
-        run_id: RunId::at(&delivery.id, instant),
+        run_id: RunId::at(delivery.id(), instant),
         instant,
         prepare_at: instant - ahead,
         moves_cursor,
     };
-    match schedule.kind() {
-        ScheduleKind::Once => Plan {
+    match schedule.when() {
+        When::Once => Plan {
             upcoming: Some(Occurrence {
-                run_id: RunId::once(&delivery.id),
+                run_id: RunId::once(delivery.id()),
                 instant: now,
                 prepare_at: now,
                 moves_cursor: false,
             }),
             ..Plan::default()
         },
-        ScheduleKind::At(instant) => Plan {
-            upcoming: Some(occurrence(instant, false)),
+        When::At { at } => Plan {
+            upcoming: Some(occurrence(*at, false)),
             ..Plan::default()
         },
-        ScheduleKind::Cron => {
+        When::Cron { .. } => {
             let Some(cursor) = cursor else {
                 // First sight: nothing before now is owed.
                 return Plan {
@@ -88,7 +88,7 @@ fn latest_missed(
     let mut latest = None;
     let mut at = cursor;
     for _ in 0..MAX_CATCH_UP_STEPS {
-        match delivery.schedule.next_after(at) {
+        match delivery.schedule().next_after(at) {
             Some(next) if next <= now => {
                 latest = Some(next);
                 at = next;
