@@ -45,12 +45,18 @@ pub(super) fn rust_plugin(name: &str) -> PathBuf {
         for plugin in RUST_PLUGINS {
             command.arg("-p").arg(format!("herald_test_{plugin}"));
         }
+        command.arg("-p").arg("herald_outbox");
         let status = command.status().expect("cargo runs");
         assert!(status.success(), "building the test plugins failed");
     });
     plugin_dir()
         .join("debug")
         .join(format!("libherald_test_{name}.so"))
+}
+
+/// The in-tree outbox plugin, built with the test plugins.
+pub(super) fn outbox_plugin() -> PathBuf {
+    rust_plugin("misbehave").with_file_name("libherald_outbox.so")
 }
 
 /// Compiles `tests/plugins/c/echo.c` with the system C compiler.

@@ -245,3 +245,27 @@ async fn instances_of_c_and_rust_plugins_serve_side_by_side() {
     let names: Vec<_> = host.health().into_iter().map(|h| h.name).collect();
     assert_eq!(names, ["misbehave", "c_echo"]);
 }
+
+#[tokio::test]
+async fn outbox_plugin_writes_each_message_through_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = serde_json::json!({"dir": dir.path(), "channels": ["sms"]});
+    let host = load_one(spec(outbox_plugin(), config), Duration::from_secs(5));
+    assert_eq!(
+        host.channels()["sms"].address_column.as_deref(),
+        Some("phone")
+    );
+    let results = host
+        .sender("sms")
+        .unwrap()
+        .send(&batch("sms", &["+33612345678"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        results.results[0].status,
+        SendStatus::Accepted {
+            provider_message_id: Some("run-1%2Fr0.json".to_owned())
+        }
+    );
+    assert!(dir.path().join("run-1%2Fr0.json").is_file());
+}
