@@ -20,8 +20,6 @@ use std::time::Duration;
 /// Expands to one `#[tokio::test]` per behaviour of the suite, in a module
 /// named `$backend`; `$make` is an `async fn() -> SharedStore` giving a
 /// fresh, empty store each time.
-// Allowed unused until a backend instantiates the suite in its tests.
-#[allow(unused_macros)]
 macro_rules! conformance_tests {
     ($backend:ident, $make:path) => {
         mod $backend {
@@ -88,7 +86,6 @@ macro_rules! conformance_tests {
         )+
     };
 }
-#[allow(unused_imports)]
 pub(crate) use conformance_tests;
 
 // ----- fixtures -----

@@ -13,6 +13,7 @@
 
 #[cfg(test)]
 pub mod conformance;
+pub mod embedded;
 pub mod types;
 
 pub use types::*;
