@@ -11,6 +11,7 @@
 //! at the scheduled instant, reclaim when a lease expires). Operations keep
 //! the agenda up to date themselves; the engine only asks what is due.
 
+pub mod redis;
 pub mod types;
 
 pub use types::*;
