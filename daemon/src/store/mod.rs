@@ -14,6 +14,7 @@
 #[cfg(test)]
 pub mod conformance;
 pub mod embedded;
+pub mod redis;
 pub mod types;
 
 pub use types::*;
