@@ -169,7 +169,7 @@ fn validation_context(config: &Config, plugins: &PluginHost) -> ValidationContex
     ValidationContext {
         deliveries_dir: config.deliveries_dir.clone(),
         audience_roots: config.audience_roots.clone(),
-        channels: ChannelCatalog::from_channels(plugins.channels().into_values()),
+        channels: ChannelCatalog::from_channels(plugins.channels().values().cloned()),
     }
 }
 
@@ -182,7 +182,7 @@ pub async fn open_store(config: &Config) -> Result<SharedStore, StoreError> {
                     StoreError::Other(format!("cannot create {}: {e}", parent.display()))
                 })?;
             }
-            let store = crate::store::embedded::EmbeddedStore::open(&config.store.path)?;
+            let store = crate::store::embedded::EmbeddedStore::open(&config.store.path).await?;
             Ok(Arc::new(store))
         }
         StoreKind::Redis => {

@@ -135,6 +135,11 @@ impl ChannelSender {
         &self.channel
     }
 
+    /// How many batches the instance behind this channel takes at once.
+    pub fn concurrency(&self) -> usize {
+        self.pool.concurrency as usize
+    }
+
     /// Sends `batch` and returns one checked result per message, in order.
     /// Waits at most `plugin_timeout` (queueing included); an error means
     /// the whole batch is to be retried with the same message ids.

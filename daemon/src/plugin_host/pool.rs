@@ -102,6 +102,8 @@ pub(super) struct Pool {
     jobs: mpsc::Sender<Job>,
     pub(super) health: Arc<Health>,
     timeout: Duration,
+    /// Calls the instance accepts at once (its worker threads).
+    pub(super) concurrency: u32,
 }
 
 impl std::fmt::Debug for Job {
@@ -145,6 +147,7 @@ impl Pool {
             jobs,
             health,
             timeout,
+            concurrency,
         })
     }
 
