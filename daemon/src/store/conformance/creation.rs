@@ -285,3 +285,32 @@ pub async fn a_run_without_chunks_is_sent_as_soon_as_it_starts_sending(store: Sh
     assert_eq!(run.finished_at, Some(t(3600)));
     assert!(store.next_due().await.unwrap().is_none());
 }
+
+/// A chunk written after preparation ended (a stale preparer) changes
+/// nothing: leases and finished chunks stay as they are.
+pub async fn chunks_cannot_be_rewritten_once_preparation_ended(store: SharedStore) {
+    let id = sending_run(&store, "digest", &[2]).await;
+    let claimed = store
+        .claim_chunk(&id, "a", t(60), t(1))
+        .await
+        .unwrap()
+        .unwrap();
+    store.put_chunk(&id, &chunk("digest", 0, 5)).await.unwrap();
+    store.put_chunk(&id, &chunk("digest", 1, 5)).await.unwrap();
+    assert!(
+        store
+            .claim_chunk(&id, "b", t(60), t(2))
+            .await
+            .unwrap()
+            .is_none(),
+        "a still holds chunk 0"
+    );
+    let reclaimed = store
+        .claim_chunk(&id, "b", t(120), t(61))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reclaimed.recipients, claimed.recipients);
+    store.complete_chunk(&id, 0, "b", t(62)).await.unwrap();
+    assert_eq!(state_of(&store, &id).await, RunState::Sent);
+}

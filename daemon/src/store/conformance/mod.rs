@@ -46,6 +46,7 @@ macro_rules! conformance_tests {
                 finishing_preparation_before_the_instant_schedules_the_run,
                 finishing_preparation_at_the_instant_starts_sending,
                 finishing_preparation_of_a_cancelled_run_leaves_it_cancelled,
+                chunks_cannot_be_rewritten_once_preparation_ended,
                 a_run_without_chunks_is_sent_as_soon_as_it_starts_sending,
                 actions_follow_the_state_action_table,
                 confirm_before_the_instant_schedules_and_records_the_confirmer,
