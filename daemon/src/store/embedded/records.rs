@@ -2,7 +2,7 @@
 //! ids, history, tracking, and the recount that rebuilds counters.
 
 use super::tables::{
-    Db, HISTORY, MESSAGES, OUTCOMES, RunRecord, TRACKING, Tx, from_json, to_json, us,
+    Db, HISTORY, MESSAGES, OUTCOMES, RunRecord, TRACKING, Tx, Txn, from_json, to_json, us,
 };
 use crate::runs::{Outcome, RunId};
 use crate::store::{
@@ -87,24 +87,6 @@ impl Tx<'_> {
             .insert(key, to_json(entry)?.as_slice())
             .db()?;
         Ok(())
-    }
-
-    /// The recorded outcome of one recipient.
-    pub fn outcome(&self, id: &RunId, recipient: &str) -> StoreResult<Option<RecipientOutcome>> {
-        let table = self.txn.open_table(OUTCOMES).db()?;
-        let found = table.get((id.as_str(), recipient)).db()?;
-        found
-            .map(|v| from_json(v.value(), &format!("outcomes/{id}/{recipient}")))
-            .transpose()
-    }
-
-    /// The run and recipient of a provider message id.
-    pub fn find_message(&self, pmid: &str) -> StoreResult<Option<(RunId, String)>> {
-        let table = self.txn.open_table(MESSAGES).db()?;
-        let found = table.get(pmid).db()?;
-        found
-            .map(|v| from_json(v.value(), &format!("messages/{pmid}")))
-            .transpose()
     }
 
     /// Turns `delivered` into `bounced` or `failed`, moving one count and
@@ -219,6 +201,38 @@ impl Tx<'_> {
         self.put_run(&rec, Some(rec.run.state))?;
         Ok(counters)
     }
+}
+
+/// Reads a history cursor `"{-at_us}|{run_id}"`.
+fn parse_history_cursor(cursor: &str) -> StoreResult<(i64, String)> {
+    let bad = || {
+        StoreError::Other(format!(
+            "invalid history cursor `{cursor}`: pass back the `next_cursor` of the previous page"
+        ))
+    };
+    let (rev, run) = cursor.split_once('|').ok_or_else(bad)?;
+    Ok((rev.parse().map_err(|_| bad())?, run.to_owned()))
+}
+
+/// Reads, in a read or a write transaction.
+impl<T: Txn> Tx<'_, T> {
+    /// The recorded outcome of one recipient.
+    pub fn outcome(&self, id: &RunId, recipient: &str) -> StoreResult<Option<RecipientOutcome>> {
+        let table = self.txn.table(OUTCOMES)?;
+        let found = table.get((id.as_str(), recipient)).db()?;
+        found
+            .map(|v| from_json(v.value(), &format!("outcomes/{id}/{recipient}")))
+            .transpose()
+    }
+
+    /// The run and recipient of a provider message id.
+    pub fn find_message(&self, pmid: &str) -> StoreResult<Option<(RunId, String)>> {
+        let table = self.txn.table(MESSAGES)?;
+        let found = table.get(pmid).db()?;
+        found
+            .map(|v| from_json(v.value(), &format!("messages/{pmid}")))
+            .transpose()
+    }
 
     /// A recipient's history, newest first; the cursor is the last key seen.
     pub fn history(
@@ -231,7 +245,7 @@ impl Tx<'_> {
             None => None,
             Some(c) => Some(parse_history_cursor(c)?),
         };
-        let table = self.txn.open_table(HISTORY).db()?;
+        let table = self.txn.table(HISTORY)?;
         let range = match &after {
             None => table.range((recipient, i64::MIN, "")..).db()?,
             Some((rev, run)) => table
@@ -262,15 +276,4 @@ impl Tx<'_> {
         }
         Ok(Page { items, next_cursor })
     }
-}
-
-/// Reads a history cursor `"{-at_us}|{run_id}"`.
-fn parse_history_cursor(cursor: &str) -> StoreResult<(i64, String)> {
-    let bad = || {
-        StoreError::Other(format!(
-            "invalid history cursor `{cursor}`: pass back the `next_cursor` of the previous page"
-        ))
-    };
-    let (rev, run) = cursor.split_once('|').ok_or_else(bad)?;
-    Ok((rev.parse().map_err(|_| bad())?, run.to_owned()))
 }
