@@ -47,32 +47,34 @@ impl Tx<'_> {
     pub fn record_outcomes(&self, id: &RunId, outcomes: &[RecipientOutcome]) -> StoreResult<()> {
         let mut rec = self.existing_run(id)?;
         let state = rec.run.state;
-        for o in outcomes {
-            let key = (id.as_str(), o.recipient_id.as_str());
-            {
-                let mut table = self.txn.open_table(OUTCOMES).db()?;
+        {
+            // The hot path of sending: each table is opened once per batch.
+            let mut table = self.txn.open_table(OUTCOMES).db()?;
+            let mut history = self.txn.open_table(HISTORY).db()?;
+            let mut messages = self.txn.open_table(MESSAGES).db()?;
+            for o in outcomes {
+                let key = (id.as_str(), o.recipient_id.as_str());
                 if table.get(key).db()?.is_some() {
                     continue;
                 }
                 table.insert(key, to_json(o)?.as_slice()).db()?;
-            }
-            count(&mut rec.run.counters, o.outcome, 1);
-            let entry = HistoryEntry {
-                run_id: id.clone(),
-                delivery_id: rec.run.delivery_id.clone(),
-                channel: rec.run.channel.clone(),
-                outcome: o.outcome,
-                provider_message_id: o.provider_message_id.clone(),
-                at: o.at,
-            };
-            self.put_history(&o.recipient_id, &entry)?;
-            if let Some(pmid) = &o.provider_message_id {
-                let target = to_json(&(id, &o.recipient_id))?;
-                self.txn
-                    .open_table(MESSAGES)
-                    .db()?
-                    .insert(pmid.as_str(), target.as_slice())
+                count(&mut rec.run.counters, o.outcome, 1);
+                let entry = HistoryEntry {
+                    run_id: id.clone(),
+                    delivery_id: rec.run.delivery_id.clone(),
+                    channel: rec.run.channel.clone(),
+                    outcome: o.outcome,
+                    provider_message_id: o.provider_message_id.clone(),
+                    at: o.at,
+                };
+                let history_key = (o.recipient_id.as_str(), -us(o.at), id.as_str());
+                history
+                    .insert(history_key, to_json(&entry)?.as_slice())
                     .db()?;
+                if let Some(pmid) = &o.provider_message_id {
+                    let target = to_json(&(id, &o.recipient_id))?;
+                    messages.insert(pmid.as_str(), target.as_slice()).db()?;
+                }
             }
         }
         self.put_run(&rec, Some(state))

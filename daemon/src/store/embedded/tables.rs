@@ -281,11 +281,4 @@ impl<T: Txn> Tx<'_, T> {
             None => Ok(Vec::new()),
         }
     }
-
-    /// Whether the recipient already has an outcome in the run.
-    pub fn has_outcome(&self, id: &RunId, recipient: &str) -> StoreResult<bool> {
-        let table = self.txn.table(OUTCOMES)?;
-        let found = table.get((id.as_str(), recipient)).db()?.is_some();
-        Ok(found)
-    }
 }
