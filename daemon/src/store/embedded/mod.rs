@@ -2,9 +2,8 @@
 //!
 //! Every trait operation is one redb write transaction, run off the async
 //! workers with `spawn_blocking` because redb blocks; commits are durable
-//! (fsync), so a `kill -9` loses no committed outcome. Reads also go
-//! through a write transaction, then abort: one writer at a time is what
-//! makes each operation atomic, and a single daemon does not need more.
+//! (fsync), so a `kill -9` loses no committed outcome. Operations that only
+//! read use a read transaction (a snapshot that never waits for a writer).
 //!
 //! A second daemon on the same file is refused by an exclusive `flock` on
 //! `<path>.lock`, which holds the owner's pid so the refusal can name it.
@@ -21,7 +20,7 @@ mod tests;
 
 use super::*;
 use lock::LockFile;
-use redb::Database;
+use redb::{Database, ReadTransaction, ReadableDatabase};
 use std::path::{Path, PathBuf};
 use tables::{Db, Tx};
 use tokio::sync::Notify;
@@ -93,37 +92,39 @@ impl EmbeddedStore {
         T: Send + 'static,
         F: FnOnce(&Tx<'_>) -> StoreResult<T> + Send + 'static,
     {
-        self.transact(true, f).await
-    }
-
-    /// Runs `f` in a transaction that is rolled back: a consistent read.
-    async fn read<T, F>(&self, f: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Tx<'_>) -> StoreResult<T> + Send + 'static,
-    {
-        self.transact(false, f).await
-    }
-
-    /// The transaction behind [`Self::write`] and [`Self::read`].
-    async fn transact<T, F>(&self, commit: bool, f: F) -> StoreResult<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Tx<'_>) -> StoreResult<T> + Send + 'static,
-    {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
+        Self::blocking(move || {
             let txn = inner.db.begin_write().db()?;
             let out = f(&Tx { txn: &txn })?;
-            if commit {
-                txn.commit().db()?;
-            } else {
-                txn.abort().db()?;
-            }
+            txn.commit().db()?;
             Ok(out)
         })
         .await
-        .map_err(|e| StoreError::Other(format!("an embedded store task failed: {e}")))?
+    }
+
+    /// Runs `f` in a read transaction: a consistent snapshot that never
+    /// waits for a writer.
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Tx<'_, ReadTransaction>) -> StoreResult<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        Self::blocking(move || {
+            f(&Tx {
+                txn: &inner.db.begin_read().db()?,
+            })
+        })
+        .await
+    }
+
+    /// Runs blocking redb work off the async workers.
+    async fn blocking<T: Send + 'static>(
+        work: impl FnOnce() -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| StoreError::Other(format!("an embedded store task failed: {e}")))?
     }
 
     /// Wakes the scheduler: something may be due sooner.

@@ -2,7 +2,7 @@
 //! ids, history, tracking, and the recount that rebuilds counters.
 
 use super::tables::{
-    Db, HISTORY, MESSAGES, OUTCOMES, RunRecord, TRACKING, Tx, from_json, to_json, us,
+    Db, HISTORY, MESSAGES, OUTCOMES, RunRecord, TRACKING, Tx, Txn, from_json, to_json, us,
 };
 use crate::runs::{Outcome, RunId};
 use crate::store::{
@@ -47,32 +47,34 @@ impl Tx<'_> {
     pub fn record_outcomes(&self, id: &RunId, outcomes: &[RecipientOutcome]) -> StoreResult<()> {
         let mut rec = self.existing_run(id)?;
         let state = rec.run.state;
-        for o in outcomes {
-            let key = (id.as_str(), o.recipient_id.as_str());
-            {
-                let mut table = self.txn.open_table(OUTCOMES).db()?;
+        {
+            // The hot path of sending: each table is opened once per batch.
+            let mut table = self.txn.open_table(OUTCOMES).db()?;
+            let mut history = self.txn.open_table(HISTORY).db()?;
+            let mut messages = self.txn.open_table(MESSAGES).db()?;
+            for o in outcomes {
+                let key = (id.as_str(), o.recipient_id.as_str());
                 if table.get(key).db()?.is_some() {
                     continue;
                 }
                 table.insert(key, to_json(o)?.as_slice()).db()?;
-            }
-            count(&mut rec.run.counters, o.outcome, 1);
-            let entry = HistoryEntry {
-                run_id: id.clone(),
-                delivery_id: rec.run.delivery_id.clone(),
-                channel: rec.run.channel.clone(),
-                outcome: o.outcome,
-                provider_message_id: o.provider_message_id.clone(),
-                at: o.at,
-            };
-            self.put_history(&o.recipient_id, &entry)?;
-            if let Some(pmid) = &o.provider_message_id {
-                let target = to_json(&(id, &o.recipient_id))?;
-                self.txn
-                    .open_table(MESSAGES)
-                    .db()?
-                    .insert(pmid.as_str(), target.as_slice())
+                count(&mut rec.run.counters, o.outcome, 1);
+                let entry = HistoryEntry {
+                    run_id: id.clone(),
+                    delivery_id: rec.run.delivery_id.clone(),
+                    channel: rec.run.channel.clone(),
+                    outcome: o.outcome,
+                    provider_message_id: o.provider_message_id.clone(),
+                    at: o.at,
+                };
+                let history_key = (o.recipient_id.as_str(), -us(o.at), id.as_str());
+                history
+                    .insert(history_key, to_json(&entry)?.as_slice())
                     .db()?;
+                if let Some(pmid) = &o.provider_message_id {
+                    let target = to_json(&(id, &o.recipient_id))?;
+                    messages.insert(pmid.as_str(), target.as_slice()).db()?;
+                }
             }
         }
         self.put_run(&rec, Some(state))
@@ -87,24 +89,6 @@ impl Tx<'_> {
             .insert(key, to_json(entry)?.as_slice())
             .db()?;
         Ok(())
-    }
-
-    /// The recorded outcome of one recipient.
-    pub fn outcome(&self, id: &RunId, recipient: &str) -> StoreResult<Option<RecipientOutcome>> {
-        let table = self.txn.open_table(OUTCOMES).db()?;
-        let found = table.get((id.as_str(), recipient)).db()?;
-        found
-            .map(|v| from_json(v.value(), &format!("outcomes/{id}/{recipient}")))
-            .transpose()
-    }
-
-    /// The run and recipient of a provider message id.
-    pub fn find_message(&self, pmid: &str) -> StoreResult<Option<(RunId, String)>> {
-        let table = self.txn.open_table(MESSAGES).db()?;
-        let found = table.get(pmid).db()?;
-        found
-            .map(|v| from_json(v.value(), &format!("messages/{pmid}")))
-            .transpose()
     }
 
     /// Turns `delivered` into `bounced` or `failed`, moving one count and
@@ -219,6 +203,38 @@ impl Tx<'_> {
         self.put_run(&rec, Some(rec.run.state))?;
         Ok(counters)
     }
+}
+
+/// Reads a history cursor `"{-at_us}|{run_id}"`.
+fn parse_history_cursor(cursor: &str) -> StoreResult<(i64, String)> {
+    let bad = || {
+        StoreError::Other(format!(
+            "invalid history cursor `{cursor}`: pass back the `next_cursor` of the previous page"
+        ))
+    };
+    let (rev, run) = cursor.split_once('|').ok_or_else(bad)?;
+    Ok((rev.parse().map_err(|_| bad())?, run.to_owned()))
+}
+
+/// Reads, in a read or a write transaction.
+impl<T: Txn> Tx<'_, T> {
+    /// The recorded outcome of one recipient.
+    pub fn outcome(&self, id: &RunId, recipient: &str) -> StoreResult<Option<RecipientOutcome>> {
+        let table = self.txn.table(OUTCOMES)?;
+        let found = table.get((id.as_str(), recipient)).db()?;
+        found
+            .map(|v| from_json(v.value(), &format!("outcomes/{id}/{recipient}")))
+            .transpose()
+    }
+
+    /// The run and recipient of a provider message id.
+    pub fn find_message(&self, pmid: &str) -> StoreResult<Option<(RunId, String)>> {
+        let table = self.txn.table(MESSAGES)?;
+        let found = table.get(pmid).db()?;
+        found
+            .map(|v| from_json(v.value(), &format!("messages/{pmid}")))
+            .transpose()
+    }
 
     /// A recipient's history, newest first; the cursor is the last key seen.
     pub fn history(
@@ -231,7 +247,7 @@ impl Tx<'_> {
             None => None,
             Some(c) => Some(parse_history_cursor(c)?),
         };
-        let table = self.txn.open_table(HISTORY).db()?;
+        let table = self.txn.table(HISTORY)?;
         let range = match &after {
             None => table.range((recipient, i64::MIN, "")..).db()?,
             Some((rev, run)) => table
@@ -262,15 +278,4 @@ impl Tx<'_> {
         }
         Ok(Page { items, next_cursor })
     }
-}
-
-/// Reads a history cursor `"{-at_us}|{run_id}"`.
-fn parse_history_cursor(cursor: &str) -> StoreResult<(i64, String)> {
-    let bad = || {
-        StoreError::Other(format!(
-            "invalid history cursor `{cursor}`: pass back the `next_cursor` of the previous page"
-        ))
-    };
-    let (rev, run) = cursor.split_once('|').ok_or_else(bad)?;
-    Ok((rev.parse().map_err(|_| bad())?, run.to_owned()))
 }

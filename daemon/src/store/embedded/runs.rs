@@ -158,8 +158,13 @@ impl Tx<'_> {
         Ok(true)
     }
 
-    /// Writes one chunk of a preparing run.
+    /// Writes one chunk of a preparing run. A run past preparation keeps
+    /// its chunks: a stale preparer must not reset leases or finished chunks.
     pub fn put_chunk(&self, id: &RunId, chunk: &Chunk) -> StoreResult<()> {
+        let preparing = self.get_run(id.as_str())?;
+        if preparing.is_none_or(|rec| rec.run.state != RunState::Preparing) {
+            return Ok(());
+        }
         let key = (id.as_str(), chunk.number);
         let recipients = super::tables::to_json(&chunk.recipients)?;
         self.txn

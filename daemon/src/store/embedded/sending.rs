@@ -1,9 +1,10 @@
 //! Chunk leases: claim, renew, complete, release.
 
-use super::tables::{ChunkState, Tx};
+use super::tables::{ChunkState, Db, OUTCOMES, Tx};
 use crate::runs::{RunId, RunState};
 use crate::store::{ClaimedChunk, StoreResult};
 use chrono::{DateTime, Utc};
+use redb::ReadableTable;
 
 impl Tx<'_> {
     /// Claims the lowest chunk nobody holds (or whose lease expired) of a
@@ -38,11 +39,16 @@ impl Tx<'_> {
             done: false,
         };
         self.put_chunk_state(id, *number, &state)?;
-        let mut recipients = Vec::new();
-        for r in self.chunk_recipients(id, *number)? {
-            if !self.has_outcome(id, &r.id)? {
-                recipients.push(r);
+        let mut recipients = self.chunk_recipients(id, *number)?;
+        {
+            let outcomes = self.txn.open_table(OUTCOMES).db()?;
+            let mut unfinished = Vec::with_capacity(recipients.len());
+            for r in recipients {
+                if outcomes.get((id.as_str(), r.id.as_str())).db()?.is_none() {
+                    unfinished.push(r);
+                }
             }
+            recipients = unfinished;
         }
         self.refresh_agenda(&rec, now)?;
         Ok(Some(ClaimedChunk {

@@ -6,7 +6,7 @@
 use crate::runs::{RunId, RunState};
 use crate::store::{FrozenRecipient, Run, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use redb::{Key, ReadTransaction, ReadableTable, TableDefinition, Value, WriteTransaction};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -129,10 +129,40 @@ pub(super) fn from_json<T: DeserializeOwned>(bytes: &[u8], key: &str) -> StoreRe
     })
 }
 
-/// One write transaction with the accessors the operations share.
-pub(super) struct Tx<'a> {
-    /// The transaction; committed by the caller.
-    pub txn: &'a WriteTransaction,
+/// A redb transaction the reads can run in: a read transaction for the
+/// operations that only read (they never wait for a writer), the write
+/// transaction of an operation otherwise.
+pub(super) trait Txn {
+    /// Opens a table for reading.
+    fn table<K: Key + 'static, V: Value + 'static>(
+        &self,
+        definition: TableDefinition<K, V>,
+    ) -> StoreResult<impl ReadableTable<K, V> + '_>;
+}
+
+impl Txn for WriteTransaction {
+    fn table<K: Key + 'static, V: Value + 'static>(
+        &self,
+        definition: TableDefinition<K, V>,
+    ) -> StoreResult<impl ReadableTable<K, V> + '_> {
+        self.open_table(definition).db()
+    }
+}
+
+impl Txn for ReadTransaction {
+    fn table<K: Key + 'static, V: Value + 'static>(
+        &self,
+        definition: TableDefinition<K, V>,
+    ) -> StoreResult<impl ReadableTable<K, V> + '_> {
+        self.open_table(definition).db()
+    }
+}
+
+/// One transaction with the accessors the operations share; writes need
+/// the write transaction (the default).
+pub(super) struct Tx<'a, T = WriteTransaction> {
+    /// The transaction; committed (or dropped) by the caller.
+    pub txn: &'a T,
 }
 
 impl Tx<'_> {
@@ -155,15 +185,6 @@ impl Tx<'_> {
         self.txn.open_table(SUPPRESSIONS).db()?;
         self.txn.open_table(SOFT_BOUNCES).db()?;
         Ok(())
-    }
-
-    /// A run record by id.
-    pub fn get_run(&self, id: &str) -> StoreResult<Option<RunRecord>> {
-        let table = self.txn.open_table(RUNS).db()?;
-        let found = table.get(id).db()?;
-        found
-            .map(|v| from_json(v.value(), &format!("runs/{id}")))
-            .transpose()
     }
 
     /// Writes a run record, keeping the state counts right; `before` is
@@ -204,16 +225,38 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Writes the state of one chunk.
+    pub fn put_chunk_state(&self, id: &RunId, number: u32, state: &ChunkState) -> StoreResult<()> {
+        self.txn
+            .open_table(CHUNK_STATES)
+            .db()?
+            .insert((id.as_str(), number), to_json(state)?.as_slice())
+            .db()?;
+        Ok(())
+    }
+}
+
+/// Reads, in a read or a write transaction.
+impl<T: Txn> Tx<'_, T> {
+    /// A run record by id.
+    pub fn get_run(&self, id: &str) -> StoreResult<Option<RunRecord>> {
+        let table = self.txn.table(RUNS)?;
+        let found = table.get(id).db()?;
+        found
+            .map(|v| from_json(v.value(), &format!("runs/{id}")))
+            .transpose()
+    }
+
     /// The run's agenda instant, if it is on the agenda.
     pub fn agenda_of(&self, id: &RunId) -> StoreResult<Option<DateTime<Utc>>> {
-        let by_run = self.txn.open_table(AGENDA_BY_RUN).db()?;
+        let by_run = self.txn.table(AGENDA_BY_RUN)?;
         let found = by_run.get(id.as_str()).db()?;
         Ok(found.map(|v| from_us(v.value())))
     }
 
     /// The states of every chunk of a run, by number.
     pub fn chunk_states(&self, id: &RunId) -> StoreResult<Vec<(u32, ChunkState)>> {
-        let table = self.txn.open_table(CHUNK_STATES).db()?;
+        let table = self.txn.table(CHUNK_STATES)?;
         let mut out = Vec::new();
         for entry in table
             .range((id.as_str(), 0u32)..=(id.as_str(), u32::MAX))
@@ -229,30 +272,13 @@ impl Tx<'_> {
         Ok(out)
     }
 
-    /// Writes the state of one chunk.
-    pub fn put_chunk_state(&self, id: &RunId, number: u32, state: &ChunkState) -> StoreResult<()> {
-        self.txn
-            .open_table(CHUNK_STATES)
-            .db()?
-            .insert((id.as_str(), number), to_json(state)?.as_slice())
-            .db()?;
-        Ok(())
-    }
-
     /// The recipients of one chunk.
     pub fn chunk_recipients(&self, id: &RunId, number: u32) -> StoreResult<Vec<FrozenRecipient>> {
-        let table = self.txn.open_table(CHUNKS).db()?;
+        let table = self.txn.table(CHUNKS)?;
         let found = table.get((id.as_str(), number)).db()?;
         match found {
             Some(v) => from_json(v.value(), &format!("chunks/{id}/{number}")),
             None => Ok(Vec::new()),
         }
-    }
-
-    /// Whether the recipient already has an outcome in the run.
-    pub fn has_outcome(&self, id: &RunId, recipient: &str) -> StoreResult<bool> {
-        let table = self.txn.open_table(OUTCOMES).db()?;
-        let found = table.get((id.as_str(), recipient)).db()?.is_some();
-        Ok(found)
     }
 }

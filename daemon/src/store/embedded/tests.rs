@@ -109,3 +109,86 @@ async fn state_survives_closing_and_reopening_the_file() {
         "the pending run is due at its deadline"
     );
 }
+
+/// Set in the child process of [`kill_9_loses_no_committed_outcome`].
+const CHILD_STORE: &str = "HERALD_TEST_KILL9_STORE";
+
+/// A daemon killed with SIGKILL right after a commit loses nothing, its
+/// lock names it while it lives, and the kernel frees the lock when it
+/// dies. The test binary re-runs this test as the child process.
+#[tokio::test]
+async fn kill_9_loses_no_committed_outcome() {
+    if let Ok(path) = std::env::var(CHILD_STORE) {
+        let store: SharedStore = Arc::new(EmbeddedStore::open(&path).await.unwrap());
+        let id = conformance::sending_run(&store, "digest", &[3]).await;
+        let outs = [
+            conformance::delivered("alice", t(1)),
+            conformance::delivered("bob", t(1)),
+        ];
+        store.record_outcomes(&id, &outs).await.unwrap();
+        println!("committed");
+        std::future::pending::<()>().await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("herald.db");
+    let mut child = KillOnDrop(
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "store::embedded::tests::kill_9_loses_no_committed_outcome",
+                "--exact",
+                "--nocapture",
+            ])
+            .env(CHILD_STORE, &path)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let committed = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .any(|l| l.is_ok_and(|l| l == "committed"))
+    });
+    let committed = tokio::time::timeout(std::time::Duration::from_secs(60), committed).await;
+    assert!(
+        matches!(committed, Ok(Ok(true))),
+        "the child never committed: {committed:?}"
+    );
+
+    let err = EmbeddedStore::open(&path)
+        .await
+        .err()
+        .expect("the child holds the store");
+    assert!(
+        err.to_string().contains(&format!("pid {}", child.0.id())),
+        "{err}"
+    );
+    child.0.kill().unwrap(); // SIGKILL: no destructor, no clean close.
+    child.0.wait().unwrap();
+
+    let store: SharedStore = Arc::new(EmbeddedStore::open(&path).await.unwrap());
+    let id = crate::runs::RunId::at("digest", t(0));
+    let c = store
+        .run(&id)
+        .await
+        .unwrap()
+        .expect("the run survived")
+        .counters;
+    assert_eq!(c.delivered, 2);
+    assert!(store.outcome(&id, "alice").await.unwrap().is_some());
+    assert_eq!(
+        store.find_message("pm-bob").await.unwrap(),
+        Some((id, "bob".to_owned()))
+    );
+}
+
+/// Kills the child process when a failed assertion unwinds the test.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        self.0.kill().ok();
+        self.0.wait().ok();
+    }
+}
