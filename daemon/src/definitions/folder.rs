@@ -94,21 +94,46 @@ pub fn check_file(path: &Path, ctx: &ValidationContext) -> FileReport {
 }
 
 fn check_file_in(path: &Path, ctx: &ValidationContext, roots: &[PathBuf]) -> FileReport {
+    match read_limited(path, MAX_FILE_BYTES) {
+        Ok(bytes) => check_bytes_in(path, bytes, ctx, roots),
+        Err(e) => failed(path, Pos::START, format!("the delivery file {e}")),
+    }
+}
+
+fn failed(path: &Path, pos: Pos, message: String) -> FileReport {
     let mut problems = Problems::new(path);
-    let fail = |mut problems: Problems, pos: Pos, message: String| {
-        problems.at(pos, message);
-        FileReport {
-            result: Err(problems.into_errors()),
-            warnings: Vec::new(),
-        }
-    };
-    let bytes = match read_limited(path, MAX_FILE_BYTES) {
-        Ok(b) => b,
-        Err(e) => return fail(problems, Pos::START, format!("the delivery file {e}")),
-    };
+    problems.at(pos, message);
+    FileReport {
+        result: Err(problems.into_errors()),
+        warnings: Vec::new(),
+    }
+}
+
+/// Checks the bytes of a delivery file named `path` (already read);
+/// relative references resolve from `path`'s folder. The fuzz target's entry.
+pub fn check_bytes(path: &Path, bytes: Vec<u8>, ctx: &ValidationContext) -> FileReport {
+    check_bytes_in(path, bytes, ctx, &ctx.canonical_roots())
+}
+
+fn check_bytes_in(
+    path: &Path,
+    bytes: Vec<u8>,
+    ctx: &ValidationContext,
+    roots: &[PathBuf],
+) -> FileReport {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return failed(
+            path,
+            Pos::START,
+            format!(
+                "the delivery file is {} bytes, over the limit of {MAX_FILE_BYTES} bytes",
+                bytes.len()
+            ),
+        );
+    }
     if bytes.contains(&0) {
-        return fail(
-            problems,
+        return failed(
+            path,
             Pos::START,
             "the delivery file is binary (it holds NUL bytes): delivery files are YAML text".into(),
         );
@@ -116,21 +141,18 @@ fn check_file_in(path: &Path, ctx: &ValidationContext, roots: &[PathBuf]) -> Fil
     let text = match utf8(bytes) {
         Ok(t) => t,
         Err((line, column, m)) => {
-            return fail(
-                problems,
-                Pos { line, column },
-                format!("the delivery file {m}"),
-            );
+            return failed(path, Pos { line, column }, format!("the delivery file {m}"));
         }
     };
     if text.trim().is_empty() {
-        return fail(
-            problems,
+        return failed(
+            path,
             Pos::START,
             "the delivery file is empty: it needs at least `channel`, `audience` and `content`"
                 .into(),
         );
     }
+    let mut problems = Problems::new(path);
     let raw = match parse(&text) {
         Ok(raw) => raw,
         Err((pos, m)) => {

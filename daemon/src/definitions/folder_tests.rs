@@ -111,7 +111,7 @@ tracking:
     let delivery = load_file(&path, &d.ctx()).unwrap();
     assert!(delivery.content().fields["html"].contains("<a href"));
     assert!(!delivery.content().fields.contains_key("html_file"));
-    assert_eq!(delivery.tracking().clicks, false);
+    assert!(!delivery.tracking().clicks);
     assert_eq!(delivery.throttle().unwrap().to_string(), "50/s");
     assert!(matches!(delivery.audience(), Audience::File { .. }));
     // The snapshot round-trips and hashes the same.
@@ -358,7 +358,7 @@ fn deep_nesting_and_alias_bombs_are_refused_quickly() {
         let prev = format!("*a{}", i - 1);
         bomb.push_str(&format!(
             "a{i}: &a{i} [{}]\n",
-            vec![prev.as_str(); 10].join(", ")
+            [prev.as_str(); 10].join(", ")
         ));
     }
     bomb.push_str("channel: sms\n");

@@ -84,8 +84,11 @@ pub struct RawAudience {
     /// A UTF-8 CSV with a header row holding `id` and the channel's address column, relative to the delivery file.
     pub file: Option<Sp<String>>,
     /// An inline list of recipients, each a map with an `id`.
-    pub recipients: Option<Sp<Vec<Sp<BTreeMap<String, Sp<Scalar>>>>>>,
+    pub recipients: Option<Sp<Vec<Sp<RawRecipient>>>>,
 }
+
+/// One inline recipient: a map of scalars that must hold `id`.
+pub type RawRecipient = BTreeMap<String, Sp<Scalar>>;
 
 /// A scalar cell of an inline recipient.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
