@@ -47,7 +47,9 @@ fn saphyr_options() -> serde_saphyr::Options {
     // nesting long before they cost memory or stack.
     budget.max_reader_input_bytes = Some(MAX_FILE_BYTES as usize);
     budget.max_depth = 32;
-    budget.max_nodes = 50_000;
+    // Inline audiences are for small lists; parsing is quadratic-ish in
+    // huge maps, so a low node count also bounds the time.
+    budget.max_nodes = 10_000;
     budget.max_events = 200_000;
     budget.max_aliases = 1_000;
     budget.max_anchors = 1_000;
@@ -55,6 +57,10 @@ fn saphyr_options() -> serde_saphyr::Options {
     budget.max_documents = 1;
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
+    let mut aliases = serde_saphyr::options::AliasLimits::default();
+    aliases.max_total_replayed_events = 100_000;
+    aliases.max_replay_stack_depth = 16;
+    options.alias_limits = aliases;
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
     options.with_snippet = false;
     options
@@ -71,16 +77,23 @@ pub(crate) fn parse(text: &str) -> Result<RawDelivery, (Pos, String)> {
     })
 }
 
-/// serde-saphyr's message without the location it appends (we print our own).
+/// serde-saphyr's message without the location it may append (we print our own).
 fn yaml_message(e: &serde_saphyr::Error) -> String {
     let text = e.to_string();
     let first = text.lines().next().unwrap_or("invalid YAML").trim();
-    let cut = [" at line ", " at ", "\n"]
-        .iter()
-        .filter_map(|m| first.find(m).filter(|_| m.starts_with(" at line")))
-        .min()
-        .unwrap_or(first.len());
-    first[..cut].trim_end_matches(':').to_string()
+    let first = first.find(" at line ").map_or(first, |cut| &first[..cut]);
+    let message = first.trim_end_matches([':', ',']);
+    // The parser's shortest messages say what, not how to fix.
+    match message {
+        "expected mapping start" => "expected a mapping of `key: value` lines here".into(),
+        "expected string scalar" => "expected a text value here".into(),
+        m if m.starts_with("unclosed bracket") => format!("{m}: close it or quote the text"),
+        "recursion limit exceeded" => "the YAML is nested too deeply".into(),
+        m if m.starts_with("budget breached") || m.contains("alias replay") => format!(
+            "the YAML is too large once its aliases are expanded ({m}): write it out plainly, or move recipients to an audience CSV"
+        ),
+        m => m.to_string(),
+    }
 }
 
 /// Loads and checks one delivery file.
