@@ -187,7 +187,12 @@ fn check_bytes_in(
     let warnings = std::mem::take(&mut builder.warnings);
     let result = match delivery {
         Some(d) if builder.problems.is_empty() => Ok(d),
-        _ => Err(builder.problems.into_errors()),
+        _ => {
+            let mut errors = builder.problems.into_errors();
+            // The delivery file first, then the files it points to, each in reading order.
+            errors.sort_by_key(|e| (e.file != path, e.file.clone(), e.line, e.column));
+            Err(errors)
+        }
     };
     FileReport { result, warnings }
 }
