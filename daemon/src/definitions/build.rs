@@ -6,7 +6,7 @@ use super::catalog::ValidationContext;
 use super::delivery::{Content, Delivery, Tracking};
 use super::errors::{FileError, Pos, Problems};
 use super::fsio::{MAX_FILE_BYTES, read_limited, resolve_confined, utf8};
-use super::model::{ContentValue, RawAudience, RawDelivery, Sp};
+use super::model::{ContentValue, RawAudience, RawDelivery, RawRecipient, Sp};
 use super::schedule;
 use super::templates::check_template;
 use herald_plugin_api::{ChannelInfo, Normalisation};
@@ -201,7 +201,7 @@ impl Builder<'_> {
 
     fn inline_audience(
         &mut self,
-        list: &Sp<Vec<Sp<BTreeMap<String, Sp<super::model::Scalar>>>>>,
+        list: &Sp<Vec<Sp<RawRecipient>>>,
     ) -> (Option<Audience>, Option<BTreeSet<String>>) {
         if list.value.is_empty() {
             self.problems.at(

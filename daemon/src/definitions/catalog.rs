@@ -75,9 +75,14 @@ pub struct ValidationContext {
 impl ValidationContext {
     /// The folders files may be read from, canonicalised (missing ones dropped).
     pub(crate) fn canonical_roots(&self) -> Vec<PathBuf> {
-        std::iter::once(&self.deliveries_dir)
-            .chain(&self.audience_roots)
-            .filter_map(|r| std::fs::canonicalize(r).ok())
-            .collect()
+        let mut roots: Vec<PathBuf> = Vec::new();
+        for root in std::iter::once(&self.deliveries_dir).chain(&self.audience_roots) {
+            if let Ok(real) = std::fs::canonicalize(root)
+                && !roots.contains(&real)
+            {
+                roots.push(real);
+            }
+        }
+        roots
     }
 }

@@ -47,7 +47,9 @@ fn saphyr_options() -> serde_saphyr::Options {
     // nesting long before they cost memory or stack.
     budget.max_reader_input_bytes = Some(MAX_FILE_BYTES as usize);
     budget.max_depth = 32;
-    budget.max_nodes = 50_000;
+    // Inline audiences are for small lists; parsing is quadratic-ish in
+    // huge maps, so a low node count also bounds the time.
+    budget.max_nodes = 10_000;
     budget.max_events = 200_000;
     budget.max_aliases = 1_000;
     budget.max_anchors = 1_000;
@@ -55,6 +57,10 @@ fn saphyr_options() -> serde_saphyr::Options {
     budget.max_documents = 1;
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
+    let mut aliases = serde_saphyr::options::AliasLimits::default();
+    aliases.max_total_replayed_events = 100_000;
+    aliases.max_replay_stack_depth = 16;
+    options.alias_limits = aliases;
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
     options.with_snippet = false;
     options
@@ -71,16 +77,23 @@ pub(crate) fn parse(text: &str) -> Result<RawDelivery, (Pos, String)> {
     })
 }
 
-/// serde-saphyr's message without the location it appends (we print our own).
+/// serde-saphyr's message without the location it may append (we print our own).
 fn yaml_message(e: &serde_saphyr::Error) -> String {
     let text = e.to_string();
     let first = text.lines().next().unwrap_or("invalid YAML").trim();
-    let cut = [" at line ", " at ", "\n"]
-        .iter()
-        .filter_map(|m| first.find(m).filter(|_| m.starts_with(" at line")))
-        .min()
-        .unwrap_or(first.len());
-    first[..cut].trim_end_matches(':').to_string()
+    let first = first.find(" at line ").map_or(first, |cut| &first[..cut]);
+    let message = first.trim_end_matches([':', ',']);
+    // The parser's shortest messages say what, not how to fix.
+    match message {
+        "expected mapping start" => "expected a mapping of `key: value` lines here".into(),
+        "expected string scalar" => "expected a text value here".into(),
+        m if m.starts_with("unclosed bracket") => format!("{m}: close it or quote the text"),
+        "recursion limit exceeded" => "the YAML is nested too deeply".into(),
+        m if m.starts_with("budget breached") || m.contains("alias replay") => format!(
+            "the YAML is too large once its aliases are expanded ({m}): write it out plainly, or move recipients to an audience CSV"
+        ),
+        m => m.to_string(),
+    }
 }
 
 /// Loads and checks one delivery file.
@@ -94,21 +107,46 @@ pub fn check_file(path: &Path, ctx: &ValidationContext) -> FileReport {
 }
 
 fn check_file_in(path: &Path, ctx: &ValidationContext, roots: &[PathBuf]) -> FileReport {
+    match read_limited(path, MAX_FILE_BYTES) {
+        Ok(bytes) => check_bytes_in(path, bytes, ctx, roots),
+        Err(e) => failed(path, Pos::START, format!("the delivery file {e}")),
+    }
+}
+
+fn failed(path: &Path, pos: Pos, message: String) -> FileReport {
     let mut problems = Problems::new(path);
-    let fail = |mut problems: Problems, pos: Pos, message: String| {
-        problems.at(pos, message);
-        FileReport {
-            result: Err(problems.into_errors()),
-            warnings: Vec::new(),
-        }
-    };
-    let bytes = match read_limited(path, MAX_FILE_BYTES) {
-        Ok(b) => b,
-        Err(e) => return fail(problems, Pos::START, format!("the delivery file {e}")),
-    };
+    problems.at(pos, message);
+    FileReport {
+        result: Err(problems.into_errors()),
+        warnings: Vec::new(),
+    }
+}
+
+/// Checks the bytes of a delivery file named `path` (already read);
+/// relative references resolve from `path`'s folder. The fuzz target's entry.
+pub fn check_bytes(path: &Path, bytes: Vec<u8>, ctx: &ValidationContext) -> FileReport {
+    check_bytes_in(path, bytes, ctx, &ctx.canonical_roots())
+}
+
+fn check_bytes_in(
+    path: &Path,
+    bytes: Vec<u8>,
+    ctx: &ValidationContext,
+    roots: &[PathBuf],
+) -> FileReport {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return failed(
+            path,
+            Pos::START,
+            format!(
+                "the delivery file is {} bytes, over the limit of {MAX_FILE_BYTES} bytes",
+                bytes.len()
+            ),
+        );
+    }
     if bytes.contains(&0) {
-        return fail(
-            problems,
+        return failed(
+            path,
             Pos::START,
             "the delivery file is binary (it holds NUL bytes): delivery files are YAML text".into(),
         );
@@ -116,21 +154,18 @@ fn check_file_in(path: &Path, ctx: &ValidationContext, roots: &[PathBuf]) -> Fil
     let text = match utf8(bytes) {
         Ok(t) => t,
         Err((line, column, m)) => {
-            return fail(
-                problems,
-                Pos { line, column },
-                format!("the delivery file {m}"),
-            );
+            return failed(path, Pos { line, column }, format!("the delivery file {m}"));
         }
     };
     if text.trim().is_empty() {
-        return fail(
-            problems,
+        return failed(
+            path,
             Pos::START,
             "the delivery file is empty: it needs at least `channel`, `audience` and `content`"
                 .into(),
         );
     }
+    let mut problems = Problems::new(path);
     let raw = match parse(&text) {
         Ok(raw) => raw,
         Err((pos, m)) => {
@@ -152,7 +187,12 @@ fn check_file_in(path: &Path, ctx: &ValidationContext, roots: &[PathBuf]) -> Fil
     let warnings = std::mem::take(&mut builder.warnings);
     let result = match delivery {
         Some(d) if builder.problems.is_empty() => Ok(d),
-        _ => Err(builder.problems.into_errors()),
+        _ => {
+            let mut errors = builder.problems.into_errors();
+            // The delivery file first, then the files it points to, each in reading order.
+            errors.sort_by_key(|e| (e.file != path, e.file.clone(), e.line, e.column));
+            Err(errors)
+        }
     };
     FileReport { result, warnings }
 }

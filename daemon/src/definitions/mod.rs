@@ -41,3 +41,6 @@ pub use templates::{RenderError, Rendered, Renderer};
 pub fn schema() -> schemars::Schema {
     schemars::schema_for!(model::RawDelivery)
 }
+
+#[cfg(test)]
+mod examples_tests;

@@ -80,12 +80,16 @@ pub struct RawDelivery {
 /// The audience: exactly one of `file` and `recipients`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Audience")]
 pub struct RawAudience {
     /// A UTF-8 CSV with a header row holding `id` and the channel's address column, relative to the delivery file.
     pub file: Option<Sp<String>>,
     /// An inline list of recipients, each a map with an `id`.
-    pub recipients: Option<Sp<Vec<Sp<BTreeMap<String, Sp<Scalar>>>>>>,
+    pub recipients: Option<Sp<Vec<Sp<RawRecipient>>>>,
 }
+
+/// One inline recipient: a map of scalars that must hold `id`.
+pub type RawRecipient = BTreeMap<String, Sp<Scalar>>;
 
 /// A scalar cell of an inline recipient.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -126,6 +130,7 @@ pub enum ContentValue {
 /// When to send.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Schedule")]
 pub struct RawSchedule {
     /// One run at this RFC 3339 instant with offset (`2026-12-01T09:00:00+01:00`).
     pub at: Option<Sp<String>>,
@@ -182,6 +187,7 @@ enum CatchUpName {
 /// Open and click tracking (email only).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Tracking")]
 pub struct RawTracking {
     /// Track opens with a pixel; default true.
     pub opens: Option<bool>,
