@@ -5,7 +5,7 @@
 
 use super::{Delivery, FileError, ValidationContext, load_folder};
 use crate::engine::Deliveries;
-use notify_debouncer_full::notify::RecursiveMode;
+use notify_debouncer_full::notify::{EventKind, RecursiveMode};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,7 +72,8 @@ impl LiveFolder {
                 by_source.insert(source.clone(), previous.clone());
             }
         }
-        for error in &loaded.errors {
+        let before = self.errors.borrow().clone();
+        for error in loaded.errors.iter().filter(|e| !before.contains(e)) {
             warn!(file = %error.file.display(), line = error.line, column = error.column, message = %error.message, "Delivery file error.");
         }
         let map: BTreeMap<String, Arc<Delivery>> = by_source
@@ -107,14 +108,22 @@ impl LiveFolder {
         stopping: CancellationToken,
     ) {
         let (events_tx, mut events) = mpsc::channel::<()>(1);
-        let watcher = notify_debouncer_full::new_debouncer(DEBOUNCE, None, move |result| {
-            if let Ok(events) = result {
-                let events: Vec<_> = events;
-                if !events.is_empty() {
+        let watcher = notify_debouncer_full::new_debouncer(
+            DEBOUNCE,
+            None,
+            move |result: notify_debouncer_full::DebounceEventResult| {
+                // Reading the files for a rescan makes access events: only
+                // changes count, or every rescan would start the next one.
+                let changed = result.is_ok_and(|events| {
+                    events
+                        .iter()
+                        .any(|e| !matches!(e.event.kind, EventKind::Access(_)))
+                });
+                if changed {
                     let _ = events_tx.try_send(());
                 }
-            }
-        });
+            },
+        );
         let _watcher = match watcher {
             Ok(mut watcher) => {
                 match watcher.watch(&self.context.deliveries_dir, RecursiveMode::Recursive) {
