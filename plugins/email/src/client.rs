@@ -8,15 +8,32 @@ use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::time::Duration;
 
 /// A pooled SMTP client for one plugin instance.
 pub struct SmtpClient {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    timeout: Duration,
+    /// Always `Some` until dropped: see the `Drop` impl.
+    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Drop for SmtpClient {
+    /// The pool spawns a task to close its connections when dropped, which
+    /// needs the runtime entered even when the host drops us from its own thread.
+    fn drop(&mut self) {
+        let _entered = self.runtime.enter();
+        drop(self.transport.take());
+    }
 }
 
 impl SmtpClient {
     /// Builds the transport; must run inside the plugin's runtime, since the
     /// pool starts a background task that closes idle connections.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
     pub fn new(config: &EmailConfig) -> Result<Self, String> {
         let tls_parameters = || {
             TlsParameters::new(config.host.clone()).map_err(|e| {
@@ -44,17 +61,33 @@ impl SmtpClient {
             builder = builder.hello_name(ClientId::Domain(name.clone()));
         }
         Ok(SmtpClient {
-            transport: builder.build(),
+            timeout: config.timeout,
+            transport: Some(builder.build()),
+            runtime: tokio::runtime::Handle::current(),
         })
     }
 
     /// Sends one message and says what became of it.
+    ///
+    /// lettre's tokio transport bounds only the connect with its timeout,
+    /// so the whole exchange is bounded here too: a server that stalls
+    /// mid-command would otherwise hold the host's call until it abandons it.
     pub async fn send(&self, message: &lettre::Message) -> SendStatus {
-        match self.transport.send(message.clone()).await {
-            Ok(response) => SendStatus::Accepted {
+        let Some(transport) = &self.transport else {
+            unreachable!("the transport is only taken when the client drops");
+        };
+        match tokio::time::timeout(self.timeout, transport.send(message.clone())).await {
+            Ok(Ok(response)) => SendStatus::Accepted {
                 provider_message_id: queue_id(&response),
             },
-            Err(error) => map_error(&error),
+            Ok(Err(error)) => map_error(&error),
+            Err(_) => SendStatus::Retry {
+                reason: format!(
+                    "the SMTP server did not finish the exchange within the timeout ({}ms); it may have taken the message, the retry carries the same Message-ID",
+                    self.timeout.as_millis()
+                ),
+                retry_after_ms: None,
+            },
         }
     }
 }

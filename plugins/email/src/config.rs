@@ -20,7 +20,7 @@ struct RawConfig {
     pool_size: Option<u32>,
     /// Most messages sent per period across all calls, like `50/s`.
     rate: Option<String>,
-    /// Time allowed for each SMTP command, like `30s`.
+    /// Time allowed for one message's whole SMTP exchange, like `30s`.
     timeout: Option<String>,
     /// Name given in EHLO; defaults to this machine's host name.
     helo_name: Option<String>,
@@ -52,7 +52,7 @@ pub struct EmailConfig {
     pub pool_size: u32,
     /// The instance's rate limit, when configured.
     pub rate: Option<Rate>,
-    /// Time allowed for each SMTP command.
+    /// Time allowed for one message's whole SMTP exchange (connect included).
     pub timeout: Duration,
     /// Name given in EHLO, when configured.
     pub helo_name: Option<String>,
