@@ -457,3 +457,19 @@ fn duplicate_ids_across_files_name_both_files() {
         "{e}"
     );
 }
+
+#[test]
+fn inline_values_keep_their_written_text() {
+    let d = Dir::new();
+    let path = d.write(
+        "a.yaml",
+        "channel: sms\naudience:\n  recipients:\n    - { id: 007, phone: +33612345678, vip: true, score: 3.50, nick: ~ }\ncontent: { from: S, body: hi }\n",
+    );
+    let delivery = load_file(&path, &d.ctx()).unwrap();
+    let row = delivery.audience().rows().next().unwrap().unwrap();
+    assert_eq!(row.id, "007");
+    assert_eq!(row.fields["phone"], "+33612345678");
+    assert_eq!(row.fields["score"], "3.50");
+    assert_eq!(row.fields["vip"], "true");
+    assert_eq!(row.fields["nick"], "");
+}

@@ -88,32 +88,31 @@ pub struct RawAudience {
     pub recipients: Option<Sp<Vec<Sp<RawRecipient>>>>,
 }
 
-/// One inline recipient: a map of scalars that must hold `id`.
-pub type RawRecipient = BTreeMap<String, Sp<Scalar>>;
+/// One inline recipient: a map of cells that must hold `id`.
+pub type RawRecipient = BTreeMap<String, Sp<Cell>>;
 
-/// A scalar cell of an inline recipient.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum Scalar {
-    /// `true` or `false`.
-    Bool(bool),
-    /// A whole number.
-    Int(i64),
-    /// A decimal number.
-    Float(f64),
-    /// Text.
-    Text(String),
-}
+/// A cell of an inline recipient, kept as written: `007` stays `007` and
+/// `+33612345678` keeps its `+`; `~` (null) is an empty cell.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Cell(pub Option<String>);
 
-impl Scalar {
+impl Cell {
     /// The value as the text a template sees.
     pub fn to_text(&self) -> String {
-        match self {
-            Scalar::Bool(b) => b.to_string(),
-            Scalar::Int(i) => i.to_string(),
-            Scalar::Float(f) => f.to_string(),
-            Scalar::Text(s) => s.clone(),
-        }
+        self.0.clone().unwrap_or_default()
+    }
+}
+
+impl JsonSchema for Cell {
+    fn schema_name() -> Cow<'static, str> {
+        "Cell".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "description": "A recipient's value: text, number or boolean, kept as written.",
+            "type": ["string", "number", "boolean", "null"]
+        })
     }
 }
 
