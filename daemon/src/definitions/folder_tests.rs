@@ -473,3 +473,16 @@ fn inline_values_keep_their_written_text() {
     assert_eq!(row.fields["vip"], "true");
     assert_eq!(row.fields["nick"], "");
 }
+
+#[test]
+fn content_numbers_become_text_and_lists_are_refused_clearly() {
+    let d = Dir::new();
+    let path = d.write("n.yaml", "channel: outbox\naudience: { recipients: [{ id: c1 }] }\ncontent: { year: 2026, flag: true }\n");
+    let delivery = load_file(&path, &d.ctx()).unwrap();
+    assert_eq!(delivery.content().fields["year"], "2026");
+    let errors = d.errors(
+        "l.yaml",
+        "channel: outbox\naudience: { recipients: [{ id: c1 }] }\ncontent: { body: [a, b] }\n",
+    );
+    assert!(errors[0].contains("l.yaml:3:12: invalid type: sequence, expected a template string, or a map of template strings"), "{errors:?}");
+}

@@ -117,13 +117,53 @@ impl JsonSchema for Cell {
 }
 
 /// A content field: a template string, or a map of template strings (`headers`, `data`).
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, JsonSchema)]
 #[serde(untagged)]
 pub enum ContentValue {
     /// A template string.
     Text(String),
     /// A map of template strings (email `headers`, push `data`).
     Map(BTreeMap<String, String>),
+}
+
+// By hand rather than untagged: a number or boolean becomes its text, and
+// anything else gets a message that says what a content field may be.
+impl<'de> Deserialize<'de> for ContentValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ContentValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a template string, or a map of template strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ContentValue, E> {
+                Ok(ContentValue::Text(v.to_string()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<ContentValue, E> {
+                Ok(ContentValue::Text(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ContentValue, E> {
+                Ok(ContentValue::Text(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ContentValue, E> {
+                Ok(ContentValue::Text(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ContentValue, E> {
+                Ok(ContentValue::Text(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ContentValue, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((k, v)) = map.next_entry::<String, String>()? {
+                    out.insert(k, v);
+                }
+                Ok(ContentValue::Map(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// When to send.
