@@ -486,3 +486,18 @@ fn content_numbers_become_text_and_lists_are_refused_clearly() {
     );
     assert!(errors[0].contains("l.yaml:3:12: invalid type: sequence, expected a template string, or a map of template strings"), "{errors:?}");
 }
+
+#[test]
+fn a_delivery_symlink_out_of_the_folder_is_not_read() {
+    let d = Dir::new();
+    let outside = Dir::new();
+    let secret = outside.write("secret.yaml", "root: x\n");
+    std::os::unix::fs::symlink(&secret, d.root.join("link.yaml")).unwrap();
+    let loaded = load_folder(&d.ctx());
+    assert_eq!(loaded.errors.len(), 1);
+    let e = loaded.errors[0].to_string();
+    assert!(
+        e.contains("link.yaml:1:1: is a symlink that leads outside") && !e.contains("root"),
+        "{e}"
+    );
+}
