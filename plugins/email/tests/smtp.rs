@@ -84,6 +84,11 @@ impl Handler for ScriptedServer {
     }
 }
 
+/// What the server queued.
+type Inbox = Arc<Mutex<Vec<Received>>>;
+/// Who logged in.
+type Logins = Arc<Mutex<Vec<String>>>;
+
 /// Starts the scripted server on a free loopback port; it runs until the test process ends.
 fn start_server() -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
     let (addr, received, _) = start_server_with(|_| {});
@@ -92,11 +97,7 @@ fn start_server() -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
 
 /// Starts a server offering STARTTLS (certificate for 127.0.0.1 from
 /// `tests/fixtures`) and AUTH PLAIN for `herald` / `hunter2`.
-fn start_tls_server() -> (
-    SocketAddr,
-    Arc<Mutex<Vec<Received>>>,
-    Arc<Mutex<Vec<String>>>,
-) {
+fn start_tls_server() -> (SocketAddr, Inbox, Logins) {
     start_server_with(|server| {
         let fixture = |name: &str| format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         server
@@ -108,8 +109,6 @@ fn start_tls_server() -> (
             .with_auth(AuthMechanism::Plain);
     })
 }
-
-type Logins = Arc<Mutex<Vec<String>>>;
 
 fn start_server_with(
     setup: impl FnOnce(&mut Server<ScriptedServer>),
