@@ -37,6 +37,9 @@ impl RedisStore {
                 "cannot record outcomes of run `{id}`: the store has no such run"
             )));
         };
+        if new.is_empty() {
+            return Ok(());
+        }
         // History and the provider id index live in other slots: one
         // pipelined round trip for the whole batch, for new outcomes only.
         let mut pipe = redis::pipe();
