@@ -49,6 +49,9 @@ pub struct RedisStore {
     global: Arc<GlobalKeys>,
     changes: Arc<Notify>,
     _listener: Arc<Listener>,
+    /// Tests keep their private redis-server alive as long as the store.
+    #[cfg(test)]
+    guard: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl RedisStore {
@@ -88,6 +91,8 @@ impl RedisStore {
             global,
             changes,
             _listener: Arc::new(Listener(task)),
+            #[cfg(test)]
+            guard: None,
         })
     }
 

@@ -7,9 +7,23 @@ mod sending;
 
 use super::{RedisSettings, RedisStore};
 use crate::runs::{Outcome, RunId};
+use crate::store::SharedStore;
+use crate::store::conformance::conformance_tests;
 use crate::store::{Chunk, FrozenRecipient, NewRun, Prepared, RecipientOutcome, Store, Transition};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use herald_test_support::RedisServer;
+use std::sync::Arc;
+
+/// A fresh store on its own private redis-server, which lives as long as
+/// the store does (the conformance suite only holds the store).
+async fn make_store() -> SharedStore {
+    let server = RedisServer::start();
+    let mut store = store_on(&server).await;
+    store.guard = Some(Arc::new(server));
+    Arc::new(store)
+}
+
+conformance_tests!(conformance_redis, make_store);
 
 /// A private server and a store on it.
 struct Fixture {
