@@ -302,3 +302,51 @@ async fn schedule_cursors_only_move_forward() {
     f.store.advance_cursor("d", t(20)).await.unwrap();
     assert_eq!(f.store.cursor("d").await.unwrap(), Some(t(20)));
 }
+
+#[tokio::test]
+async fn an_agenda_update_overtaken_by_a_later_change_is_ignored() {
+    let f = fixture().await;
+    let id = RunId::once("weekly");
+    let apply = |seq: i64, at: i64| {
+        let store = f.store.clone();
+        let id = id.clone();
+        async move {
+            super::super::scripts::AGENDA_APPLY
+                .key(&store.global.agenda)
+                .key(&store.global.agenda_seq)
+                .arg(id.as_str())
+                .arg(seq)
+                .arg(at)
+                .invoke_async::<i64>(&mut store.conn())
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(apply(5, 1_000_000).await, 1);
+    assert_eq!(apply(4, -1).await, 0, "an older removal must not win");
+    let one_second = DateTime::UNIX_EPOCH + Duration::seconds(1);
+    assert_eq!(f.store.next_due().await.unwrap(), Some(one_second));
+    assert_eq!(
+        apply(5, 2_000_000).await,
+        1,
+        "the same change may be applied again"
+    );
+    assert_eq!(apply(6, -1).await, 1);
+    assert_eq!(f.store.next_due().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_lost_agenda_apply_leaves_an_early_entry_that_the_next_operation_corrects() {
+    let f = fixture().await;
+    let run = new_run("weekly", true);
+    prepare(&f.store, &run, 1, 1, t(1)).await;
+    // As if a confirm crashed after its early agenda entry: the run is
+    // still pending, its entry says "now".
+    f.store.lower_agenda(&run.id, t(10)).await.unwrap();
+    assert_eq!(f.store.next_due().await.unwrap(), Some(t(10)));
+    assert_eq!(
+        f.store.start_sending(&run.id, t(10)).await.unwrap(),
+        Transition::Conflict(RunState::Pending)
+    );
+    assert_eq!(f.store.next_due().await.unwrap(), Some(t(50)));
+}

@@ -53,31 +53,45 @@ async fn a_store_connected_while_redis_is_down_works_once_it_starts() {
     }
 }
 
-#[tokio::test]
-async fn another_instance_is_woken_when_a_run_is_created() {
-    let f = fixture().await;
-    let other = store_on(&f.server).await;
-    let woken = other.changes();
-    // Let the listener subscribe before the change is published.
-    let deadline = Instant::now() + StdDuration::from_secs(5);
+/// Waits until both stores' listeners are subscribed to the changes channel.
+async fn wait_for_listeners(store: &RedisStore) {
+    let deadline = Instant::now() + StdDuration::from_secs(10);
     loop {
-        let subscribers: Vec<(String, i64)> = redis::cmd("PUBSUB")
+        let subscribers: Result<Vec<(String, i64)>, _> = redis::cmd("PUBSUB")
             .arg("NUMSUB")
             .arg("herald:changes")
-            .query_async(&mut f.store.conn())
-            .await
-            .unwrap();
-        if subscribers[0].1 >= 2 {
-            break;
+            .query_async(&mut store.conn())
+            .await;
+        if subscribers.is_ok_and(|s| s[0].1 >= 2) {
+            // Let the wake-up each listener gives after subscribing pass,
+            // so only the change itself can satisfy the test.
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+            return;
         }
         assert!(Instant::now() < deadline, "listeners did not subscribe");
         tokio::time::sleep(StdDuration::from_millis(20)).await;
     }
+}
+
+/// Creates a run with `store` and waits until `other` is woken.
+async fn creation_wakes(store: &RedisStore, other: &RedisStore, delivery: &str) {
+    let woken = other.changes();
     let notified = woken.notified();
-    f.store.create_run(&new_run("weekly", false)).await.unwrap();
+    store.create_run(&new_run(delivery, false)).await.unwrap();
     tokio::time::timeout(StdDuration::from_secs(5), notified)
         .await
         .expect("the other instance was notified");
+}
+
+#[tokio::test]
+async fn another_instance_is_woken_when_a_run_is_created_also_after_a_redis_restart() {
+    let mut f = fixture().await;
+    let other = store_on(&f.server).await;
+    wait_for_listeners(&f.store).await;
+    creation_wakes(&f.store, &other, "weekly").await;
+    f.server.restart();
+    wait_for_listeners(&f.store).await;
+    creation_wakes(&f.store, &other, "daily").await;
 }
 
 #[tokio::test]
