@@ -12,6 +12,7 @@
 
 mod codec;
 mod keys;
+mod lists;
 mod outcomes;
 mod runs;
 mod scripts;

@@ -1,7 +1,8 @@
 //! Outcomes, feedback, tracking, counters and recipients' history.
 
 use super::codec::{fields, micros, run_from_fields};
-use super::runs::{parse_cursor, seen, to_json};
+use super::lists::{parse_cursor, seen};
+use super::runs::to_json;
 use super::{RedisStore, keys, scripts, store_err};
 use crate::runs::{Outcome, RunId};
 use crate::store::{
