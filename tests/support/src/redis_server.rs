@@ -92,6 +92,24 @@ impl RedisServer {
         }
     }
 
+    /// Freezes it (SIGSTOP): connections stay open but nothing answers,
+    /// like a hung or partitioned server. [`thaw`](Self::thaw) resumes it.
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Resumes a frozen server (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        if let Some(child) = &self.child {
+            // SAFETY: kill(2) with a pid we spawned and have not reaped yet.
+            unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        }
+    }
+
     /// Kills it without warning (SIGKILL), like a crash.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -175,6 +193,8 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
+        // A frozen process ignores nothing but SIGKILL; thaw for tidiness.
+        self.thaw();
         self.kill();
     }
 }
@@ -293,6 +313,15 @@ mod tests {
         assert!(server.ca_file().is_file());
         assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, server.port())).is_ok());
         assert!(!ping(server.port()), "plain text is refused");
+    }
+
+    #[test]
+    fn a_frozen_server_answers_again_once_thawed() {
+        let server = RedisServer::start();
+        server.freeze();
+        assert!(!ping(server.port()));
+        server.thaw();
+        assert!(ping(server.port()));
     }
 
     #[test]
