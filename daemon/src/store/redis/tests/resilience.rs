@@ -125,3 +125,48 @@ async fn a_malformed_url_or_prefix_is_refused_with_the_setting_named() {
     let message = bad_prefix.err().unwrap().to_string();
     assert!(message.contains("store.key_prefix"), "{message}");
 }
+
+#[tokio::test]
+async fn a_frozen_redis_is_unavailable_within_the_response_timeout() {
+    let f = fixture().await;
+    f.store.ping().await.unwrap();
+    f.server.freeze();
+    let started = Instant::now();
+    let err = f.store.run(&RunId::once("weekly")).await.unwrap_err();
+    let waited = started.elapsed();
+    f.server.thaw();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(waited < StdDuration::from_secs(6), "{waited:?}");
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    while f.store.ping().await.is_err() {
+        assert!(Instant::now() < deadline, "store did not recover");
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn appendonly_reads_as_enabled_when_config_is_not_permitted() {
+    let f = fixture().await;
+    redis::cmd("ACL")
+        .arg(
+            &[
+                "SETUSER", "app", "on", ">secret", "~*", "&*", "+@all", "-config",
+            ][..],
+        )
+        .query_async::<()>(&mut f.store.conn())
+        .await
+        .unwrap();
+    redis::cmd("CONFIG")
+        .arg(&["SET", "appendonly", "no"][..])
+        .query_async::<()>(&mut f.store.conn())
+        .await
+        .unwrap();
+    let limited = RedisStore::connect(RedisSettings {
+        url: format!("redis://app:secret@127.0.0.1:{}/0", f.server.port()),
+        key_prefix: "herald".to_owned(),
+    })
+    .await
+    .unwrap();
+    assert!(limited.appendonly_enabled().await.unwrap());
+    assert!(!f.store.appendonly_enabled().await.unwrap());
+}
