@@ -350,3 +350,27 @@ async fn a_lost_agenda_apply_leaves_an_early_entry_that_the_next_operation_corre
     );
     assert_eq!(f.store.next_due().await.unwrap(), Some(t(50)));
 }
+
+#[tokio::test]
+async fn deployments_with_different_prefixes_share_one_redis_without_seeing_each_other() {
+    let f = fixture().await;
+    let other = RedisStore::connect(RedisSettings {
+        url: f.server.url(),
+        key_prefix: "staging".to_owned(),
+    })
+    .await
+    .unwrap();
+    let run = new_run("weekly", false);
+    assert!(f.store.create_run(&run).await.unwrap());
+    assert!(
+        other.create_run(&run).await.unwrap(),
+        "same id, other deployment"
+    );
+    other.fail_run(&run.id, "x", t(1)).await.unwrap();
+    assert_eq!(
+        f.store.run(&run.id).await.unwrap().unwrap().state,
+        RunState::Preparing
+    );
+    assert_eq!(f.store.next_due().await.unwrap(), Some(t(0)));
+    assert_eq!(other.next_due().await.unwrap(), None);
+}
