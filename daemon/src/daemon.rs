@@ -154,7 +154,8 @@ async fn reload(path: &std::path::Path, rescan: &mpsc::Sender<oneshot::Sender<()
     }
 }
 
-fn plugin_specs(config: &Config) -> Vec<PluginSpec> {
+/// The plugins of the config, as the host loads them.
+pub fn plugin_specs(config: &Config) -> Vec<PluginSpec> {
     config
         .plugins
         .iter()
@@ -165,7 +166,9 @@ fn plugin_specs(config: &Config) -> Vec<PluginSpec> {
         .collect()
 }
 
-fn validation_context(config: &Config, plugins: &PluginHost) -> ValidationContext {
+/// What delivery files are checked against: the config's folders and the
+/// channels the loaded plugins serve.
+pub fn validation_context(config: &Config, plugins: &PluginHost) -> ValidationContext {
     ValidationContext {
         deliveries_dir: config.deliveries_dir.clone(),
         audience_roots: config.audience_roots.clone(),

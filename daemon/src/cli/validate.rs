@@ -1,6 +1,7 @@
 //! `herald validate`: check delivery files without a daemon.
 
 use crate::definitions::{ChannelCatalog, FileError, Loaded, ValidationContext, load_paths};
+use crate::plugin_host::PluginHost;
 use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -88,41 +89,15 @@ fn folder_of(path: &Path) -> PathBuf {
     }
 }
 
-/// The part of the daemon config `validate` needs (the rest is ignored here).
-#[derive(Debug, serde::Deserialize)]
-struct ConfigPaths {
-    #[serde(default = "default_deliveries_dir")]
-    deliveries_dir: PathBuf,
-    #[serde(default)]
-    audience_roots: Vec<PathBuf>,
-}
-
-fn default_deliveries_dir() -> PathBuf {
-    PathBuf::from("deliveries")
-}
-
-/// Builds the context from the daemon's config file.
-///
-/// LEAD: wire to `crate::config` once merged: load the full config (its own
-/// errors with line and column), and build the catalog from the plugin
-/// host's loaded channels with `ChannelCatalog::from_channels(..)` so an
-/// unknown channel becomes an error. Until then this reads only the two
-/// folder keys and keeps the builtin catalog (unknown channels warn).
+/// Builds the context the daemon would use: the config's folders, and the
+/// channels its plugins serve, so an unknown channel is an error.
 fn context_from_config(path: &Path) -> anyhow::Result<ValidationContext> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the config file {}", path.display()))?;
-    let paths: ConfigPaths =
-        serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let base = folder_of(path);
-    Ok(ValidationContext {
-        deliveries_dir: base.join(paths.deliveries_dir),
-        audience_roots: paths
-            .audience_roots
-            .into_iter()
-            .map(|r| base.join(r))
-            .collect(),
-        channels: ChannelCatalog::builtin(),
-    })
+    let config = crate::config::load(path)?.config;
+    let plugins = PluginHost::load(
+        &crate::daemon::plugin_specs(&config),
+        config.sending.plugin_timeout.get(),
+    )?;
+    Ok(crate::daemon::validation_context(&config, &plugins))
 }
 
 #[cfg(test)]
@@ -208,12 +183,13 @@ mod tests {
             "channel: sms\naudience: { file: ../lists/l.csv }\ncontent: { from: S, body: hi }\n",
         )
         .unwrap();
+        let outbox = crate::plugin_host::tests::outbox_plugin();
+        let plugins = format!(
+            "plugins:\n  - path: {}\n    config: {{ dir: out, channels: [sms] }}\n",
+            outbox.display()
+        );
         let config = dir.path().join("herald.yaml");
-        std::fs::write(
-            &config,
-            "deliveries_dir: deliveries\nstore: { kind: embedded }\n",
-        )
-        .unwrap();
+        std::fs::write(&config, format!("deliveries_dir: deliveries\n{plugins}")).unwrap();
         let (loaded, _) = check(&args(Some(config.clone()), &[])).unwrap();
         assert!(
             loaded.errors[0]
@@ -222,13 +198,25 @@ mod tests {
             "{:?}",
             loaded.errors
         );
-        std::fs::write(
-            &config,
-            "deliveries_dir: deliveries\naudience_roots: [lists]\n",
-        )
-        .unwrap();
+        let with_roots = format!("deliveries_dir: deliveries\naudience_roots: [lists]\n{plugins}");
+        std::fs::write(&config, with_roots).unwrap();
         let (loaded, _) = check(&args(Some(config), &[])).unwrap();
         assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
         assert_eq!(loaded.deliveries.len(), 1);
+    }
+
+    #[test]
+    fn with_a_config_a_channel_no_plugin_serves_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("deliveries")).unwrap();
+        std::fs::write(dir.path().join("deliveries/d.yaml"), OK).unwrap();
+        let config = dir.path().join("herald.yaml");
+        std::fs::write(&config, "deliveries_dir: deliveries\n").unwrap();
+        let (loaded, _) = check(&args(Some(config), &[])).unwrap();
+        assert!(
+            loaded.errors[0].message.contains("unknown channel `sms`"),
+            "{:?}",
+            loaded.errors
+        );
     }
 }

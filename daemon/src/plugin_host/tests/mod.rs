@@ -55,7 +55,7 @@ pub(crate) fn rust_plugin(name: &str) -> PathBuf {
 }
 
 /// The in-tree outbox plugin, built with the test plugins.
-pub(super) fn outbox_plugin() -> PathBuf {
+pub(crate) fn outbox_plugin() -> PathBuf {
     rust_plugin("misbehave").with_file_name("libherald_outbox.so")
 }
 
