@@ -88,13 +88,13 @@ pub enum Right {
 impl Right {
     /// Whether `role` carries this right.
     pub fn held_by(self, role: Role) -> bool {
-        match (self, role) {
-            (_, Role::Admin) => true,
-            (Right::Read, Role::Viewer | Role::StartDeliveries) => true,
-            (Right::Start, Role::StartDeliveries) => true,
-            (Right::Feedback, Role::Feedback) => true,
-            _ => false,
-        }
+        matches!(
+            (self, role),
+            (_, Role::Admin)
+                | (Right::Read, Role::Viewer | Role::StartDeliveries)
+                | (Right::Start, Role::StartDeliveries)
+                | (Right::Feedback, Role::Feedback)
+        )
     }
 
     /// The role to name in a `403` message.
@@ -144,7 +144,10 @@ impl FromRequestParts<AppState> for Caller {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
-        state.users.authenticate(token).ok_or(ApiError::Unauthorized)
+        state
+            .users
+            .authenticate(token)
+            .ok_or(ApiError::Unauthorized)
     }
 }
 

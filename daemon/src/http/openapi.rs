@@ -54,9 +54,9 @@ fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
 
 fn action(action: Action) -> MethodRouter<AppState> {
     post(
-        move |State(state): State<AppState>, caller: super::auth::Caller, Path(id): Path<String>| {
-            runs::act(state, caller, id, action)
-        },
+        move |State(state): State<AppState>,
+              caller: super::auth::Caller,
+              Path(id): Path<String>| { runs::act(state, caller, id, action) },
     )
 }
 
@@ -82,45 +82,182 @@ pub fn endpoints() -> Vec<Endpoint> {
     let start = Some(Right::Start);
     let admin = Some(Right::Admin);
     vec![
-        e(Method::GET, "/healthz", "200 ok while the process serves", None, Text, || get(|| async { "ok" })),
-        e(Method::GET, "/readyz", "200 when the store answers, deliveries are loaded and no plugin is unhealthy; else 503 with the reason", None, Text, || get(super::readyz)),
-        e(Method::GET, "/metrics", "Prometheus text format", None, Text, || get(super::metrics)),
-        e(Method::GET, "/", "The confirm page and the Deployment view", None, Html, || get(page::page)),
-        e(Method::GET, "/api/v1/openapi.json", "This document", None, Json(schema::<Value>), || get(document_handler)),
-        e(Method::GET, "/api/v1/deliveries", "Loaded deliveries and the errors of the files that do not load", read, Json(schema::<DeliveryList>), || get(deliveries::list)),
-        e(Method::GET, "/api/v1/deliveries/{id}", "A delivery: summary, next_run_at, KPIs summed over its runs and per period", read, Json(schema::<DeliveryDetail>), || get(deliveries::show)),
-        e(Method::POST, "/api/v1/deliveries/{id}/statistics", "Recompute the KPIs of the delivery's runs from the recorded outcomes", start, Json(schema::<DeliveryDetail>), || post(deliveries::statistics)),
+        e(
+            Method::GET,
+            "/healthz",
+            "200 ok while the process serves",
+            None,
+            Text,
+            || get(|| async { "ok" }),
+        ),
+        e(
+            Method::GET,
+            "/readyz",
+            "200 when the store answers, deliveries are loaded and no plugin is unhealthy; else 503 with the reason",
+            None,
+            Text,
+            || get(super::readyz),
+        ),
+        e(
+            Method::GET,
+            "/metrics",
+            "Prometheus text format",
+            None,
+            Text,
+            || get(super::metrics),
+        ),
+        e(
+            Method::GET,
+            "/",
+            "The confirm page and the Deployment view",
+            None,
+            Html,
+            || get(page::page),
+        ),
+        e(
+            Method::GET,
+            "/api/v1/openapi.json",
+            "This document",
+            read,
+            Json(schema::<Value>),
+            || get(document_handler),
+        ),
+        e(
+            Method::GET,
+            "/api/v1/deliveries",
+            "Loaded deliveries and the errors of the files that do not load",
+            read,
+            Json(schema::<DeliveryList>),
+            || get(deliveries::list),
+        ),
+        e(
+            Method::GET,
+            "/api/v1/deliveries/{id}",
+            "A delivery: summary, next_run_at, KPIs summed over its runs and per period",
+            read,
+            Json(schema::<DeliveryDetail>),
+            || get(deliveries::show),
+        ),
+        e(
+            Method::POST,
+            "/api/v1/deliveries/{id}/statistics",
+            "Recompute the KPIs of the delivery's runs from the recorded outcomes",
+            start,
+            Json(schema::<DeliveryDetail>),
+            || post(deliveries::statistics),
+        ),
         Endpoint {
             request: Some(schema::<ProofRequest>),
-            ..e(Method::POST, "/api/v1/deliveries/{id}/proof", "Send a proof of the delivery to test addresses (subject prefixed [PROOF]); not a run", start, Json(schema::<ProofAnswer>), || post(proof::send))
+            ..e(
+                Method::POST,
+                "/api/v1/deliveries/{id}/proof",
+                "Send a proof of the delivery to test addresses (subject prefixed [PROOF]); not a run",
+                start,
+                Json(schema::<ProofAnswer>),
+                || post(proof::send),
+            )
         },
         Endpoint {
             query: Some(schema::<runs::RunQuery>),
-            ..e(Method::GET, "/api/v1/runs", "Runs, newest first", read, Json(schema::<RunPage>), || get(runs::list))
+            ..e(
+                Method::GET,
+                "/api/v1/runs",
+                "Runs, newest first",
+                read,
+                Json(schema::<RunPage>),
+                || get(runs::list),
+            )
         },
-        e(Method::GET, "/api/v1/runs/{run_id}", "One run", read, Json(schema::<RunView>), || get(runs::show)),
-        e(Method::POST, "/api/v1/runs/{run_id}/confirm", "Confirm a pending run (409 with state otherwise)", start, Json(schema::<RunView>), || action(Action::Confirm)),
-        e(Method::POST, "/api/v1/runs/{run_id}/cancel", "Cancel a run that is not final (409 with state otherwise)", start, Json(schema::<RunView>), || action(Action::Cancel)),
-        e(Method::POST, "/api/v1/runs/{run_id}/pause", "Pause a sending run (409 with state otherwise)", start, Json(schema::<RunView>), || action(Action::Pause)),
-        e(Method::POST, "/api/v1/runs/{run_id}/resume", "Resume a paused run (409 with state otherwise)", start, Json(schema::<RunView>), || action(Action::Resume)),
+        e(
+            Method::GET,
+            "/api/v1/runs/{run_id}",
+            "One run",
+            read,
+            Json(schema::<RunView>),
+            || get(runs::show),
+        ),
+        e(
+            Method::POST,
+            "/api/v1/runs/{run_id}/confirm",
+            "Confirm a pending run (409 with state otherwise)",
+            start,
+            Json(schema::<RunView>),
+            || action(Action::Confirm),
+        ),
+        e(
+            Method::POST,
+            "/api/v1/runs/{run_id}/cancel",
+            "Cancel a run that is not final (409 with state otherwise)",
+            start,
+            Json(schema::<RunView>),
+            || action(Action::Cancel),
+        ),
+        e(
+            Method::POST,
+            "/api/v1/runs/{run_id}/pause",
+            "Pause a sending run (409 with state otherwise)",
+            start,
+            Json(schema::<RunView>),
+            || action(Action::Pause),
+        ),
+        e(
+            Method::POST,
+            "/api/v1/runs/{run_id}/resume",
+            "Resume a paused run (409 with state otherwise)",
+            start,
+            Json(schema::<RunView>),
+            || action(Action::Resume),
+        ),
         Endpoint {
             query: Some(schema::<profiles::PageQuery>),
-            ..e(Method::GET, "/api/v1/profiles/{recipient_id}/messages", "The messages a recipient was sent, newest first", read, Json(schema::<MessagePage>), || get(profiles::messages))
+            ..e(
+                Method::GET,
+                "/api/v1/profiles/{recipient_id}/messages",
+                "The messages a recipient was sent, newest first",
+                read,
+                Json(schema::<MessagePage>),
+                || get(profiles::messages),
+            )
         },
         Endpoint {
             query: Some(schema::<suppressions::SuppressionQuery>),
-            ..e(Method::GET, "/api/v1/suppressions", "Entries of the quarantine or the denylist", read, Json(schema::<SuppressionPage>), || get(suppressions::list))
+            ..e(
+                Method::GET,
+                "/api/v1/suppressions",
+                "Entries of the quarantine or the denylist",
+                read,
+                Json(schema::<SuppressionPage>),
+                || get(suppressions::list),
+            )
         },
         Endpoint {
             request: Some(schema::<SuppressRequest>),
-            ..e(Method::PUT, "/api/v1/suppressions/{list}/{address}", "Put an address on a list", admin, Json(schema::<SuppressAnswer>), || put(suppressions::add))
+            ..e(
+                Method::PUT,
+                "/api/v1/suppressions/{list}/{address}",
+                "Put an address on a list",
+                admin,
+                Json(schema::<SuppressAnswer>),
+                || put(suppressions::add),
+            )
         },
-        e(Method::DELETE, "/api/v1/suppressions/{list}/{address}", "Lift an entry", admin, Json(schema::<SuppressAnswer>), || delete(suppressions::lift)),
+        e(
+            Method::DELETE,
+            "/api/v1/suppressions/{list}/{address}",
+            "Lift an entry",
+            admin,
+            Json(schema::<SuppressAnswer>),
+            || delete(suppressions::lift),
+        ),
     ]
 }
 
-async fn document_handler() -> axum::Json<Value> {
-    axum::Json(document())
+/// Everything under `/api/v1` needs a token (guarantees.md), the document too.
+async fn document_handler(
+    caller: super::auth::Caller,
+) -> super::error::ApiResult<axum::Json<Value>> {
+    caller.require(Right::Read, "read the API document")?;
+    Ok(axum::Json(document()))
 }
 
 /// The OpenAPI 3.1 document of [`endpoints`].
@@ -161,14 +298,22 @@ fn operation(endpoint: &Endpoint, generator: &mut SchemaGenerator, error: &Schem
         let resolved = resolve(&object, generator);
         if let Some(props) = resolved.get("properties").and_then(Value::as_object) {
             for (name, schema) in props {
-                parameters.push(json!({"name": name, "in": "query", "required": false, "schema": schema}));
+                parameters.push(
+                    json!({"name": name, "in": "query", "required": false, "schema": schema}),
+                );
             }
         }
     }
     let success = match endpoint.response {
-        Body::Json(f) => json!({"description": "OK", "content": {"application/json": {"schema": f(generator)}}}),
-        Body::Text => json!({"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}}),
-        Body::Html => json!({"description": "OK", "content": {"text/html": {"schema": {"type": "string"}}}}),
+        Body::Json(f) => {
+            json!({"description": "OK", "content": {"application/json": {"schema": f(generator)}}})
+        }
+        Body::Text => {
+            json!({"description": "OK", "content": {"text/plain": {"schema": {"type": "string"}}}})
+        }
+        Body::Html => {
+            json!({"description": "OK", "content": {"text/html": {"schema": {"type": "string"}}}})
+        }
     };
     let err = |what: &str| json!({"description": what, "content": {"application/json": {"schema": error}}});
     let mut responses = json!({"200": success});
@@ -226,6 +371,14 @@ fn operation_id(endpoint: &Endpoint) -> String {
         .filter(|s| !s.is_empty() && *s != "api" && *s != "v1")
         .map(|s| s.trim_matches(|c| c == '{' || c == '}'))
         .collect();
-    let name = if words.is_empty() { "page".to_owned() } else { words.join("_") };
-    format!("{}_{}", endpoint.method.as_str().to_lowercase(), name.replace(['.', '-'], "_"))
+    let name = if words.is_empty() {
+        "page".to_owned()
+    } else {
+        words.join("_")
+    };
+    format!(
+        "{}_{}",
+        endpoint.method.as_str().to_lowercase(),
+        name.replace(['.', '-'], "_")
+    )
 }

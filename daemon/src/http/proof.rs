@@ -79,11 +79,16 @@ pub async fn send(
             messages,
         };
         let answer = sender.send(&batch).await.map_err(|e| {
-            ApiError::Unavailable(format!("the {} plugin did not take the proof: {e}", delivery.channel()))
+            ApiError::Unavailable(format!(
+                "the {} plugin did not take the proof: {e}",
+                delivery.channel()
+            ))
         })?;
         for (message, result) in batch.messages.iter().zip(answer.results) {
             let (status, detail) = match result.status {
-                SendStatus::Accepted { provider_message_id } => ("accepted", provider_message_id),
+                SendStatus::Accepted {
+                    provider_message_id,
+                } => ("accepted", provider_message_id),
                 SendStatus::Bounced { reason, .. } => ("bounced", Some(reason)),
                 SendStatus::Failed { reason } => ("failed", Some(reason)),
                 SendStatus::Retry { reason, .. } => ("retry", Some(reason)),
@@ -116,9 +121,10 @@ fn mark_as_proof(content: &mut std::collections::BTreeMap<String, String>) {
 
 /// The audience row to render: `recipient_id`, or the first row.
 async fn recipient(delivery: Arc<Delivery>, wanted: Option<String>) -> ApiResult<AudienceRow> {
-    let found = tokio::task::spawn_blocking(move || {
+    let found = tokio::task::spawn_blocking(move || -> ApiResult<Option<AudienceRow>> {
         for row in delivery.audience().rows() {
-            let row = row.map_err(|e| ApiError::BadRequest(format!("the audience cannot be read: {e}")))?;
+            let row =
+                row.map_err(|e| ApiError::BadRequest(format!("the audience cannot be read: {e}")))?;
             if wanted.as_deref().is_none_or(|w| w == row.id) {
                 return Ok(Some(row));
             }
@@ -127,7 +133,11 @@ async fn recipient(delivery: Arc<Delivery>, wanted: Option<String>) -> ApiResult
     })
     .await
     .map_err(|e| ApiError::Internal(format!("audience reader: {e}")))??;
-    found.ok_or_else(|| ApiError::NotFound("no such recipient in the delivery's audience (or the audience is empty)".to_owned()))
+    found.ok_or_else(|| {
+        ApiError::NotFound(
+            "no such recipient in the delivery's audience (or the audience is empty)".to_owned(),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -136,6 +136,5 @@ fn normalise(raw: &str) -> ApiResult<String> {
     } else {
         Normalisation::Token
     };
-    normalise_address(kind, raw)
-        .map_err(|e| ApiError::BadRequest(format!("address `{raw}`: {e}")))
+    normalise_address(kind, raw).map_err(|e| ApiError::BadRequest(format!("address `{raw}`: {e}")))
 }

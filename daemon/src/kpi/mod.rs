@@ -186,7 +186,10 @@ mod tests {
         add(&mut total, &counters());
         assert_eq!(total.targeted, 20);
         assert_eq!(total.excluded(), 4);
-        assert_eq!(percent(Kpi::from_counters(&total, true).delivered_rate), "75.0 %");
+        assert_eq!(
+            percent(Kpi::from_counters(&total, true).delivered_rate),
+            "75.0 %"
+        );
         assert_eq!(percent(None), "-");
     }
 }

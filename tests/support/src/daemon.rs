@@ -103,7 +103,10 @@ impl Daemon {
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                panic!("herald exited with {status} before it was ready:\n{}", self.log());
+                panic!(
+                    "herald exited with {status} before it was ready:\n{}",
+                    self.log()
+                );
             }
             if get_status(self.addr, "/readyz") == Some(200) {
                 return;

@@ -20,15 +20,23 @@ fn text(bytes: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_confirms_with_the_servers_role_rules_and_prints_kpis() {
     let dir = tempfile::tempdir().unwrap();
-    let store = format!("  kind: embedded\n  path: {}\n", dir.path().join("herald.db").display());
+    let store = format!(
+        "  kind: embedded\n  path: {}\n",
+        dir.path().join("herald.db").display()
+    );
     confirmed_delivery(dir.path(), "promo", 4);
     let daemon = Daemon::start(dir.path(), &config(dir.path(), &store, ""));
     let api = Api::new(&daemon);
-    api.wait_run("promo@once", |r| r["state"] == "pending").await;
+    api.wait_run("promo@once", |r| r["state"] == "pending")
+        .await;
 
     let listed = herald(&daemon, Some(VIEWER), &["runs", "--state", "pending"]);
     assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
-    assert!(text(&listed.stdout).contains("promo@once"), "{}", text(&listed.stdout));
+    assert!(
+        text(&listed.stdout).contains("promo@once"),
+        "{}",
+        text(&listed.stdout)
+    );
 
     let refused = herald(&daemon, Some(VIEWER), &["confirm", "promo@once"]);
     assert_eq!(refused.status.code(), Some(1));
@@ -43,18 +51,45 @@ async fn the_cli_confirms_with_the_servers_role_rules_and_prints_kpis() {
     assert_eq!(no_token.status.code(), Some(2));
 
     let confirmed = herald(&daemon, Some(CONFIRMER), &["confirm", "promo@once"]);
-    assert_eq!(confirmed.status.code(), Some(0), "{}", text(&confirmed.stderr));
+    assert_eq!(
+        confirmed.status.code(),
+        Some(0),
+        "{}",
+        text(&confirmed.stderr)
+    );
     let again = herald(&daemon, Some(CONFIRMER), &["confirm", "promo@once"]);
     assert_eq!(again.status.code(), Some(1));
-    assert!(text(&again.stderr).contains("HTTP 409"), "{}", text(&again.stderr));
+    assert!(
+        text(&again.stderr).contains("HTTP 409"),
+        "{}",
+        text(&again.stderr)
+    );
 
     api.wait_run("promo@once", |r| r["state"] == "sent").await;
-    let kpi = herald(&daemon, Some(CONFIRMER), &["kpi", "promo", "--run", "promo@once", "--compute", "--watch"]);
+    let kpi = herald(
+        &daemon,
+        Some(CONFIRMER),
+        &[
+            "kpi",
+            "promo",
+            "--run",
+            "promo@once",
+            "--compute",
+            "--watch",
+        ],
+    );
     assert_eq!(kpi.status.code(), Some(0), "{}", text(&kpi.stderr));
     let table = text(&kpi.stdout);
     assert!(
-        table.lines().any(|l| l.starts_with("delivered rate") && l.ends_with("100.0 %")),
+        table
+            .lines()
+            .any(|l| l.starts_with("delivered rate") && l.ends_with("100.0 %")),
         "{table}"
     );
-    assert!(table.lines().any(|l| l.starts_with("sent") && l.ends_with('4')), "{table}");
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("sent") && l.ends_with('4')),
+        "{table}"
+    );
 }

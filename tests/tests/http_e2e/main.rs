@@ -33,7 +33,10 @@ pub fn build() {
             .args(["build", "-p", "herald", "-p", "herald-outbox"])
             .status()
             .expect("cargo runs");
-        assert!(status.success(), "building herald and the outbox plugin failed");
+        assert!(
+            status.success(),
+            "building herald and the outbox plugin failed"
+        );
     });
 }
 
@@ -137,7 +140,10 @@ impl Api {
             if status == 200 && ok(&run) {
                 return run;
             }
-            assert!(Instant::now() < deadline, "run {id} never got there; last: {status} {run}");
+            assert!(
+                Instant::now() < deadline,
+                "run {id} never got there; last: {status} {run}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -19,8 +19,12 @@ async fn two_instances_confirming_the_same_run_at_once_give_exactly_one_200() {
     let a = Daemon::start_named(dir.path(), "a", &config);
     let b = Daemon::start_named(dir.path(), "b", &config);
     let (api_a, api_b) = (Api::new(&a), Api::new(&b));
-    api_a.wait_run("promo@once", |r| r["state"] == "pending").await;
-    api_b.wait_run("promo@once", |r| r["state"] == "pending").await;
+    api_a
+        .wait_run("promo@once", |r| r["state"] == "pending")
+        .await;
+    api_b
+        .wait_run("promo@once", |r| r["state"] == "pending")
+        .await;
 
     for round in 0..2 {
         let barrier = Arc::new(Barrier::new(2));
@@ -29,7 +33,8 @@ async fn two_instances_confirming_the_same_run_at_once_give_exactly_one_200() {
             let barrier = barrier.clone();
             tasks.push(tokio::spawn(async move {
                 barrier.wait().await;
-                api.call("POST", &action("promo@once", "confirm"), CONFIRMER).await
+                api.call("POST", &action("promo@once", "confirm"), CONFIRMER)
+                    .await
             }));
         }
         let mut answers = Vec::new();
@@ -37,7 +42,11 @@ async fn two_instances_confirming_the_same_run_at_once_give_exactly_one_200() {
             answers.push(task.await.unwrap());
         }
         let ok = answers.iter().filter(|(s, _)| *s == 200).count();
-        let conflicts: Vec<&Value> = answers.iter().filter(|(s, _)| *s == 409).map(|(_, b)| b).collect();
+        let conflicts: Vec<&Value> = answers
+            .iter()
+            .filter(|(s, _)| *s == 409)
+            .map(|(_, b)| b)
+            .collect();
         if round == 0 {
             assert_eq!(ok, 1, "{answers:?}");
             assert_eq!(conflicts.len(), 1, "{answers:?}");

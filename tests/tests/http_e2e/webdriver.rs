@@ -40,7 +40,10 @@ impl Browser {
             {
                 break;
             }
-            assert!(Instant::now() < deadline, "chromedriver did not become ready");
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not become ready"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let capabilities = json!({"capabilities": {"alwaysMatch": {
@@ -103,7 +106,10 @@ impl Browser {
             if let Some(id) = found[ELEMENT].as_str() {
                 return id.to_owned();
             }
-            assert!(Instant::now() < deadline, "no element matches {css}: {found}");
+            assert!(
+                Instant::now() < deadline,
+                "no element matches {css}: {found}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -130,11 +136,15 @@ impl Browser {
 
     /// The visible text of an element.
     pub async fn text(&self, element: &str) -> String {
-        self.command(reqwest::Method::GET, &format!("/element/{element}/text"), None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.command(
+            reqwest::Method::GET,
+            &format!("/element/{element}/text"),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
     }
 
     /// Waits until the element matching `css` shows text for which `ok` holds; returns it.
@@ -155,7 +165,9 @@ impl Browser {
     pub async fn alert_text(&self) -> String {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let text = self.command(reqwest::Method::GET, "/alert/text", None).await;
+            let text = self
+                .command(reqwest::Method::GET, "/alert/text", None)
+                .await;
             if let Some(text) = text.as_str() {
                 return text.to_owned();
             }
@@ -172,7 +184,9 @@ impl Browser {
 
     /// Saves a PNG screenshot of the page.
     pub async fn screenshot(&self, path: &Path) {
-        let data = self.command(reqwest::Method::GET, "/screenshot", None).await;
+        let data = self
+            .command(reqwest::Method::GET, "/screenshot", None)
+            .await;
         let png = base64::engine::general_purpose::STANDARD
             .decode(data.as_str().unwrap_or_default())
             .expect("the screenshot is base64");

@@ -20,12 +20,16 @@ async fn a_pending_run_is_announced_to_the_webhook_even_after_a_failure() {
         .mount(&hook)
         .await;
     let dir = tempfile::tempdir().unwrap();
-    let store = format!("  kind: embedded\n  path: {}\n", dir.path().join("herald.db").display());
+    let store = format!(
+        "  kind: embedded\n  path: {}\n",
+        dir.path().join("herald.db").display()
+    );
     let extra = format!("confirmations:\n  webhook: {}/hooks/abc\n", hook.uri());
     confirmed_delivery(dir.path(), "promo", 2);
     let daemon = Daemon::start(dir.path(), &config(dir.path(), &store, &extra));
     let api = Api::new(&daemon);
-    api.wait_run("promo@once", |r| r["state"] == "pending").await;
+    api.wait_run("promo@once", |r| r["state"] == "pending")
+        .await;
 
     let deadline = Instant::now() + Duration::from_secs(20);
     let note = loop {
@@ -33,7 +37,12 @@ async fn a_pending_run_is_announced_to_the_webhook_even_after_a_failure() {
         if received.len() >= 2 {
             break serde_json::from_slice::<Value>(&received[1].body).unwrap();
         }
-        assert!(Instant::now() < deadline, "the webhook got {} posts:\n{}", received.len(), daemon.log());
+        assert!(
+            Instant::now() < deadline,
+            "the webhook got {} posts:\n{}",
+            received.len(),
+            daemon.log()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(note["run_id"], "promo@once");

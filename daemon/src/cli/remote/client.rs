@@ -22,7 +22,9 @@ pub enum RemoteError {
         message: String,
     },
     /// The daemon could not be reached.
-    #[error("cannot reach the daemon at {url}: {detail}; is it running? Pass its address with --url")]
+    #[error(
+        "cannot reach the daemon at {url}: {detail}; is it running? Pass its address with --url"
+    )]
     Unreachable {
         /// Where.
         url: String,
@@ -100,10 +102,13 @@ impl Client {
                 detail: e.to_string(),
             })?;
             let status = response.status();
-            let text = response.text().await.map_err(|e| RemoteError::Unreachable {
-                url: self.base.clone(),
-                detail: e.to_string(),
-            })?;
+            let text = response
+                .text()
+                .await
+                .map_err(|e| RemoteError::Unreachable {
+                    url: self.base.clone(),
+                    detail: e.to_string(),
+                })?;
             if !status.is_success() {
                 let message = serde_json::from_str::<serde_json::Value>(&text)
                     .ok()
@@ -138,7 +143,10 @@ mod tests {
 
     #[test]
     fn path_segments_are_percent_encoded() {
-        assert_eq!(encode("weekly@20261207T080000Z"), "weekly%4020261207T080000Z");
+        assert_eq!(
+            encode("weekly@20261207T080000Z"),
+            "weekly%4020261207T080000Z"
+        );
         assert_eq!(encode("a/b c"), "a%2Fb%20c");
     }
 }

@@ -16,8 +16,12 @@ pub fn kpi_table(columns: &[(&str, &Kpi)]) -> String {
         ("delivered", |k| k.delivered.to_string()),
         ("bounces and errors", |k| k.bounces_errors.to_string()),
         ("cancelled", |k| k.cancelled.to_string()),
-        ("opened", |k| k.opened.map_or_else(|| "-".to_owned(), |n| n.to_string())),
-        ("clicked", |k| k.clicked.map_or_else(|| "-".to_owned(), |n| n.to_string())),
+        ("opened", |k| {
+            k.opened.map_or_else(|| "-".to_owned(), |n| n.to_string())
+        }),
+        ("clicked", |k| {
+            k.clicked.map_or_else(|| "-".to_owned(), |n| n.to_string())
+        }),
         ("unsubscribed", |k| k.unsubscribed.to_string()),
         ("delivered rate", |k| percent(k.delivered_rate)),
         ("bounce/error rate", |k| percent(k.bounce_error_rate)),
@@ -39,11 +43,13 @@ pub fn kpi_table(columns: &[(&str, &Kpi)]) -> String {
         .collect();
     for reason in reasons {
         let mut line = vec![format!("  excluded: {reason}")];
-        line.extend(
-            columns
-                .iter()
-                .map(|(_, k)| k.excluded_by_reason.get(reason).copied().unwrap_or(0).to_string()),
-        );
+        line.extend(columns.iter().map(|(_, k)| {
+            k.excluded_by_reason
+                .get(reason)
+                .copied()
+                .unwrap_or(0)
+                .to_string()
+        }));
         lines.push(line);
     }
     align(&lines)
@@ -52,9 +58,17 @@ pub fn kpi_table(columns: &[(&str, &Kpi)]) -> String {
 /// One line per run.
 pub fn runs_table(runs: &[RunView]) -> String {
     let mut lines = vec![
-        ["RUN", "STATE", "SCHEDULED FOR", "TO SEND", "SENT", "REMAINING", "CONFIRMED BY"]
-            .map(str::to_owned)
-            .to_vec(),
+        [
+            "RUN",
+            "STATE",
+            "SCHEDULED FOR",
+            "TO SEND",
+            "SENT",
+            "REMAINING",
+            "CONFIRMED BY",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
     ];
     for run in runs {
         lines.push(vec![
@@ -74,7 +88,14 @@ pub fn runs_table(runs: &[RunView]) -> String {
 fn align(lines: &[Vec<String>]) -> String {
     let columns = lines.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..columns)
-        .map(|c| lines.iter().filter_map(|l| l.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .map(|c| {
+            lines
+                .iter()
+                .filter_map(|l| l.get(c))
+                .map(|s| s.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let mut out = String::new();
     for line in lines {
@@ -111,8 +132,23 @@ mod tests {
         let kpi = Kpi::from_counters(&counters, false);
         let table = kpi_table(&[("total", &kpi)]);
         assert!(table.contains("delivered rate"), "{table}");
-        assert!(table.lines().any(|l| l.starts_with("delivered rate") && l.ends_with("75.0 %")), "{table}");
-        assert!(table.lines().any(|l| l.starts_with("bounce/error rate") && l.ends_with("25.0 %")), "{table}");
-        assert!(table.lines().any(|l| l.starts_with("opened") && l.ends_with('-')), "{table}");
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with("delivered rate") && l.ends_with("75.0 %")),
+            "{table}"
+        );
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with("bounce/error rate") && l.ends_with("25.0 %")),
+            "{table}"
+        );
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with("opened") && l.ends_with('-')),
+            "{table}"
+        );
     }
 }

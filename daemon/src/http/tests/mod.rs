@@ -51,10 +51,12 @@ pub fn t0() -> DateTime<Utc> {
 }
 
 impl Harness {
-    pub fn new() -> Harness {
+    pub async fn new() -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let store: SharedStore = Arc::new(
-            crate::store::embedded::EmbeddedStore::open(&dir.path().join("herald.db")).unwrap(),
+            crate::store::embedded::EmbeddedStore::open(dir.path().join("herald.db"))
+                .await
+                .unwrap(),
         );
         let clock = Clock::fake(t0());
         let plugins = Arc::new(PluginHost::load(&[], Duration::from_secs(5)).unwrap());

@@ -12,8 +12,10 @@ fn concrete(path: &str) -> String {
 
 #[tokio::test]
 async fn every_route_of_the_router_is_in_the_openapi_document_and_vice_versa() {
-    let h = Harness::new();
-    let (status, doc) = h.call("GET", "/api/v1/openapi.json", None, None).await;
+    let h = Harness::new().await;
+    let (status, doc) = h
+        .call("GET", "/api/v1/openapi.json", Some(VIEWER), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc, document());
     let paths = doc["paths"].as_object().unwrap();
@@ -38,13 +40,20 @@ async fn every_route_of_the_router_is_in_the_openapi_document_and_vice_versa() {
         let (status, body) = h.call(method, &concrete(path), None, None).await;
         assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
         let routed_404 = status == StatusCode::NOT_FOUND
-            && body["error"].as_str().is_some_and(|e| e.starts_with("no such route"));
+            && body["error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with("no such route"));
         assert!(!routed_404, "{method} {path} is not routed");
     }
     // ...while a route missing from the document is not served.
-    let (status, _) = h.call("GET", "/api/v1/undocumented", Some(VIEWER), None).await;
+    let (status, _) = h
+        .call("GET", "/api/v1/undocumented", Some(VIEWER), None)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    for (method, path) in [("DELETE", "/api/v1/runs/x@once"), ("GET", "/api/v1/runs/x@once/confirm")] {
+    for (method, path) in [
+        ("DELETE", "/api/v1/runs/x@once"),
+        ("GET", "/api/v1/runs/x@once/confirm"),
+    ] {
         let (status, _) = h.call(method, path, Some(ADMIN), None).await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
     }
@@ -60,7 +69,12 @@ fn the_document_describes_roles_schemas_and_the_409_state() {
     assert!(doc["components"]["schemas"]["RunView"]["properties"]["kpi"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"]["properties"]["state"].is_object());
     let runs = &doc["paths"]["/api/v1/runs"]["get"]["parameters"];
-    let mut names: Vec<&str> = runs.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let mut names: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     names.sort();
     assert_eq!(names, ["cursor", "delivery", "limit", "state"]);
 }
