@@ -50,6 +50,38 @@ async fn the_cli_confirms_with_the_servers_role_rules_and_prints_kpis() {
     let no_token = herald(&daemon, None, &["confirm", "promo@once"]);
     assert_eq!(no_token.status.code(), Some(2));
 
+    // A proof goes through the plugin, marked, and is no part of the run.
+    let refused = herald(&daemon, Some(VIEWER), &["proof", "promo", "qa@example.com"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("can send a proof"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let proof = herald(
+        &daemon,
+        Some(CONFIRMER),
+        &["proof", "promo", "qa@example.com"],
+    );
+    assert_eq!(proof.status.code(), Some(0), "{}", text(&proof.stderr));
+    assert!(
+        text(&proof.stdout).contains("qa@example.com: accepted"),
+        "{}",
+        text(&proof.stdout)
+    );
+    let written: Vec<String> = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap_or_default())
+        .collect();
+    assert!(
+        written
+            .iter()
+            .any(|m| m.contains("[PROOF] Hello Name1") && m.contains("qa@example.com")),
+        "{written:?}"
+    );
+    let (_, run) = api.call("GET", "/api/v1/runs/promo%40once", VIEWER).await;
+    assert_eq!(run["kpi"]["sent"], 0);
+
     let confirmed = herald(&daemon, Some(CONFIRMER), &["confirm", "promo@once"]);
     assert_eq!(
         confirmed.status.code(),
