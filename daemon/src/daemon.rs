@@ -74,7 +74,7 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
         tasks: Default::default(),
         webhook: confirmation_webhook(&config),
     });
-    let dispatcher = Dispatcher::new(engine.clone());
+    let dispatcher = Arc::new(Dispatcher::new(engine.clone()));
     let scheduler = Scheduler::new(
         engine.clone(),
         dispatcher,
@@ -191,7 +191,7 @@ fn validation_context(config: &Config, plugins: &PluginHost) -> ValidationContex
     ValidationContext {
         deliveries_dir: config.deliveries_dir.clone(),
         audience_roots: config.audience_roots.clone(),
-        channels: ChannelCatalog::from_infos(plugins.channels().into_values()),
+        channels: ChannelCatalog::from_channels(plugins.channels().values().cloned()),
     }
 }
 
@@ -204,7 +204,7 @@ pub async fn open_store(config: &Config) -> Result<SharedStore, StoreError> {
                     StoreError::Other(format!("cannot create {}: {e}", parent.display()))
                 })?;
             }
-            let store = crate::store::embedded::EmbeddedStore::open(&config.store.path)?;
+            let store = crate::store::embedded::EmbeddedStore::open(&config.store.path).await?;
             Ok(Arc::new(store))
         }
         StoreKind::Redis => {

@@ -1,6 +1,12 @@
 //! `herald schema`.
 
-/// Prints the JSON Schema of delivery files.
+use std::process::ExitCode;
+
+/// Prints the JSON Schema of delivery files, derived from the parser's types.
 pub fn run() -> super::Outcome {
-    anyhow::bail!("`herald schema` is not built yet")
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&crate::definitions::schema())?
+    );
+    Ok(ExitCode::SUCCESS)
 }

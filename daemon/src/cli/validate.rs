@@ -1,17 +1,234 @@
-//! `herald validate`.
+//! `herald validate`: check delivery files without a daemon.
 
+use crate::definitions::{ChannelCatalog, FileError, Loaded, ValidationContext, load_paths};
+use anyhow::Context;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Arguments of `herald validate`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
-
-/// Runs the command.
-pub fn run(_args: Args) -> super::Outcome {
-    anyhow::bail!("`herald validate` is not built yet")
+pub struct Args {
+    /// The daemon's config file: its `deliveries_dir` and `audience_roots`
+    /// bound where audiences may live, and its plugins give the channels.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Delivery files or folders (recursive; dot-files and `~` files are
+    /// skipped). With `--config` and no path: the config's `deliveries_dir`.
+    #[arg(value_name = "PATH", required_unless_present = "config")]
+    pub paths: Vec<PathBuf>,
 }
 
-#[allow(dead_code)]
-fn _unused() -> ExitCode {
-    ExitCode::SUCCESS
+/// Runs the command: one line per error on stdout, exit 1 when any.
+pub fn run(args: Args) -> super::Outcome {
+    let (loaded, _) = check(&args)?;
+    for warning in &loaded.warnings {
+        eprintln!("{}", as_warning(warning));
+    }
+    for error in &loaded.errors {
+        println!("{error}");
+    }
+    eprintln!(
+        "{} valid deliveries, {} errors, {} warnings.",
+        loaded.deliveries.len(),
+        loaded.errors.len(),
+        loaded.warnings.len()
+    );
+    Ok(if loaded.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(super::EXIT_REFUSED)
+    })
+}
+
+fn as_warning(w: &FileError) -> String {
+    format!(
+        "{}:{}:{}: warning: {}",
+        w.file.display(),
+        w.line,
+        w.column,
+        w.message
+    )
+}
+
+/// Validates what `args` names; also returns the context used.
+pub(crate) fn check(args: &Args) -> anyhow::Result<(Loaded, ValidationContext)> {
+    let ctx = match &args.config {
+        Some(config) => context_from_config(config)?,
+        None => context_from_paths(&args.paths),
+    };
+    let paths = if args.paths.is_empty() {
+        vec![ctx.deliveries_dir.clone()]
+    } else {
+        args.paths.clone()
+    };
+    Ok((load_paths(&paths, &ctx), ctx))
+}
+
+/// Without `--config`, the folder of each path given is an allowed root
+/// and the builtin channels are assumed (unknown channels only warn).
+fn context_from_paths(paths: &[PathBuf]) -> ValidationContext {
+    let folders: Vec<PathBuf> = paths.iter().map(|p| folder_of(p)).collect();
+    ValidationContext {
+        deliveries_dir: folders
+            .first()
+            .cloned()
+            .unwrap_or_else(|| PathBuf::from(".")),
+        audience_roots: folders,
+        channels: ChannelCatalog::builtin(),
+    }
+}
+
+fn folder_of(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        return path.to_path_buf();
+    }
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The part of the daemon config `validate` needs (the rest is ignored here).
+#[derive(Debug, serde::Deserialize)]
+struct ConfigPaths {
+    #[serde(default = "default_deliveries_dir")]
+    deliveries_dir: PathBuf,
+    #[serde(default)]
+    audience_roots: Vec<PathBuf>,
+}
+
+fn default_deliveries_dir() -> PathBuf {
+    PathBuf::from("deliveries")
+}
+
+/// Builds the context from the daemon's config file.
+///
+/// LEAD: wire to `crate::config` once merged: load the full config (its own
+/// errors with line and column), and build the catalog from the plugin
+/// host's loaded channels with `ChannelCatalog::from_channels(..)` so an
+/// unknown channel becomes an error. Until then this reads only the two
+/// folder keys and keeps the builtin catalog (unknown channels warn).
+fn context_from_config(path: &Path) -> anyhow::Result<ValidationContext> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    let paths: ConfigPaths =
+        serde_saphyr::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let base = folder_of(path);
+    Ok(ValidationContext {
+        deliveries_dir: base.join(paths.deliveries_dir),
+        audience_roots: paths
+            .audience_roots
+            .into_iter()
+            .map(|r| base.join(r))
+            .collect(),
+        channels: ChannelCatalog::builtin(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = "channel: sms\naudience: { recipients: [{ id: c1, phone: '+33612345678' }] }\ncontent: { from: S, body: hi }\n";
+
+    fn args(config: Option<PathBuf>, paths: &[&Path]) -> Args {
+        Args {
+            config,
+            paths: paths.iter().map(|p| p.to_path_buf()).collect(),
+        }
+    }
+
+    #[test]
+    fn every_error_of_every_path_is_reported_in_one_run() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        std::fs::write(a.path().join("good.yaml"), OK).unwrap();
+        std::fs::write(a.path().join("bad.yaml"), "channel: sms\nshedule: {}\n").unwrap();
+        let single = b.path().join("other.yml");
+        std::fs::write(
+            &single,
+            "id: BAD\nchannel: sms\naudience: { recipients: [] }\ncontent: { body: x }\n",
+        )
+        .unwrap();
+        let (loaded, _) = check(&args(None, &[a.path(), &single])).unwrap();
+        assert_eq!(loaded.deliveries.len(), 1);
+        let lines: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("bad.yaml:2:1: unknown field `shedule`")),
+            "{lines:#?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("other.yml:1:5: invalid id `BAD`")),
+            "{lines:#?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("other.yml:3:25: `audience.recipients` is empty")),
+            "{lines:#?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("other.yml:4:10: `content` of channel `sms` needs `from`")),
+            "{lines:#?}"
+        );
+    }
+
+    #[test]
+    fn the_folder_of_a_file_given_is_an_audience_root() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("list.csv"), "id,phone\nc1,+33612345678\n").unwrap();
+        let file = dir.path().join("d.yaml");
+        std::fs::write(
+            &file,
+            "channel: sms\naudience: { file: list.csv }\ncontent: { from: S, body: hi }\n",
+        )
+        .unwrap();
+        let (loaded, _) = check(&args(None, &[&file])).unwrap();
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    }
+
+    #[test]
+    fn config_folders_bound_the_audiences() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("deliveries")).unwrap();
+        std::fs::create_dir(dir.path().join("lists")).unwrap();
+        std::fs::write(
+            dir.path().join("lists/l.csv"),
+            "id,phone\nc1,+33612345678\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("deliveries/d.yaml"),
+            "channel: sms\naudience: { file: ../lists/l.csv }\ncontent: { from: S, body: hi }\n",
+        )
+        .unwrap();
+        let config = dir.path().join("herald.yaml");
+        std::fs::write(
+            &config,
+            "deliveries_dir: deliveries\nstore: { kind: embedded }\n",
+        )
+        .unwrap();
+        let (loaded, _) = check(&args(Some(config.clone()), &[])).unwrap();
+        assert!(
+            loaded.errors[0]
+                .message
+                .contains("leads outside the allowed folders"),
+            "{:?}",
+            loaded.errors
+        );
+        std::fs::write(
+            &config,
+            "deliveries_dir: deliveries\naudience_roots: [lists]\n",
+        )
+        .unwrap();
+        let (loaded, _) = check(&args(Some(config), &[])).unwrap();
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        assert_eq!(loaded.deliveries.len(), 1);
+    }
 }

@@ -5,7 +5,7 @@
 
 use super::{Delivery, FileError, ValidationContext, load_folder};
 use crate::engine::Deliveries;
-use notify_debouncer_full::notify::RecursiveMode;
+use notify_debouncer_full::notify::{EventKind, RecursiveMode};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -64,20 +64,21 @@ impl LiveFolder {
         let mut by_source: HashMap<PathBuf, Arc<Delivery>> = loaded
             .deliveries
             .into_iter()
-            .map(|d| (d.source.clone(), Arc::new(d)))
+            .map(|d| (d.source().to_path_buf(), Arc::new(d)))
             .collect();
         for (source, previous) in &self.by_source {
             if failed.contains(source) && !by_source.contains_key(source) {
-                warn!(file = %source.display(), delivery_id = %previous.id, "Delivery file is invalid; its last good version stays active.");
+                warn!(file = %source.display(), delivery_id = %previous.id(), "Delivery file is invalid; its last good version stays active.");
                 by_source.insert(source.clone(), previous.clone());
             }
         }
-        for error in &loaded.errors {
+        let before = self.errors.borrow().clone();
+        for error in loaded.errors.iter().filter(|e| !before.contains(e)) {
             warn!(file = %error.file.display(), line = error.line, column = error.column, message = %error.message, "Delivery file error.");
         }
         let map: BTreeMap<String, Arc<Delivery>> = by_source
             .values()
-            .map(|d| (d.id.clone(), d.clone()))
+            .map(|d| (d.id().to_owned(), d.clone()))
             .collect();
         metrics::gauge!("herald_deliveries_loaded").set(map.len() as f64);
         metrics::gauge!("herald_delivery_file_errors").set(failed.len() as f64);
@@ -89,7 +90,11 @@ impl LiveFolder {
             });
         self.by_source = by_source;
         if changed {
-            info!(loaded = map.len(), invalid = failed.len(), "Deliveries loaded.");
+            info!(
+                loaded = map.len(),
+                invalid = failed.len(),
+                "Deliveries loaded."
+            );
             self.deliveries.send_replace(Arc::new(map));
         }
         self.errors.send_replace(Arc::new(loaded.errors));
@@ -103,22 +108,32 @@ impl LiveFolder {
         stopping: CancellationToken,
     ) {
         let (events_tx, mut events) = mpsc::channel::<()>(1);
-        let watcher = notify_debouncer_full::new_debouncer(DEBOUNCE, None, move |result| {
-            if let Ok(events) = result {
-                let events: Vec<_> = events;
-                if !events.is_empty() {
+        let watcher = notify_debouncer_full::new_debouncer(
+            DEBOUNCE,
+            None,
+            move |result: notify_debouncer_full::DebounceEventResult| {
+                // Reading the files for a rescan makes access events: only
+                // changes count, or every rescan would start the next one.
+                let changed = result.is_ok_and(|events| {
+                    events
+                        .iter()
+                        .any(|e| !matches!(e.event.kind, EventKind::Access(_)))
+                });
+                if changed {
                     let _ = events_tx.try_send(());
                 }
-            }
-        });
-        let _watcher = match watcher {
-            Ok(mut watcher) => match watcher.watch(&self.context.deliveries_dir, RecursiveMode::Recursive) {
-                Ok(()) => Some(watcher),
-                Err(error) => {
-                    warn!(%error, dir = %self.context.deliveries_dir.display(), "Cannot watch the deliveries folder; relying on the periodic rescan.");
-                    None
-                }
             },
+        );
+        let _watcher = match watcher {
+            Ok(mut watcher) => {
+                match watcher.watch(&self.context.deliveries_dir, RecursiveMode::Recursive) {
+                    Ok(()) => Some(watcher),
+                    Err(error) => {
+                        warn!(%error, dir = %self.context.deliveries_dir.display(), "Cannot watch the deliveries folder; relying on the periodic rescan.");
+                        None
+                    }
+                }
+            }
             Err(error) => {
                 warn!(%error, "Cannot start the file watcher; relying on the periodic rescan.");
                 None

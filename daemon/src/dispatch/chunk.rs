@@ -198,7 +198,7 @@ async fn send_batch(
         note_first_send(engine, context);
         let verdicts: Vec<Verdict> = match context
             .sender
-            .send(Batch {
+            .send(&Batch {
                 version: WIRE_VERSION,
                 messages,
             })

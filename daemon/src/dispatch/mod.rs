@@ -25,7 +25,6 @@ pub struct Dispatcher {
 /// What every chunk of one run needs, built once per run and instance.
 pub(crate) struct RunContext {
     pub run: Run,
-    pub delivery: Delivery,
     pub renderer: Renderer,
     pub sender: ChannelSender,
     /// Whether this instance has handed the run's first message to the plugin.
@@ -87,10 +86,10 @@ impl Dispatcher {
             Ok(delivery) => delivery,
             Err(e) => return fail(format!("the definition snapshot cannot be read: {e}")).await,
         };
-        let Some(sender) = self.engine.plugins.sender(&delivery.channel) else {
+        let Some(sender) = self.engine.plugins.sender(delivery.channel()) else {
             return fail(format!(
                 "channel `{}` is not served by any loaded plugin",
-                delivery.channel
+                delivery.channel()
             ))
             .await;
         };
@@ -100,7 +99,6 @@ impl Dispatcher {
         };
         Ok(Some(RunContext {
             run,
-            delivery,
             renderer,
             sender,
             first_sent: AtomicBool::new(false),

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 
 fn send(states: &[NotifyState]) {
-    if let Err(error) = sd_notify::notify(false, states) {
+    if let Err(error) = sd_notify::notify(states) {
         debug!(%error, "sd_notify failed.");
     }
 }

@@ -26,15 +26,18 @@ async fn step(
     let Some(run) = store.run(id).await? else {
         return Ok(());
     };
+    // Every due run gets its state's operation even when it is not yet
+    // time: the operation also rewrites the run's agenda entry, so an entry
+    // left early by a crash corrects itself instead of staying due.
     match run.state {
         RunState::Preparing => prepare::prepare(engine, &run).await,
-        RunState::Pending if now >= run.confirm_deadline => {
+        RunState::Pending => {
             if let Transition::Done(_) = store.expire(id, now).await? {
                 info!(delivery_id = %run.delivery_id, run_id = %id, "Run expired: nobody confirmed it before its deadline.");
             }
             Ok(())
         }
-        RunState::Scheduled if now >= run.scheduled_for => {
+        RunState::Scheduled => {
             if let Transition::Done(_) = store.start_sending(id, now).await? {
                 info!(delivery_id = %run.delivery_id, run_id = %id, "Run started sending.");
                 dispatcher.dispatch(id, guard).await;
@@ -45,7 +48,14 @@ async fn step(
             dispatcher.dispatch(id, guard).await;
             Ok(())
         }
-        _ => Ok(()),
+        RunState::Paused | RunState::Sent | RunState::Expired | RunState::Failed => {
+            // Nothing to send; the claim finds nothing and fixes the agenda.
+            let until = engine.lease_until();
+            store
+                .claim_chunk(id, &engine.owner, until, now)
+                .await
+                .map(|_| ())
+        }
     }
 }
 

@@ -35,13 +35,14 @@ pub async fn prepare(engine: &Engine, run: &Run) -> StoreResult<()> {
         Ok(delivery) => delivery,
         Err(reason) => return fail(engine, run, &reason).await,
     };
-    let Some(channel) = engine.plugins.channel_info(&delivery.channel) else {
+    if engine.plugins.sender(delivery.channel()).is_none() {
         let reason = format!(
             "channel `{}` is not served by any loaded plugin; add a plugin for it to `plugins` in the config",
-            delivery.channel
+            delivery.channel()
         );
         return fail(engine, run, &reason).await;
-    };
+    }
+    let channel = delivery.channel_info().clone();
     let renderer = match Renderer::new(&delivery) {
         Ok(renderer) => renderer,
         Err(error) => return fail(engine, run, &error.to_string()).await,
@@ -91,12 +92,16 @@ async fn fail(engine: &Engine, run: &Run, reason: &str) -> StoreResult<()> {
 /// so a million-row CSV never sits in memory whole.
 fn read_audience(delivery: &Delivery) -> mpsc::Receiver<Result<Vec<AudienceRow>, String>> {
     let (tx, rx) = mpsc::channel(2);
-    let audience = delivery.audience.clone();
+    let audience = delivery.audience().clone();
     tokio::task::spawn_blocking(move || {
         let mut batch = Vec::with_capacity(ROWS_PER_READ);
         for row in audience.rows() {
             match row {
                 Ok(row) => batch.push(row),
+                // A malformed row is not a recipient; the rest still is.
+                Err(error) if error.is_row_error() => {
+                    warn!(%error, "Audience row skipped.");
+                }
                 Err(error) => {
                     let _ = tx.blocking_send(Err(error.to_string()));
                     return;

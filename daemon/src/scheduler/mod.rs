@@ -76,7 +76,8 @@ impl Scheduler {
             self.watchdog.ping();
             let changes = self.engine.store.changes();
             let store_changed = changes.notified();
-            let woken = self.engine.wake.notified();
+            let wake = self.engine.wake.clone();
+            let woken = wake.notified();
             tokio::pin!(store_changed, woken);
             store_changed.as_mut().enable();
             woken.as_mut().enable();
@@ -175,16 +176,16 @@ impl Scheduler {
             store
                 .advance_cursor(delivery_id, occurrence.instant)
                 .await?;
-            if let Some(next) = delivery.schedule.next_after(occurrence.instant) {
-                let ahead = chrono::Duration::from_std(delivery.schedule.prepare_ahead())
+            if let Some(next) = delivery.schedule().next_after(occurrence.instant) {
+                let ahead = chrono::Duration::from_std(delivery.schedule().prepare_ahead())
                     .unwrap_or_default();
                 let next = Occurrence {
-                    run_id: RunId::at(&delivery.id, next),
+                    run_id: RunId::at(delivery.id(), next),
                     instant: next,
                     prepare_at: next - ahead,
                     moves_cursor: true,
                 };
-                self.enqueue(&delivery.id, next);
+                self.enqueue(delivery.id(), next);
             }
         }
         Ok(())
@@ -243,20 +244,21 @@ fn new_run(
     occurrence: &Occurrence,
     now: DateTime<Utc>,
 ) -> StoreResult<NewRun> {
-    let definition = serde_json::to_string(delivery)
-        .map_err(|e| StoreError::Other(format!("cannot snapshot delivery {}: {e}", delivery.id)))?;
-    let schedule = &delivery.schedule;
+    let definition = serde_json::to_string(delivery).map_err(|e| {
+        StoreError::Other(format!("cannot snapshot delivery {}: {e}", delivery.id()))
+    })?;
+    let schedule = delivery.schedule();
     Ok(NewRun {
         id: occurrence.run_id.clone(),
-        delivery_id: delivery.id.clone(),
-        channel: delivery.channel.clone(),
+        delivery_id: delivery.id().to_owned(),
+        channel: delivery.channel().to_owned(),
         scheduled_for: occurrence.instant,
         confirm_deadline: schedule.confirm_deadline_for(occurrence.instant),
         confirm_required: schedule.confirm(),
         aggregation_period: schedule.aggregation_period(occurrence.instant),
         definition,
         definition_hash: delivery.definition_hash(),
-        throttle_per_second: delivery.throttle.map(|t| t.per_second()),
+        throttle_per_second: delivery.throttle().map(|t| t.per_second()),
         created_at: now,
     })
 }

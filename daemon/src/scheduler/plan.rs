@@ -1,7 +1,7 @@
 //! Which occurrence of a delivery comes next, and which missed ones to
 //! catch up: pure functions of the schedule, the stored cursor and now.
 
-use crate::definitions::{CatchUp, Delivery, ScheduleKind};
+use crate::definitions::{CatchUp, Delivery, When};
 use crate::runs::RunId;
 use chrono::{DateTime, Utc};
 
@@ -35,29 +35,29 @@ pub struct Plan {
 
 /// Plans a delivery given the stored cursor (`None` on first sight) and now.
 pub fn plan(delivery: &Delivery, cursor: Option<DateTime<Utc>>, now: DateTime<Utc>) -> Plan {
-    let schedule = &delivery.schedule;
+    let schedule = delivery.schedule();
     let ahead = chrono::Duration::from_std(schedule.prepare_ahead()).unwrap_or_default();
     let occurrence = |instant: DateTime<Utc>, moves_cursor| Occurrence {
-        run_id: RunId::at(&delivery.id, instant),
+        run_id: RunId::at(delivery.id(), instant),
         instant,
         prepare_at: instant - ahead,
         moves_cursor,
     };
-    match schedule.kind() {
-        ScheduleKind::Once => Plan {
+    match schedule.when() {
+        When::Once => Plan {
             upcoming: Some(Occurrence {
-                run_id: RunId::once(&delivery.id),
+                run_id: RunId::once(delivery.id()),
                 instant: now,
                 prepare_at: now,
                 moves_cursor: false,
             }),
             ..Plan::default()
         },
-        ScheduleKind::At(instant) => Plan {
-            upcoming: Some(occurrence(instant, false)),
+        When::At { at } => Plan {
+            upcoming: Some(occurrence(*at, false)),
             ..Plan::default()
         },
-        ScheduleKind::Cron => {
+        When::Cron { .. } => {
             let Some(cursor) = cursor else {
                 // First sight: nothing before now is owed.
                 return Plan {
@@ -88,7 +88,7 @@ fn latest_missed(
     let mut latest = None;
     let mut at = cursor;
     for _ in 0..MAX_CATCH_UP_STEPS {
-        match delivery.schedule.next_after(at) {
+        match delivery.schedule().next_after(at) {
             Some(next) if next <= now => {
                 latest = Some(next);
                 at = next;
@@ -97,4 +97,118 @@ fn latest_missed(
         }
     }
     latest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::definitions::{ChannelCatalog, ValidationContext, load_file};
+    use chrono::TimeZone;
+
+    /// Loads a delivery with an inline audience and the given `schedule:` body.
+    fn delivery(schedule: &str) -> Delivery {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.yaml");
+        let text = format!(
+            "channel: outbox\naudience:\n  recipients: [{{id: a}}]\ncontent: {{body: hi}}\nschedule:\n{schedule}"
+        );
+        std::fs::write(&path, text).unwrap();
+        let ctx = ValidationContext {
+            deliveries_dir: dir.path().to_path_buf(),
+            audience_roots: Vec::new(),
+            channels: ChannelCatalog::builtin(),
+        };
+        load_file(&path, &ctx).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+    }
+
+    #[test]
+    fn first_sight_of_a_cron_owes_nothing_before_now() {
+        let d = delivery("  cron: \"0 9 * * *\"\n");
+        let now = utc(2026, 12, 1, 12, 0);
+        let plan = plan(&d, None, now);
+        assert_eq!(plan.catch_up, None);
+        assert_eq!(plan.cursor, Some(now));
+        let upcoming = plan.upcoming.unwrap();
+        assert_eq!(upcoming.instant, utc(2026, 12, 2, 9, 0));
+        assert_eq!(upcoming.run_id.as_str(), "d@20261202T090000Z");
+    }
+
+    #[test]
+    fn catch_up_latest_runs_only_the_most_recent_missed_occurrence() {
+        let d = delivery("  cron: \"0 9 * * *\"\n  catch_up: latest\n");
+        let cursor = utc(2026, 12, 1, 9, 0);
+        let now = utc(2026, 12, 4, 12, 0);
+        let plan = plan(&d, Some(cursor), now);
+        assert_eq!(plan.catch_up.unwrap().instant, utc(2026, 12, 4, 9, 0));
+        assert_eq!(plan.cursor, Some(utc(2026, 12, 4, 9, 0)));
+        assert_eq!(plan.upcoming.unwrap().instant, utc(2026, 12, 5, 9, 0));
+    }
+
+    #[test]
+    fn catch_up_skip_runs_none_and_moves_on() {
+        let d = delivery("  cron: \"0 9 * * *\"\n  catch_up: skip\n");
+        let plan = plan(&d, Some(utc(2026, 12, 1, 9, 0)), utc(2026, 12, 4, 12, 0));
+        assert_eq!(plan.catch_up, None);
+        assert_eq!(plan.cursor, Some(utc(2026, 12, 4, 9, 0)));
+        assert_eq!(plan.upcoming.unwrap().instant, utc(2026, 12, 5, 9, 0));
+    }
+
+    #[test]
+    fn prepare_ahead_moves_the_preparation_not_the_instant() {
+        let d = delivery("  cron: \"0 9 * * *\"\n  prepare_ahead: 2h\n");
+        let upcoming = plan(&d, None, utc(2026, 12, 1, 12, 0)).upcoming.unwrap();
+        assert_eq!(upcoming.instant, utc(2026, 12, 2, 9, 0));
+        assert_eq!(upcoming.prepare_at, utc(2026, 12, 2, 7, 0));
+    }
+
+    #[test]
+    fn a_one_shot_in_the_past_is_due_at_once_with_its_own_id() {
+        let d = delivery("  at: 2026-11-01T09:00:00+01:00\n");
+        let upcoming = plan(&d, None, utc(2026, 12, 1, 12, 0)).upcoming.unwrap();
+        assert_eq!(upcoming.run_id.as_str(), "d@20261101T080000Z");
+        assert!(upcoming.prepare_at <= utc(2026, 12, 1, 12, 0));
+        assert!(!upcoming.moves_cursor);
+    }
+
+    #[test]
+    fn at_once_is_the_once_run_due_now() {
+        let d = delivery("  confirm: true\n");
+        let now = utc(2026, 12, 1, 12, 0);
+        let upcoming = plan(&d, None, now).upcoming.unwrap();
+        assert_eq!(upcoming.run_id.as_str(), "d@once");
+        assert_eq!(upcoming.prepare_at, now);
+    }
+
+    /// G8: walking a Paris `30 2 * * *` through both 2026 changes with the
+    /// scheduler's own cursor logic gives one occurrence per day, the
+    /// skipped 02:30 moved to 03:00 and the repeated 02:30 run once.
+    #[test]
+    fn dst_changes_give_one_run_per_day_in_paris() {
+        let d = delivery("  cron: \"30 2 * * *\"\n  timezone: Europe/Paris\n");
+        for (start, expected) in [
+            // 29 March 2026: 02:00 → 03:00 local; 03:00 CEST is 01:00 UTC.
+            (
+                utc(2026, 3, 28, 12, 0),
+                [utc(2026, 3, 29, 1, 0), utc(2026, 3, 30, 0, 30)],
+            ),
+            // 25 October 2026: 03:00 → 02:00 local; the first 02:30 (CEST) is 00:30 UTC.
+            (
+                utc(2026, 10, 24, 12, 0),
+                [utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 1, 30)],
+            ),
+        ] {
+            let mut cursor = start;
+            let mut seen = Vec::new();
+            for _ in 0..2 {
+                let next = plan(&d, Some(cursor), cursor).upcoming.unwrap();
+                seen.push(next.instant);
+                cursor = next.instant;
+            }
+            assert_eq!(seen, expected);
+        }
+    }
 }

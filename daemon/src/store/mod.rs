@@ -11,6 +11,10 @@
 //! at the scheduled instant, reclaim when a lease expires). Operations keep
 //! the agenda up to date themselves; the engine only asks what is due.
 
+#[cfg(test)]
+pub mod conformance;
+pub mod embedded;
+pub mod redis;
 pub mod types;
 
 pub use types::*;

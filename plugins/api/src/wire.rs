@@ -54,8 +54,9 @@ pub struct BatchResults {
 }
 
 /// The plugin's verdict for one message.
+// No `deny_unknown_fields` here: serde cannot combine it with `flatten`
+// (every field of `status` would count as unknown and nothing would parse).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct MessageResult {
     /// The `message_id` of the message this result is for.
     pub message_id: String,
@@ -149,4 +150,55 @@ pub enum Normalisation {
     Token,
     /// Trim only; any non-empty value.
     None,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_round_trip_through_json() {
+        let results = BatchResults {
+            version: WIRE_VERSION,
+            results: vec![
+                MessageResult {
+                    message_id: "r/1".to_owned(),
+                    status: SendStatus::Accepted {
+                        provider_message_id: Some("p1".to_owned()),
+                    },
+                },
+                MessageResult {
+                    message_id: "r/2".to_owned(),
+                    status: SendStatus::Bounced {
+                        kind: BounceKind::Hard,
+                        reason: "no such user".to_owned(),
+                    },
+                },
+                MessageResult {
+                    message_id: "r/3".to_owned(),
+                    status: SendStatus::Retry {
+                        reason: "busy".to_owned(),
+                        retry_after_ms: Some(500),
+                    },
+                },
+            ],
+        };
+        let json = serde_json::to_string(&results).unwrap();
+        assert_eq!(
+            serde_json::from_str::<BatchResults>(&json).unwrap(),
+            results
+        );
+    }
+
+    #[test]
+    fn result_reads_the_documented_flat_shape() {
+        let json = r#"{"message_id":"r/1","status":"failed","reason":"too big"}"#;
+        let result: MessageResult = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            result.status,
+            SendStatus::Failed {
+                reason: "too big".to_owned()
+            }
+        );
+    }
 }

@@ -1,0 +1,446 @@
+//! From the file as written ([`RawDelivery`]) to a valid [`Delivery`],
+//! recording every problem of the file rather than the first.
+
+use super::audience::{Audience, AudienceError, AudienceRow, csv_header};
+use super::catalog::ValidationContext;
+use super::delivery::{Content, Delivery, Tracking};
+use super::errors::{FileError, Pos, Problems};
+use super::fsio::{MAX_FILE_BYTES, read_limited, resolve_confined, utf8};
+use super::model::{ContentValue, RawAudience, RawDelivery, RawRecipient, Sp};
+use super::schedule;
+use super::templates::check_template;
+use herald_plugin_api::{ChannelInfo, Normalisation};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Checks an id against `[a-z0-9][a-z0-9_-]{0,63}`.
+pub fn is_valid_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
+}
+
+pub(crate) struct Builder<'a> {
+    pub file: &'a Path,
+    pub ctx: &'a ValidationContext,
+    pub roots: &'a [PathBuf],
+    pub problems: Problems,
+    pub warnings: Vec<FileError>,
+}
+
+impl Builder<'_> {
+    pub(crate) fn build(&mut self, raw: RawDelivery) -> Option<Delivery> {
+        let id = self.id(raw.id.as_ref());
+        let channel = self.channel(&raw.channel);
+        let (audience, known) = self.audience(&raw.audience, &channel);
+        let content = self.content(&raw.content, &channel, known.as_ref());
+        let throttle = raw.throttle.as_ref().and_then(|t| {
+            t.value
+                .parse()
+                .map_err(|e: String| self.problems.at(t.pos, e))
+                .ok()
+        });
+        let tracking = raw.tracking.as_ref().map(|t| {
+            if !channel.tracking && channel.name != "email" {
+                self.problems.at(
+                    t.pos,
+                    format!("`tracking` is for e-mail only; channel `{}` cannot track opens or clicks: remove it", channel.name),
+                );
+            }
+            Tracking {
+                opens: t.value.opens.unwrap_or(true),
+                clicks: t.value.clicks.unwrap_or(true),
+            }
+        });
+        let schedule = schedule::from_raw(raw.schedule.as_ref(), &mut self.problems);
+        if !self.problems.is_empty() {
+            return None;
+        }
+        Some(Delivery {
+            id: id?,
+            label: raw.label.map(|l| l.value),
+            channel,
+            audience: audience?,
+            content: content?,
+            schedule: schedule?,
+            throttle,
+            tracking,
+            source: self.file.to_path_buf(),
+        })
+    }
+
+    fn id(&mut self, raw: Option<&Sp<String>>) -> Option<String> {
+        let rule = "ids are 1 to 64 characters of `a-z`, `0-9`, `_` and `-`, starting with a letter or digit";
+        match raw {
+            Some(id) if is_valid_id(&id.value) => Some(id.value.clone()),
+            Some(id) => {
+                self.problems
+                    .at(id.pos, format!("invalid id `{}`: {rule}", id.value));
+                None
+            }
+            None => {
+                let stem = self
+                    .file
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if is_valid_id(&stem) {
+                    Some(stem)
+                } else {
+                    self.problems.at(
+                        Pos::START,
+                        format!("the file name `{stem}` is not a valid id and the file has no `id:`: add `id:` or rename the file ({rule})"),
+                    );
+                    None
+                }
+            }
+        }
+    }
+
+    fn channel(&mut self, raw: &Sp<String>) -> ChannelInfo {
+        let name = raw.value.trim();
+        if let Some(info) = self.ctx.channels.get(name) {
+            return info.clone();
+        }
+        let known: Vec<&str> = self.ctx.channels.names().collect();
+        let message = format!(
+            "unknown channel `{name}`: the loaded plugins serve {}; load a plugin that serves it or fix the name",
+            known.join(", ")
+        );
+        if self.ctx.channels.is_authoritative() {
+            self.problems.at(raw.pos, message);
+        } else {
+            self.warnings.push(FileError {
+                file: self.file.to_path_buf(),
+                line: raw.pos.line.max(1),
+                column: raw.pos.column.max(1),
+                message: format!("{message} (a warning without `--config`)"),
+            });
+        }
+        ChannelInfo {
+            name: name.to_string(),
+            address_column: None,
+            normalise: Normalisation::None,
+            tracking: false,
+        }
+    }
+
+    /// The audience and the variables its rows provide (`None` when unknown).
+    fn audience(
+        &mut self,
+        raw: &Sp<RawAudience>,
+        channel: &ChannelInfo,
+    ) -> (Option<Audience>, Option<BTreeSet<String>>) {
+        match (&raw.value.file, &raw.value.recipients) {
+            (Some(file), Some(_)) => {
+                self.problems.at(
+                    file.pos,
+                    "`audience` has both `file` and `recipients`: keep one",
+                );
+                (None, None)
+            }
+            (None, None) => {
+                self.problems.at(
+                    raw.pos,
+                    "`audience` needs `file` (a CSV) or `recipients` (an inline list)",
+                );
+                (None, None)
+            }
+            (Some(file), None) => self.csv_audience(file, channel),
+            (None, Some(list)) => self.inline_audience(list),
+        }
+    }
+
+    fn csv_audience(
+        &mut self,
+        file: &Sp<String>,
+        channel: &ChannelInfo,
+    ) -> (Option<Audience>, Option<BTreeSet<String>>) {
+        let path = match resolve_confined(self.file, &file.value, self.roots) {
+            Ok(p) => p,
+            Err(e) => {
+                self.problems.at(file.pos, format!("`audience.file`: {e}"));
+                return (None, None);
+            }
+        };
+        let headers = match csv_header(&path) {
+            Ok(h) => h,
+            Err(AudienceError::Open { message, .. }) => {
+                self.problems.at(
+                    file.pos,
+                    format!("`audience.file` `{}` {message}", file.value),
+                );
+                return (None, None);
+            }
+            Err(AudienceError::Row { line, message, .. }) => {
+                self.problems
+                    .in_file(&path, Pos { line, column: 1 }, message);
+                return (None, None);
+            }
+        };
+        if let Some(column) = &channel.address_column
+            && !headers.contains(column)
+        {
+            self.problems.in_file(
+                &path,
+                Pos::START,
+                format!(
+                    "the header has no `{column}` column, which channel `{}` sends to: add it",
+                    channel.name
+                ),
+            );
+        }
+        (
+            Some(Audience::File { path }),
+            Some(headers.into_iter().collect()),
+        )
+    }
+
+    fn inline_audience(
+        &mut self,
+        list: &Sp<Vec<Sp<RawRecipient>>>,
+    ) -> (Option<Audience>, Option<BTreeSet<String>>) {
+        if list.value.is_empty() {
+            self.problems.at(
+                list.pos,
+                "`audience.recipients` is empty: list at least one recipient",
+            );
+        }
+        let mut known = BTreeSet::new();
+        let mut rows = Vec::new();
+        for recipient in &list.value {
+            let fields: BTreeMap<String, String> = recipient
+                .value
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.to_text()))
+                .collect();
+            match fields.get("id").map(|s| s.trim()) {
+                Some(id) if !id.is_empty() => {
+                    known.extend(fields.keys().cloned());
+                    rows.push(AudienceRow {
+                        id: id.to_string(),
+                        fields,
+                    });
+                }
+                _ => self.problems.at(
+                    recipient.pos,
+                    "this recipient has no `id`: give each recipient a stable `id`",
+                ),
+            }
+        }
+        (Some(Audience::Inline { recipients: rows }), Some(known))
+    }
+
+    fn content(
+        &mut self,
+        raw: &Sp<BTreeMap<String, Sp<ContentValue>>>,
+        channel: &ChannelInfo,
+        known: Option<&BTreeSet<String>>,
+    ) -> Option<Content> {
+        let rules = ContentRules::for_channel(&channel.name);
+        let before = self.problems.len();
+        let mut content = Content::default();
+        for (key, value) in &raw.value {
+            let allowed = rules.allowed.is_empty() || rules.allowed.contains(&key.as_str());
+            if !allowed {
+                self.problems.at(
+                    value.pos,
+                    format!(
+                        "`content.{key}` is not a field of channel `{}`: use {}",
+                        channel.name,
+                        rules.allowed.join(", ")
+                    ),
+                );
+                continue;
+            }
+            let wants_map = rules.maps.contains(&key.as_str());
+            match (&value.value, wants_map) {
+                (ContentValue::Map(map), true) => {
+                    for (k, v) in map {
+                        if key == "headers" && !is_header_name(k) {
+                            self.problems.at(value.pos, format!("`content.headers.{k}` is not a valid header name: use letters, digits and `-`"));
+                        }
+                        self.template(&format!("{key}.{k}"), v, Source::Inline(value.pos), known);
+                    }
+                    let target = if key == "headers" {
+                        &mut content.headers
+                    } else {
+                        &mut content.data
+                    };
+                    target.extend(map.clone());
+                }
+                (ContentValue::Text(text), false) => {
+                    if let Some(field) = key.strip_suffix("_file") {
+                        if raw.value.contains_key(field) {
+                            self.problems.at(
+                                value.pos,
+                                format!(
+                                    "`content.{field}` and `content.{key}` are both set: keep one"
+                                ),
+                            );
+                            continue;
+                        }
+                        if let Some(text) = self.template_file(field, text, value.pos, known) {
+                            content.fields.insert(field.to_string(), text);
+                        }
+                    } else {
+                        self.template(key, text, Source::Inline(value.pos), known);
+                        content.fields.insert(key.clone(), text.clone());
+                    }
+                }
+                (_, true) => self.problems.at(
+                    value.pos,
+                    format!("`content.{key}` must be a map of strings"),
+                ),
+                (_, false) => self.problems.at(
+                    value.pos,
+                    format!("`content.{key}` must be a string (a template)"),
+                ),
+            }
+        }
+        for required in rules.required {
+            let present = required.iter().any(|f| raw.value.contains_key(*f));
+            if !present {
+                let names: Vec<String> = required.iter().map(|f| format!("`{f}`")).collect();
+                self.problems.at(
+                    raw.pos,
+                    format!(
+                        "`content` of channel `{}` needs {}",
+                        channel.name,
+                        names.join(" or ")
+                    ),
+                );
+            }
+        }
+        (self.problems.len() == before).then_some(content)
+    }
+
+    fn template_file(
+        &mut self,
+        field: &str,
+        rel: &str,
+        pos: Pos,
+        known: Option<&BTreeSet<String>>,
+    ) -> Option<String> {
+        let path = resolve_confined(self.file, rel, self.roots)
+            .map_err(|e| {
+                self.problems
+                    .at(pos, format!("`content.{field}_file`: {e}"))
+            })
+            .ok()?;
+        let bytes = read_limited(&path, MAX_FILE_BYTES)
+            .map_err(|e| {
+                self.problems
+                    .at(pos, format!("`content.{field}_file` `{rel}` {e}"))
+            })
+            .ok()?;
+        let text = utf8(bytes)
+            .map_err(|(line, column, m)| {
+                self.problems
+                    .in_file(&path, Pos { line, column }, format!("the template {m}"))
+            })
+            .ok()?;
+        self.template(field, &text, Source::File(&path), known);
+        Some(text)
+    }
+
+    fn template(
+        &mut self,
+        name: &str,
+        source: &str,
+        origin: Source<'_>,
+        known: Option<&BTreeSet<String>>,
+    ) {
+        // Without a readable audience the variables cannot be checked; the
+        // audience is already reported, so do not cascade into every variable.
+        let empty = BTreeSet::new();
+        let skip_variables = known.is_none();
+        for p in check_template(name, source, known.unwrap_or(&empty)) {
+            if skip_variables && p.variable.is_some() {
+                continue;
+            }
+            match origin {
+                Source::Inline(pos) => {
+                    let where_ = if source.contains('\n') {
+                        format!(" (line {}, column {} of the template)", p.line, p.column)
+                    } else {
+                        String::new()
+                    };
+                    self.problems
+                        .at(pos, format!("`content.{name}`: {}{where_}", p.message));
+                }
+                Source::File(path) => self.problems.in_file(
+                    path,
+                    Pos {
+                        line: p.line,
+                        column: p.column,
+                    },
+                    p.message,
+                ),
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Inline(Pos),
+    File(&'a Path),
+}
+
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// The content fields a channel takes.
+struct ContentRules {
+    /// Allowed fields; empty means any (a third party's channel, outbox).
+    allowed: &'static [&'static str],
+    /// Fields that are maps of strings.
+    maps: &'static [&'static str],
+    /// Each entry: at least one of these fields.
+    required: &'static [&'static [&'static str]],
+}
+
+impl ContentRules {
+    fn for_channel(name: &str) -> Self {
+        match name {
+            "email" => ContentRules {
+                allowed: &[
+                    "from",
+                    "subject",
+                    "html",
+                    "html_file",
+                    "text",
+                    "text_file",
+                    "reply_to",
+                    "headers",
+                ],
+                maps: &["headers"],
+                required: &[
+                    &["from"],
+                    &["subject"],
+                    &["html", "html_file", "text", "text_file"],
+                ],
+            },
+            "sms" => ContentRules {
+                allowed: &["from", "body"],
+                maps: &[],
+                required: &[&["from"], &["body"]],
+            },
+            "push" => ContentRules {
+                allowed: &["title", "body", "data", "image"],
+                maps: &["data"],
+                required: &[&["title"], &["body"]],
+            },
+            _ => ContentRules {
+                allowed: &[],
+                maps: &[],
+                required: &[],
+            },
+        }
+    }
+}

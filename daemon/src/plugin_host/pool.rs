@@ -1,0 +1,310 @@
+//! Calling an instance off the async workers: a fixed set of dedicated
+//! threads per instance (as many as it asks for), a queue in front of them,
+//! and the bookkeeping of calls abandoned after `plugin_timeout`.
+
+use super::error::{LoadError, SendError};
+use super::library::{Instance, RawReply};
+use herald_plugin_api::{Batch, BatchResults, WIRE_VERSION};
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// Abandoned calls still running at which the plugin is unhealthy.
+pub const UNHEALTHY_OUTSTANDING: u64 = 3;
+/// Abandoned calls within [`RECENT_WINDOW`] at which the plugin is unhealthy,
+/// even if they have since returned.
+pub const UNHEALTHY_RECENT: usize = 5;
+/// The window for [`UNHEALTHY_RECENT`].
+pub const RECENT_WINDOW: Duration = Duration::from_secs(600);
+
+// Life of one call; the worker and the caller race on it with
+// compare-exchange so exactly one of them decides what an overrun means.
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const DONE: u8 = 2;
+const ABANDONED: u8 = 3;
+
+/// One queued call.
+struct Job {
+    batch: Vec<u8>,
+    state: Arc<AtomicU8>,
+    reply: oneshot::Sender<RawReply>,
+}
+
+/// The health counters of one instance.
+#[derive(Debug)]
+pub(super) struct Health {
+    pub(super) path: PathBuf,
+    pub(super) name: String,
+    outstanding: AtomicU64,
+    total: AtomicU64,
+    recent: Mutex<VecDeque<Instant>>,
+}
+
+impl Health {
+    fn abandoned(&self) {
+        self.outstanding.fetch_add(1, Ordering::AcqRel);
+        self.total.fetch_add(1, Ordering::AcqRel);
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.push_back(Instant::now());
+        if recent.len() > UNHEALTHY_RECENT {
+            recent.pop_front();
+        }
+        metrics::counter!("herald_plugin_abandoned_calls", "plugin" => self.name.clone())
+            .increment(1);
+    }
+
+    fn returned_late(&self) {
+        self.outstanding.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    pub(super) fn report(&self) -> PluginHealth {
+        let outstanding = self.outstanding.load(Ordering::Acquire);
+        let recent = {
+            let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            recent
+                .iter()
+                .filter(|at| at.elapsed() < RECENT_WINDOW)
+                .count()
+        };
+        PluginHealth {
+            path: self.path.clone(),
+            name: self.name.clone(),
+            abandoned_total: self.total.load(Ordering::Acquire),
+            abandoned_outstanding: outstanding,
+            healthy: outstanding < UNHEALTHY_OUTSTANDING && recent < UNHEALTHY_RECENT,
+        }
+    }
+}
+
+/// The health of one loaded plugin instance, for `/readyz` and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginHealth {
+    /// The library's path.
+    pub path: PathBuf,
+    /// The plugin's name.
+    pub name: String,
+    /// Calls abandoned since start.
+    pub abandoned_total: u64,
+    /// Abandoned calls that have not returned yet.
+    pub abandoned_outstanding: u64,
+    /// False once [`UNHEALTHY_OUTSTANDING`] abandoned calls are still
+    /// running, or [`UNHEALTHY_RECENT`] were abandoned within [`RECENT_WINDOW`].
+    pub healthy: bool,
+}
+
+/// The worker threads of one instance and the queue in front of them.
+#[derive(Debug)]
+pub(super) struct Pool {
+    jobs: mpsc::Sender<Job>,
+    pub(super) health: Arc<Health>,
+    timeout: Duration,
+    /// Calls the instance accepts at once (its worker threads).
+    pub(super) concurrency: u32,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("bytes", &self.batch.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pool {
+    /// Starts `concurrency` threads calling `instance`. They stop when the
+    /// pool is dropped and the queue drains; the instance is destroyed when
+    /// the last of them (abandoned ones included) lets go of it.
+    pub(super) fn start(
+        instance: Arc<Instance>,
+        concurrency: u32,
+        timeout: Duration,
+    ) -> Result<Self, LoadError> {
+        let library = instance.library();
+        let health = Arc::new(Health {
+            path: library.path().to_path_buf(),
+            name: library.name().to_owned(),
+            outstanding: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            recent: Mutex::new(VecDeque::new()),
+        });
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..concurrency {
+            let (instance, queue, shared) = (instance.clone(), queue.clone(), health.clone());
+            std::thread::Builder::new()
+                .name(format!("plugin-{}-{index}", health.name))
+                .spawn(move || work(&instance, &queue, &shared))
+                .map_err(|source| LoadError::Thread {
+                    path: health.path.clone(),
+                    source,
+                })?;
+        }
+        Ok(Pool {
+            jobs,
+            health,
+            timeout,
+            concurrency,
+        })
+    }
+
+    /// Runs one batch and checks its results against it.
+    pub(super) async fn send(
+        &self,
+        channel: &str,
+        batch: &Batch,
+    ) -> Result<BatchResults, SendError> {
+        let started = Instant::now();
+        let bytes = serde_json::to_vec(batch).map_err(|source| SendError::Encode {
+            channel: channel.to_owned(),
+            source,
+        })?;
+        let (reply, mut replied) = oneshot::channel();
+        let state = Arc::new(AtomicU8::new(QUEUED));
+        let job = Job {
+            batch: bytes,
+            state: state.clone(),
+            reply,
+        };
+        let stopped = || SendError::Stopped {
+            channel: channel.to_owned(),
+        };
+        self.jobs.send(job).map_err(|_| stopped())?;
+        let raw = match tokio::time::timeout(self.timeout, &mut replied).await {
+            Ok(reply) => reply.map_err(|_| stopped())?,
+            Err(_) => self.overrun(channel, &state, replied).await?,
+        };
+        metrics::histogram!("herald_plugin_batch_seconds", "channel" => channel.to_owned())
+            .record(started.elapsed().as_secs_f64());
+        self.check(channel, batch, raw)
+    }
+
+    /// Decides, against the worker, what a call past its timeout means.
+    async fn overrun(
+        &self,
+        channel: &str,
+        state: &AtomicU8,
+        replied: oneshot::Receiver<RawReply>,
+    ) -> Result<RawReply, SendError> {
+        let plugin = self.health.name.clone();
+        loop {
+            let now = state.load(Ordering::Acquire);
+            if now == DONE {
+                // The worker finished in the instant after the timeout.
+                return replied.await.map_err(|_| SendError::Stopped {
+                    channel: channel.to_owned(),
+                });
+            }
+            if state
+                .compare_exchange(now, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                continue;
+            }
+            let (channel, timeout) = (channel.to_owned(), self.timeout);
+            if now == QUEUED {
+                tracing::warn!(%channel, plugin, "No free plugin slot within the timeout; the batch was not sent.");
+                return Err(SendError::Saturated {
+                    channel,
+                    plugin,
+                    timeout,
+                });
+            }
+            self.health.abandoned();
+            tracing::warn!(%channel, plugin, ?timeout, "Plugin call abandoned after the timeout.");
+            return Err(SendError::Abandoned {
+                channel,
+                plugin,
+                timeout,
+            });
+        }
+    }
+
+    fn check(
+        &self,
+        channel: &str,
+        batch: &Batch,
+        raw: RawReply,
+    ) -> Result<BatchResults, SendError> {
+        let plugin = || self.health.name.clone();
+        let channel = || channel.to_owned();
+        if raw.code != herald_plugin_api::abi::HERALD_OK {
+            let message = String::from_utf8_lossy(&raw.bytes).into_owned();
+            return Err(SendError::Plugin {
+                channel: channel(),
+                plugin: plugin(),
+                code: raw.code,
+                message,
+            });
+        }
+        let invalid = |reason: String| SendError::InvalidResults {
+            channel: channel(),
+            plugin: plugin(),
+            reason,
+        };
+        let results: BatchResults = serde_json::from_slice(&raw.bytes)
+            .map_err(|e| invalid(format!("not BatchResults JSON: {e}")))?;
+        if results.version != WIRE_VERSION {
+            return Err(invalid(format!(
+                "version {} where {WIRE_VERSION} was expected",
+                results.version
+            )));
+        }
+        if results.results.len() != batch.messages.len() {
+            return Err(SendError::ResultCount {
+                channel: channel(),
+                plugin: plugin(),
+                expected: batch.messages.len(),
+                got: results.results.len(),
+            });
+        }
+        let mismatch = batch
+            .messages
+            .iter()
+            .zip(&results.results)
+            .position(|(m, r)| m.message_id != r.message_id);
+        if let Some(index) = mismatch {
+            return Err(SendError::ResultId {
+                channel: channel(),
+                plugin: plugin(),
+                index,
+                expected: batch.messages[index].message_id.clone(),
+                got: results.results[index].message_id.clone(),
+            });
+        }
+        Ok(results)
+    }
+}
+
+/// A worker thread: takes calls off the queue until the pool goes away.
+fn work(instance: &Instance, queue: &Mutex<mpsc::Receiver<Job>>, health: &Health) {
+    loop {
+        let job = {
+            let queue = queue.lock().unwrap_or_else(|e| e.into_inner());
+            queue.recv()
+        };
+        let Ok(job) = job else { return };
+        if job
+            .state
+            .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // Its caller gave up while it waited: the plugin never sees it.
+            continue;
+        }
+        let raw = instance.send_batch(&job.batch);
+        if job
+            .state
+            .compare_exchange(RUNNING, DONE, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            let _ = job.reply.send(raw);
+        } else {
+            health.returned_late();
+            tracing::info!(plugin = health.name, "An abandoned plugin call returned.");
+        }
+    }
+}

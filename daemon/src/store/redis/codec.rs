@@ -1,0 +1,234 @@
+//! How records are laid out in Redis values: instants, the run hash, and
+//! the replies of the scripts.
+
+use crate::runs::RunId;
+use crate::store::{Counters, NewRun, Run, StoreError, StoreResult};
+use chrono::{DateTime, Utc};
+use redis::Value;
+use std::collections::HashMap;
+
+/// Microseconds since the epoch: exact in a Lua double, which milliseconds
+/// would be too but nanoseconds would not.
+pub(super) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// The instant of a number of microseconds since the epoch.
+pub(super) fn from_micros(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+/// The exact text of an instant (RFC 3339 with nanoseconds), so displayed
+/// instants round-trip unchanged.
+pub(super) fn text(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// The fields of a new run's hash.
+pub(super) fn new_run_fields(run: &NewRun) -> Vec<(&'static str, String)> {
+    let mut fields = vec![
+        ("id", run.id.to_string()),
+        ("delivery_id", run.delivery_id.clone()),
+        ("channel", run.channel.clone()),
+        ("state", "preparing".to_owned()),
+        ("scheduled_for", text(run.scheduled_for)),
+        ("sched_us", micros(run.scheduled_for).to_string()),
+        ("confirm_deadline", text(run.confirm_deadline)),
+        ("deadline_us", micros(run.confirm_deadline).to_string()),
+        (
+            "confirm_required",
+            if run.confirm_required { "1" } else { "0" }.to_owned(),
+        ),
+        ("definition_hash", run.definition_hash.clone()),
+        ("created_at", text(run.created_at)),
+        ("chunks", "0".to_owned()),
+        ("next_chunk", "0".to_owned()),
+        ("chunks_done", "0".to_owned()),
+        ("seq", "0".to_owned()),
+    ];
+    if let Some(period) = &run.aggregation_period {
+        fields.push(("aggregation_period", period.clone()));
+    }
+    if let Some(per_second) = run.throttle_per_second {
+        fields.push(("throttle_per_second", per_second.to_string()));
+    }
+    fields
+}
+
+/// Reads a run back from its hash.
+pub(super) fn run_from_fields(key: &str, f: &HashMap<String, String>) -> StoreResult<Run> {
+    let corrupt = |problem: String| StoreError::Corrupt {
+        key: key.to_owned(),
+        problem,
+    };
+    let get = |name: &str| f.get(name).filter(|v| !v.is_empty());
+    let need = |name: &str| get(name).ok_or_else(|| corrupt(format!("field `{name}` is missing")));
+    let time = |name: &str| -> StoreResult<Option<DateTime<Utc>>> {
+        get(name)
+            .map(|v| {
+                DateTime::parse_from_rfc3339(v)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| corrupt(format!("field `{name}` = `{v}` is not an instant: {e}")))
+            })
+            .transpose()
+    };
+    let number = |name: &str| -> StoreResult<u64> {
+        get(name).map_or(Ok(0), |v| {
+            v.parse::<i64>()
+                .map(|n| n.max(0) as u64)
+                .map_err(|e| corrupt(format!("field `{name}` = `{v}` is not a number: {e}")))
+        })
+    };
+    fn parse<T: serde::de::DeserializeOwned>(key: &str, name: &str, v: &str) -> StoreResult<T> {
+        serde_json::from_str(v).map_err(|e| StoreError::Corrupt {
+            key: key.to_owned(),
+            problem: format!("field `{name}`: {e}"),
+        })
+    }
+    let id: RunId = need("id")?
+        .parse()
+        .map_err(|e| corrupt(format!("field `id`: {e}")))?;
+    let state = need("state")?
+        .parse()
+        .map_err(|e| corrupt(format!("field `state`: {e}")))?;
+    let cancel_reason = match get("cancel_reason") {
+        Some(v) => Some(parse(key, "cancel_reason", &format!("\"{v}\""))?),
+        None => None,
+    };
+    let preview = match get("preview") {
+        Some(v) => Some(parse(key, "preview", v)?),
+        None => None,
+    };
+    let excluded_by_reason = match get("excluded") {
+        Some(v) => parse(key, "excluded", v)?,
+        None => Default::default(),
+    };
+    let throttle_per_second = match get("throttle_per_second") {
+        Some(v) => Some(
+            v.parse()
+                .map_err(|e| corrupt(format!("field `throttle_per_second` = `{v}`: {e}")))?,
+        ),
+        None => None,
+    };
+    let required =
+        |name: &str| time(name)?.ok_or_else(|| corrupt(format!("field `{name}` is missing")));
+    Ok(Run {
+        id,
+        delivery_id: need("delivery_id")?.clone(),
+        channel: need("channel")?.clone(),
+        state,
+        scheduled_for: required("scheduled_for")?,
+        confirm_deadline: required("confirm_deadline")?,
+        confirm_required: get("confirm_required").is_some_and(|v| v == "1"),
+        aggregation_period: get("aggregation_period").cloned(),
+        definition_hash: need("definition_hash")?.clone(),
+        throttle_per_second,
+        created_at: required("created_at")?,
+        confirmed_by: get("confirmed_by").cloned(),
+        confirmed_at: time("confirmed_at")?,
+        cancelled_by: get("cancelled_by").cloned(),
+        cancelled_at: time("cancelled_at")?,
+        cancel_reason,
+        paused_by: get("paused_by").cloned(),
+        paused_at: time("paused_at")?,
+        resumed_by: get("resumed_by").cloned(),
+        resumed_at: time("resumed_at")?,
+        started_at: time("started_at")?,
+        finished_at: time("finished_at")?,
+        failure: get("failure").cloned(),
+        outcomes_purged: get("outcomes_purged").is_some_and(|v| v == "1"),
+        preview,
+        chunks: number("chunks")? as u32,
+        chunks_done: number("chunks_done")? as u32,
+        counters: Counters {
+            targeted: number("targeted")?,
+            excluded_by_reason,
+            delivered: number("delivered")?,
+            bounced: number("bounced")?,
+            failed: number("failed")?,
+            cancelled: number("cancelled_n")?,
+            opened: number("opened")?,
+            clicked: number("clicked")?,
+            unsubscribed: number("unsubscribed")?,
+        },
+    })
+}
+
+/// A flat `HGETALL` reply as a map.
+pub(super) fn fields(value: Value) -> StoreResult<HashMap<String, String>> {
+    redis::from_redis_value(value).map_err(|e| StoreError::Corrupt {
+        key: "script reply".to_owned(),
+        problem: e.to_string(),
+    })
+}
+
+/// The reply of a run script: `{seq, agenda, ...rest}`.
+pub(super) struct RunReply {
+    /// The run's agenda sequence after the script.
+    pub seq: i64,
+    /// Its agenda instant (µs), negative when it needs no work.
+    pub agenda: i64,
+    /// The script's own results.
+    pub rest: Vec<Value>,
+}
+
+impl RunReply {
+    /// Splits a script reply.
+    pub fn parse(value: Value) -> StoreResult<RunReply> {
+        let bad = |problem: &str| StoreError::Corrupt {
+            key: "run script reply".to_owned(),
+            problem: problem.to_owned(),
+        };
+        let Value::Array(items) = value else {
+            return Err(bad("not an array"));
+        };
+        let mut items = items.into_iter();
+        let seq = int(items.next().ok_or_else(|| bad("no sequence"))?)?;
+        let agenda = int(items.next().ok_or_else(|| bad("no agenda instant"))?)?;
+        Ok(RunReply {
+            seq,
+            agenda,
+            rest: items.collect(),
+        })
+    }
+
+    /// The `i`-th own result as text.
+    pub fn text(&self, i: usize) -> StoreResult<String> {
+        string(self.rest.get(i).cloned().unwrap_or(Value::Nil))
+    }
+
+    /// The `i`-th own result as an integer.
+    pub fn int(&self, i: usize) -> StoreResult<i64> {
+        int(self.rest.get(i).cloned().unwrap_or(Value::Nil))
+    }
+}
+
+/// A reply value as an integer.
+pub(super) fn int(value: Value) -> StoreResult<i64> {
+    redis::from_redis_value(value).map_err(|e| StoreError::Corrupt {
+        key: "script reply".to_owned(),
+        problem: e.to_string(),
+    })
+}
+
+/// A reply value as text.
+pub(super) fn string(value: Value) -> StoreResult<String> {
+    redis::from_redis_value(value).map_err(|e| StoreError::Corrupt {
+        key: "script reply".to_owned(),
+        problem: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn instants_keep_microseconds_and_their_exact_text() {
+        let t = Utc.timestamp_opt(1_796_000_000, 123_456_789).unwrap();
+        assert_eq!(from_micros(micros(t)).timestamp_subsec_micros(), 123_456);
+        let back = DateTime::parse_from_rfc3339(&text(t)).unwrap();
+        assert_eq!(back.with_timezone(&Utc), t);
+    }
+}

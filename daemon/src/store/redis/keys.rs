@@ -1,0 +1,169 @@
+//! Key names. Every key carries a hash tag so each script touches one
+//! Redis Cluster slot: `{prefix:run_id}` for a run, `{prefix}` for the
+//! global keys, `{prefix:h:recipient}` for a recipient's history.
+
+use crate::runs::RunId;
+use crate::store::SuppressionList;
+
+/// The keys of one run, all in the slot of `{prefix:run_id}`.
+pub(super) struct RunKeys {
+    /// HASH: the run's fields, counters and progress.
+    pub run: String,
+    /// STRING: the definition snapshot (JSON).
+    pub definition: String,
+    /// ZSET: claimed, unfinished chunk → lease end (µs); -1 once released.
+    pub leases: String,
+    /// HASH: claimed chunk → owner.
+    pub owners: String,
+    /// HASH: chunk number → chunk JSON.
+    pub chunks: String,
+    /// HASH: chunk number → its recipient ids, `\x1f`-separated.
+    pub chunk_ids: String,
+    /// HASH: recipient id → outcome JSON.
+    pub outcomes: String,
+    /// SET: recipients who opened (or clicked).
+    pub opens: String,
+    /// SET: recipients who clicked.
+    pub clicks: String,
+    /// SET: recipients who unsubscribed through the run.
+    pub unsubscribes: String,
+}
+
+impl RunKeys {
+    /// The keys of run `id` under `prefix`.
+    pub fn new(prefix: &str, id: &RunId) -> RunKeys {
+        let base = format!("{prefix}:{{{prefix}:{id}}}");
+        RunKeys {
+            run: format!("{base}:run"),
+            definition: format!("{base}:definition"),
+            leases: format!("{base}:leases"),
+            owners: format!("{base}:owners"),
+            chunks: format!("{base}:chunks"),
+            chunk_ids: format!("{base}:chunk_ids"),
+            outcomes: format!("{base}:outcomes"),
+            opens: format!("{base}:opens"),
+            clicks: format!("{base}:clicks"),
+            unsubscribes: format!("{base}:unsubscribes"),
+        }
+    }
+}
+
+/// The global keys, all in the slot of `{prefix}`.
+pub(super) struct GlobalKeys {
+    /// ZSET: run id → the instant (µs) it next needs work.
+    pub agenda: String,
+    /// HASH: run id → the agenda sequence last applied.
+    pub agenda_seq: String,
+    /// ZSET: run id → scheduled_for (µs), every run.
+    pub runs: String,
+    /// HASH: delivery id → "µs;text" of its schedule cursor.
+    pub cursors: String,
+    /// HASH: provider message id → "run_id\nrecipient_id".
+    pub messages: String,
+    /// HASH: address → soft bounces counted.
+    pub soft_bounces: String,
+    /// Pub/sub channel announcing "a run may be due sooner".
+    pub changes: String,
+    prefix: String,
+}
+
+impl GlobalKeys {
+    /// The global keys under `prefix`.
+    pub fn new(prefix: &str) -> GlobalKeys {
+        let base = format!("{prefix}:{{{prefix}}}");
+        GlobalKeys {
+            agenda: format!("{base}:agenda"),
+            agenda_seq: format!("{base}:agenda_seq"),
+            runs: format!("{base}:runs"),
+            cursors: format!("{base}:cursors"),
+            messages: format!("{base}:messages"),
+            soft_bounces: format!("{base}:soft_bounces"),
+            changes: format!("{prefix}:changes"),
+            prefix: base,
+        }
+    }
+
+    /// ZSET: run id → scheduled_for (µs), the runs of one delivery.
+    pub fn delivery_runs(&self, delivery_id: &str) -> String {
+        format!("{}:runs:{delivery_id}", self.prefix)
+    }
+
+    /// HASH: address → entry JSON, and ZSET: the addresses in order.
+    pub fn suppressions(&self, list: SuppressionList) -> (String, String) {
+        let name = match list {
+            SuppressionList::Quarantine => "quarantine",
+            SuppressionList::Denylist => "denylist",
+        };
+        (
+            format!("{}:{name}", self.prefix),
+            format!("{}:{name}:index", self.prefix),
+        )
+    }
+
+    /// STRING: the throttle's theoretical arrival time for a delivery.
+    pub fn throttle(&self, delivery_id: &str) -> String {
+        format!("{}:throttle:{delivery_id}", self.prefix)
+    }
+}
+
+/// A recipient's history: HASH run id → entry JSON and ZSET run id → µs,
+/// in the slot of `{prefix:h:recipient}`.
+pub(super) fn history(prefix: &str, recipient_id: &str) -> (String, String) {
+    let base = format!("{prefix}:{{{prefix}:h:{recipient_id}}}");
+    (format!("{base}:history"), format!("{base}:history:at"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hash tag Redis Cluster hashes to pick the key's slot.
+    fn tag(key: &str) -> &str {
+        let open = key.find('{').unwrap();
+        let close = open + key[open..].find('}').unwrap();
+        &key[open + 1..close]
+    }
+
+    #[test]
+    fn every_key_of_a_run_shares_the_run_tag() {
+        let id: RunId = "weekly@20261207T080000Z".parse().unwrap();
+        let k = RunKeys::new("herald", &id);
+        for key in [
+            &k.run,
+            &k.definition,
+            &k.leases,
+            &k.owners,
+            &k.chunks,
+            &k.chunk_ids,
+            &k.outcomes,
+            &k.opens,
+            &k.clicks,
+            &k.unsubscribes,
+        ] {
+            assert_eq!(tag(key), "herald:weekly@20261207T080000Z", "{key}");
+        }
+        assert_eq!(k.run, "herald:{herald:weekly@20261207T080000Z}:run");
+    }
+
+    #[test]
+    fn global_keys_share_the_prefix_tag() {
+        let g = GlobalKeys::new("hx");
+        let (list, index) = g.suppressions(SuppressionList::Denylist);
+        for key in [
+            &g.agenda,
+            &g.agenda_seq,
+            &g.runs,
+            &g.cursors,
+            &g.messages,
+            &g.soft_bounces,
+            &g.delivery_runs("d"),
+            &list,
+            &index,
+            &g.throttle("d"),
+        ] {
+            assert_eq!(tag(key), "hx", "{key}");
+        }
+        let (h, at) = history("hx", "r1");
+        assert_eq!((tag(&h), tag(&at)), ("hx:h:r1", "hx:h:r1"));
+    }
+}

@@ -1,0 +1,207 @@
+//! The Redis backend: several daemon instances share one Redis (or a
+//! managed one, later a Cluster) and split the work.
+//!
+//! Every multi-key state change is one Lua script under `lua/`, touching
+//! keys of one hash slot (`README.md` in this folder lists every key).
+//! Because the agenda is global while a run's keys are per run, a run
+//! script returns the run's new agenda instant with a sequence number and
+//! the store applies it right after with `agenda_apply.lua`; operations
+//! that may make a run due sooner first lower its agenda entry to `now`,
+//! so a crash between the two leaves an early entry (the engine re-checks
+//! the run and the next operation corrects it), never a missing one.
+
+mod codec;
+mod keys;
+mod outcomes;
+mod runs;
+mod scripts;
+mod sending;
+mod store_impl;
+mod suppressions;
+#[cfg(test)]
+mod tests;
+
+use crate::store::{StoreError, StoreResult};
+use keys::GlobalKeys;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// How long connecting and each command may take before the store reports
+/// itself unavailable (the engine retries with backoff).
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where the Redis store lives (filled from `store.*` in the config).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisSettings {
+    /// `redis://host:port/db`, or `rediss://` for TLS.
+    pub url: String,
+    /// Prefix of every key, so several deployments can share one Redis.
+    pub key_prefix: String,
+}
+
+/// The Redis implementation of [`Store`](crate::store::Store). Cheap to clone.
+#[derive(Clone)]
+pub struct RedisStore {
+    conn: ConnectionManager,
+    prefix: String,
+    global: Arc<GlobalKeys>,
+    changes: Arc<Notify>,
+    _listener: Arc<Listener>,
+}
+
+impl RedisStore {
+    /// Connects lazily (a Redis that is down at start is retried on every
+    /// call, so the daemon starts and reports not-ready) and starts the
+    /// listener that wakes the scheduler on other instances' changes.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Other`] for a malformed URL or an empty prefix.
+    pub async fn connect(cfg: RedisSettings) -> StoreResult<RedisStore> {
+        if cfg.key_prefix.is_empty() || cfg.key_prefix.contains(['{', '}']) {
+            return Err(StoreError::Other(format!(
+                "`store.key_prefix` = `{}` is not usable: give a non-empty prefix without braces, such as `herald`",
+                cfg.key_prefix
+            )));
+        }
+        let client = redis::Client::open(cfg.url.as_str()).map_err(|e| {
+            StoreError::Other(format!(
+                "`store.url` = `{}` is not a Redis URL ({e}); expected `redis://host:port/db` or `rediss://...`",
+                redact(&cfg.url)
+            ))
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(TIMEOUT))
+            .set_response_timeout(Some(TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn =
+            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(unavailable)?;
+        let global = Arc::new(GlobalKeys::new(&cfg.key_prefix));
+        let changes = Arc::new(Notify::new());
+        let task = tokio::spawn(listen(client, global.changes.clone(), changes.clone()));
+        Ok(RedisStore {
+            conn,
+            prefix: cfg.key_prefix,
+            global,
+            changes,
+            _listener: Arc::new(Listener(task)),
+        })
+    }
+
+    /// Whether Redis persists with an append-only file. `true` when CONFIG
+    /// is not permitted (managed services), so only a known "no" warns.
+    pub async fn appendonly_enabled(&self) -> StoreResult<bool> {
+        let reply: Result<Vec<String>, redis::RedisError> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("appendonly")
+            .query_async(&mut self.conn())
+            .await;
+        match reply {
+            Ok(pair) => Ok(pair.get(1).is_none_or(|v| v != "no")),
+            Err(e) if is_unavailable(&e) => Err(unavailable(e)),
+            Err(_) => Ok(true),
+        }
+    }
+
+    /// A handle on the shared connection.
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Tells this instance's scheduler and the other instances' that a run
+    /// may be due sooner.
+    async fn announce(&self) -> StoreResult<()> {
+        self.changes.notify_waiters();
+        redis::cmd("PUBLISH")
+            .arg(&self.global.changes)
+            .arg(1)
+            .query_async::<i64>(&mut self.conn())
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+}
+
+/// Ends the pub/sub listener with the last handle on the store.
+struct Listener(tokio::task::JoinHandle<()>);
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Wakes the local scheduler on every message of the changes channel, and
+/// after every (re)subscription since messages may have been missed.
+async fn listen(client: redis::Client, channel: String, changes: Arc<Notify>) {
+    use futures_util::StreamExt;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let subscribed = async {
+            let mut pubsub = tokio::time::timeout(TIMEOUT, client.get_async_pubsub())
+                .await
+                .map_err(|_| ())?
+                .map_err(|_| ())?;
+            pubsub.subscribe(&channel).await.map_err(|_| ())?;
+            Ok::<_, ()>(pubsub)
+        }
+        .await;
+        match subscribed {
+            Ok(pubsub) => {
+                backoff = Duration::from_millis(100);
+                changes.notify_waiters();
+                let mut messages = pubsub.into_on_message();
+                while messages.next().await.is_some() {
+                    changes.notify_waiters();
+                }
+                tracing::debug!("Redis change listener lost its connection; reconnecting.");
+            }
+            Err(()) => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Whether an error means Redis cannot be reached right now.
+fn is_unavailable(e: &redis::RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind as S};
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_cluster_error()
+        || matches!(
+            e.kind(),
+            ErrorKind::Server(S::BusyLoading | S::TryAgain | S::ClusterDown | S::MasterDown)
+                | ErrorKind::Server(S::ReadOnly)
+                | ErrorKind::ClusterConnectionNotFound
+        )
+}
+
+/// A Redis error as a store error.
+fn store_err(e: redis::RedisError) -> StoreError {
+    if is_unavailable(&e) {
+        unavailable(e)
+    } else {
+        StoreError::Other(format!("redis: {e}"))
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(format!("redis: {e}"))
+}
+
+/// A URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,53 @@
+//! The Lua scripts, one per state change, loaded once and run by EVALSHA
+//! (the `redis` crate loads a script again when the server lost it).
+
+use redis::Script;
+use std::sync::LazyLock;
+
+/// A run script: the shared prelude (agenda helpers) then the script body.
+macro_rules! run_script {
+    ($name:ident, $file:literal) => {
+        #[doc = concat!("`lua/", $file, "` with the prelude.")]
+        pub(super) static $name: LazyLock<Script> = LazyLock::new(|| {
+            Script::new(concat!(
+                include_str!("lua/prelude.lua"),
+                include_str!(concat!("lua/", $file))
+            ))
+        });
+    };
+}
+
+/// A script that needs no agenda helpers.
+macro_rules! plain_script {
+    ($name:ident, $file:literal) => {
+        #[doc = concat!("`lua/", $file, "`.")]
+        pub(super) static $name: LazyLock<Script> =
+            LazyLock::new(|| Script::new(include_str!(concat!("lua/", $file))));
+    };
+}
+
+run_script!(CREATE_RUN, "create_run.lua");
+run_script!(CLAIM_PREPARATION, "claim_preparation.lua");
+run_script!(FINISH_PREPARATION, "finish_preparation.lua");
+run_script!(FAIL_RUN, "fail_run.lua");
+run_script!(CONFIRM, "confirm.lua");
+run_script!(CANCEL, "cancel.lua");
+run_script!(PAUSE, "pause.lua");
+run_script!(RESUME, "resume.lua");
+run_script!(EXPIRE, "expire.lua");
+run_script!(START_SENDING, "start_sending.lua");
+run_script!(CLAIM_CHUNK, "claim_chunk.lua");
+run_script!(COMPLETE_CHUNK, "complete_chunk.lua");
+run_script!(RELEASE_CHUNK, "release_chunk.lua");
+plain_script!(PUT_CHUNK, "put_chunk.lua");
+plain_script!(RENEW_LEASE, "renew_lease.lua");
+plain_script!(RECORD_OUTCOMES, "record_outcomes.lua");
+plain_script!(AMEND_OUTCOME, "amend_outcome.lua");
+plain_script!(RECORD_TRACKING, "record_tracking.lua");
+plain_script!(RECOUNT, "recount.lua");
+plain_script!(AGENDA_APPLY, "agenda_apply.lua");
+plain_script!(ADVANCE_CURSOR, "advance_cursor.lua");
+plain_script!(SUPPRESS, "suppress.lua");
+plain_script!(UNSUPPRESS, "unsuppress.lua");
+plain_script!(SOFT_BOUNCE, "soft_bounce.lua");
+plain_script!(THROTTLE, "throttle.lua");

@@ -1,0 +1,265 @@
+//! The [`Store`] trait, delegated to the backend's modules.
+
+use super::{RedisStore, scripts, store_err};
+use crate::runs::{Outcome, RunId, RunState};
+use crate::store::*;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn ping(&self) -> StoreResult<()> {
+        ::redis::cmd("PING")
+            .query_async::<String>(&mut self.conn())
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    fn changes(&self) -> Arc<tokio::sync::Notify> {
+        self.changes.clone()
+    }
+
+    async fn cursor(&self, delivery_id: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        self.cursor_impl(delivery_id).await
+    }
+
+    async fn advance_cursor(&self, delivery_id: &str, to: DateTime<Utc>) -> StoreResult<()> {
+        self.advance_cursor_impl(delivery_id, to).await
+    }
+
+    async fn create_run(&self, run: &NewRun) -> StoreResult<bool> {
+        self.create_run_impl(run).await
+    }
+
+    async fn run(&self, id: &RunId) -> StoreResult<Option<Run>> {
+        self.run_impl(id).await
+    }
+
+    async fn definition(&self, id: &RunId) -> StoreResult<Option<String>> {
+        self.definition_impl(id).await
+    }
+
+    async fn list_runs(
+        &self,
+        filter: &RunFilter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<Run>> {
+        self.list_runs_impl(filter, cursor, limit).await
+    }
+
+    async fn due_runs(&self, now: DateTime<Utc>, limit: usize) -> StoreResult<Vec<RunId>> {
+        self.due_runs_impl(now, limit).await
+    }
+
+    async fn next_due(&self) -> StoreResult<Option<DateTime<Utc>>> {
+        self.next_due_impl().await
+    }
+
+    async fn claim_preparation(
+        &self,
+        id: &RunId,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.claim_preparation_impl(id, owner, lease_until, now)
+            .await
+    }
+
+    async fn put_chunk(&self, id: &RunId, chunk: &Chunk) -> StoreResult<()> {
+        self.put_chunk_impl(id, chunk).await
+    }
+
+    async fn finish_preparation(
+        &self,
+        id: &RunId,
+        owner: &str,
+        prepared: &Prepared,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Transition> {
+        self.finish_preparation_impl(id, owner, prepared, now).await
+    }
+
+    async fn fail_run(
+        &self,
+        id: &RunId,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Transition> {
+        self.fail_run_impl(id, reason, now).await
+    }
+
+    async fn confirm(&self, id: &RunId, by: &str, now: DateTime<Utc>) -> StoreResult<Transition> {
+        self.act(&scripts::CONFIRM, id, by, now, true).await
+    }
+
+    async fn cancel(
+        &self,
+        id: &RunId,
+        by: Option<&str>,
+        reason: CancelReason,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Transition> {
+        self.cancel_impl(id, by, reason, now).await
+    }
+
+    async fn pause(&self, id: &RunId, by: &str, now: DateTime<Utc>) -> StoreResult<Transition> {
+        self.act(&scripts::PAUSE, id, by, now, false).await
+    }
+
+    async fn resume(&self, id: &RunId, by: &str, now: DateTime<Utc>) -> StoreResult<Transition> {
+        self.act(&scripts::RESUME, id, by, now, true).await
+    }
+
+    async fn expire(&self, id: &RunId, now: DateTime<Utc>) -> StoreResult<Transition> {
+        self.timed(&scripts::EXPIRE, id, now, false).await
+    }
+
+    async fn start_sending(&self, id: &RunId, now: DateTime<Utc>) -> StoreResult<Transition> {
+        self.timed(&scripts::START_SENDING, id, now, true).await
+    }
+
+    async fn claim_chunk(
+        &self,
+        id: &RunId,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<ClaimedChunk>> {
+        self.claim_chunk_impl(id, owner, lease_until, now).await
+    }
+
+    async fn renew_lease(
+        &self,
+        id: &RunId,
+        chunk: u32,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.renew_lease_impl(id, chunk, owner, lease_until).await
+    }
+
+    async fn record_outcomes(&self, id: &RunId, outcomes: &[RecipientOutcome]) -> StoreResult<()> {
+        self.record_outcomes_impl(id, outcomes).await
+    }
+
+    async fn complete_chunk(
+        &self,
+        id: &RunId,
+        chunk: u32,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.complete_chunk_impl(id, chunk, owner, now).await
+    }
+
+    async fn release_chunk(&self, id: &RunId, chunk: u32, owner: &str) -> StoreResult<()> {
+        self.release_chunk_impl(id, chunk, owner).await
+    }
+
+    async fn throttle(
+        &self,
+        delivery_id: &str,
+        per_second: f64,
+        n: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Duration> {
+        self.throttle_impl(delivery_id, per_second, n, now).await
+    }
+
+    async fn outcome(
+        &self,
+        id: &RunId,
+        recipient_id: &str,
+    ) -> StoreResult<Option<RecipientOutcome>> {
+        self.outcome_impl(id, recipient_id).await
+    }
+
+    async fn find_message(
+        &self,
+        provider_message_id: &str,
+    ) -> StoreResult<Option<(RunId, String)>> {
+        self.find_message_impl(provider_message_id).await
+    }
+
+    async fn amend_outcome(
+        &self,
+        id: &RunId,
+        recipient_id: &str,
+        to: Outcome,
+        detail: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<RecipientOutcome>> {
+        self.amend_outcome_impl(id, recipient_id, to, detail, now)
+            .await
+    }
+
+    async fn record_tracking(
+        &self,
+        id: &RunId,
+        events: &[(String, TrackingKind)],
+    ) -> StoreResult<()> {
+        self.record_tracking_impl(id, events).await
+    }
+
+    async fn recount(&self, id: &RunId) -> StoreResult<Counters> {
+        self.recount_impl(id).await
+    }
+
+    async fn history(
+        &self,
+        recipient_id: &str,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<HistoryEntry>> {
+        self.history_impl(recipient_id, cursor, limit).await
+    }
+
+    async fn suppressed(&self, addresses: &[String]) -> StoreResult<Vec<Option<SuppressionList>>> {
+        self.suppressed_impl(addresses).await
+    }
+
+    async fn suppress(
+        &self,
+        list: SuppressionList,
+        address: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.suppress_impl(list, address, reason, now).await
+    }
+
+    async fn unsuppress(&self, list: SuppressionList, address: &str) -> StoreResult<bool> {
+        self.unsuppress_impl(list, address).await
+    }
+
+    async fn suppressions(
+        &self,
+        list: SuppressionList,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Page<Suppression>> {
+        self.suppressions_impl(list, cursor, limit).await
+    }
+
+    async fn soft_bounce(
+        &self,
+        address: &str,
+        threshold: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.soft_bounce_impl(address, threshold, now).await
+    }
+
+    async fn reset_soft_bounces(&self, addresses: &[String]) -> StoreResult<()> {
+        self.reset_soft_bounces_impl(addresses).await
+    }
+
+    async fn count_by_state(&self) -> StoreResult<Vec<(RunState, u64)>> {
+        self.count_by_state_impl().await
+    }
+}

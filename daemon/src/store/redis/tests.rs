@@ -1,0 +1,1 @@
+//! Tests of the Redis backend against a private redis-server.

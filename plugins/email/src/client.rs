@@ -1,0 +1,193 @@
+//! The pooled SMTP transport and the mapping of SMTP replies onto results.
+
+use crate::config::{EmailConfig, Security};
+use herald_plugin_api::{BounceKind, SendStatus};
+use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::response::Response;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use std::time::Duration;
+
+/// A pooled SMTP client for one plugin instance.
+pub struct SmtpClient {
+    timeout: Duration,
+    /// Always `Some` until dropped: see the `Drop` impl.
+    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Drop for SmtpClient {
+    /// The pool spawns a task to close its connections when dropped, which
+    /// needs the runtime entered even when the host drops us from its own thread.
+    fn drop(&mut self) {
+        let _entered = self.runtime.enter();
+        drop(self.transport.take());
+    }
+}
+
+impl SmtpClient {
+    /// Builds the transport; must run inside the plugin's runtime, since the
+    /// pool starts a background task that closes idle connections.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    pub fn new(config: &EmailConfig) -> Result<Self, String> {
+        let tls_parameters = || {
+            TlsParameters::new(config.host.clone()).map_err(|e| {
+                format!(
+                    "config key `smtp_url`: cannot set up TLS for `{}`: {e}",
+                    config.host
+                )
+            })
+        };
+        let tls = match config.security {
+            Security::Opportunistic => Tls::Opportunistic(tls_parameters()?),
+            Security::RequiredStartTls => Tls::Required(tls_parameters()?),
+            Security::Implicit => Tls::Wrapper(tls_parameters()?),
+        };
+        let mut builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.clone())
+                .port(config.port)
+                .tls(tls)
+                .timeout(Some(config.timeout))
+                .pool_config(PoolConfig::new().max_size(config.pool_size));
+        if let Some((user, password)) = &config.credentials {
+            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+        }
+        if let Some(name) = &config.helo_name {
+            builder = builder.hello_name(ClientId::Domain(name.clone()));
+        }
+        Ok(SmtpClient {
+            timeout: config.timeout,
+            transport: Some(builder.build()),
+            runtime: tokio::runtime::Handle::current(),
+        })
+    }
+
+    /// Sends one message and says what became of it.
+    ///
+    /// lettre's tokio transport bounds only the connect with its timeout,
+    /// so the whole exchange is bounded here too: a server that stalls
+    /// mid-command would otherwise hold the host's call until it abandons it.
+    pub async fn send(&self, message: &lettre::Message) -> SendStatus {
+        let Some(transport) = &self.transport else {
+            unreachable!("the transport is only taken when the client drops");
+        };
+        match tokio::time::timeout(self.timeout, transport.send(message.clone())).await {
+            Ok(Ok(response)) => SendStatus::Accepted {
+                provider_message_id: queue_id(&response),
+            },
+            Ok(Err(error)) => map_error(&error),
+            Err(_) => SendStatus::Retry {
+                reason: format!(
+                    "the SMTP server did not finish the exchange within the timeout ({}ms); it may have taken the message, the retry carries the same Message-ID",
+                    self.timeout.as_millis()
+                ),
+                retry_after_ms: None,
+            },
+        }
+    }
+}
+
+/// The queue id in a 250 reply: Postfix's `queued as ABC123`, Exim's
+/// `id=1abc-...`; `None` when the server gives none.
+pub fn queue_id(response: &Response) -> Option<String> {
+    response.message().find_map(|line| {
+        let after = line
+            .split_once("queued as ")
+            .map(|(_, rest)| rest)
+            .or_else(|| line.split_whitespace().find_map(|w| w.strip_prefix("id=")))?;
+        let id = after
+            .split_whitespace()
+            .next()?
+            .trim_matches(|c: char| !c.is_ascii_alphanumeric());
+        (!id.is_empty()).then(|| id.to_owned())
+    })
+}
+
+/// 4xx and connection trouble are transient; a 5xx that refuses the
+/// recipient is a hard bounce; any other 5xx fails the message.
+fn map_error(error: &lettre::transport::smtp::Error) -> SendStatus {
+    let reason = error.to_string();
+    if !error.is_permanent() {
+        return SendStatus::Retry {
+            reason,
+            retry_after_ms: None,
+        };
+    }
+    let code = error.status().map(|c| c.to_string()).unwrap_or_default();
+    let text = std::error::Error::source(error)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    if refuses_recipient(&code, &text) {
+        SendStatus::Bounced {
+            kind: BounceKind::Hard,
+            reason,
+        }
+    } else {
+        SendStatus::Failed { reason }
+    }
+}
+
+/// Whether a permanent reply refuses the recipient's mailbox.
+///
+/// lettre's pooled transport does not say which command (RCPT or DATA) a
+/// reply answered, so the reply itself decides: an RFC 3463 enhanced code
+/// when present (`5.1.x` addressing, `5.2.1` mailbox disabled), otherwise
+/// the reply codes RFC 5321 gives to mailbox refusals (550, 551, 553).
+pub fn refuses_recipient(code: &str, text: &str) -> bool {
+    let enhanced = text.split_whitespace().next().filter(|word| {
+        let parts: Vec<&str> = word.split('.').collect();
+        parts.len() == 3
+            && parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    });
+    match enhanced {
+        Some(enhanced) => enhanced.starts_with("5.1.") || enhanced == "5.2.1",
+        None => matches!(code, "550" | "551" | "553"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lettre::transport::smtp::response::{Category, Code, Detail, Severity};
+
+    fn ok(lines: &[&str]) -> Response {
+        let code = Code::new(
+            Severity::PositiveCompletion,
+            Category::MailSystem,
+            Detail::Zero,
+        );
+        Response::new(code, lines.iter().map(|l| l.to_string()).collect())
+    }
+
+    #[test]
+    fn the_queue_id_is_read_from_postfix_and_exim_replies() {
+        assert_eq!(
+            queue_id(&ok(&["2.0.0 Ok: queued as ABC123"])).as_deref(),
+            Some("ABC123")
+        );
+        assert_eq!(
+            queue_id(&ok(&["OK id=1pXyz-000abc-12"])).as_deref(),
+            Some("1pXyz-000abc-12")
+        );
+        assert_eq!(queue_id(&ok(&["OK"])), None);
+    }
+
+    #[test]
+    fn enhanced_codes_decide_whether_the_recipient_was_refused() {
+        assert!(refuses_recipient(
+            "550",
+            "5.1.1 <ana@example.org>: Recipient address rejected"
+        ));
+        assert!(refuses_recipient("550", "No such user"));
+        assert!(refuses_recipient("553", "Mailbox name not allowed"));
+        assert!(!refuses_recipient("550", "5.7.1 Message rejected as spam"));
+        assert!(!refuses_recipient("554", "Transaction failed"));
+    }
+}

@@ -1,0 +1,358 @@
+//! The email plugin against a real SMTP server (mailin-embedded) on loopback.
+
+use herald_email::EmailChannel;
+use herald_plugin_api::{Batch, BounceKind, Channel, Message, SendStatus, WIRE_VERSION};
+use mailin_embedded::response::{OK, START_DATA};
+use mailin_embedded::{Handler, Response, Server};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One message as the server received it.
+#[derive(Debug, Clone)]
+struct Received {
+    from: String,
+    to: Vec<String>,
+    data: String,
+}
+
+/// Replies by recipient: `later@` gets 451 at RCPT, `nobody@` 550 5.1.1 at
+/// RCPT, `spam@` 554 5.7.1 to DATA; anyone else is queued.
+///
+/// The DATA refusal answers the DATA command rather than the final dot:
+/// mailin 0.6 stays in its data state after refusing at the dot and would
+/// swallow the client's QUIT.
+#[derive(Clone, Default)]
+struct ScriptedServer {
+    received: Arc<Mutex<Vec<Received>>>,
+    queued: Arc<AtomicUsize>,
+    current: Option<Received>,
+}
+
+impl Handler for ScriptedServer {
+    fn rcpt(&mut self, to: &str) -> Response {
+        match to.split('@').next() {
+            Some("later") => Response::custom(451, "4.3.0 Try again later".into()),
+            Some("nobody") => Response::custom(550, "5.1.1 No such user here".into()),
+            _ => OK,
+        }
+    }
+
+    fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
+        if to.iter().any(|to| to.starts_with("spam@")) {
+            return Response::custom(554, "5.7.1 Message rejected as spam".into());
+        }
+        self.current = Some(Received {
+            from: from.to_owned(),
+            to: to.to_vec(),
+            data: String::new(),
+        });
+        START_DATA
+    }
+
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if let Some(current) = &mut self.current {
+            current.data.push_str(&String::from_utf8_lossy(buf));
+        }
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Response {
+        let Some(current) = self.current.take() else {
+            return Response::custom(554, "5.5.1 No transaction".into());
+        };
+        self.received.lock().unwrap().push(current);
+        let n = self.queued.fetch_add(1, Ordering::SeqCst);
+        Response::custom(250, format!("2.0.0 Ok: queued as Q{n:04}"))
+    }
+
+    fn helo(&mut self, _ip: IpAddr, _domain: &str) -> Response {
+        OK
+    }
+}
+
+/// Starts the scripted server on a free loopback port; it runs until the test process ends.
+fn start_server() -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
+    let handler = ScriptedServer::default();
+    let received = Arc::clone(&handler.received);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut server = Server::new(handler);
+    server
+        .with_name("mx.test")
+        .with_tcp_listener(listener)
+        .with_num_threads(8);
+    std::thread::spawn(move || {
+        if let Err(e) = server.serve() {
+            panic!("the test SMTP server stopped: {e}");
+        }
+    });
+    (addr, received)
+}
+
+fn channel(addr: SocketAddr, extra: serde_json::Value) -> EmailChannel {
+    let mut config = json!({ "smtp_url": format!("smtp://{addr}"), "timeout": "5s", "helo_name": "herald.test" });
+    config
+        .as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    EmailChannel::create(&config).unwrap()
+}
+
+fn message(recipient: &str, address: &str) -> Message {
+    let content = [
+        ("from", "Shop <news@shop.example>"),
+        ("subject", "Your week, Ana"),
+        ("text", "Hello Ana, see https://shop.example/w"),
+        ("html", "<p>Hello <b>Ana</b></p>"),
+    ];
+    Message {
+        message_id: format!("run-1/{recipient}"),
+        run_id: "run-1".into(),
+        recipient_id: recipient.into(),
+        channel: "email".into(),
+        address: address.into(),
+        content: content
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        headers: BTreeMap::new(),
+        data: BTreeMap::new(),
+    }
+}
+
+fn batch(messages: Vec<Message>) -> Batch {
+    Batch {
+        version: WIRE_VERSION,
+        messages,
+    }
+}
+
+#[test]
+fn a_message_with_text_and_html_arrives_as_multipart_alternative() {
+    let (addr, received) = start_server();
+    let mut m = message("c1", "ana@example.org");
+    m.content
+        .insert("reply_to".into(), "help@shop.example".into());
+    m.headers.insert(
+        "List-Unsubscribe".into(),
+        "<https://t.shop.example/u/tok>".into(),
+    );
+    m.headers.insert(
+        "List-Unsubscribe-Post".into(),
+        "List-Unsubscribe=One-Click".into(),
+    );
+
+    let results = channel(addr, json!({})).send_batch(&batch(vec![m]));
+
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].message_id, "run-1/c1");
+    let SendStatus::Accepted {
+        provider_message_id,
+    } = &results[0].status
+    else {
+        panic!("expected accepted, got {:?}", results[0].status);
+    };
+    assert_eq!(provider_message_id.as_deref(), Some("Q0000"));
+    let received = received.lock().unwrap();
+    let mail = &received[0];
+    assert_eq!(mail.from, "news@shop.example");
+    assert_eq!(mail.to, vec!["ana@example.org".to_string()]);
+    let data = &mail.data;
+    for expected in [
+        "From: Shop <news@shop.example>",
+        "To: ana@example.org",
+        "Subject: Your week, Ana",
+        "Reply-To: help@shop.example",
+        "Message-ID: <run-1/c1@shop.example>",
+        "List-Unsubscribe: <https://t.shop.example/u/tok>",
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        "Content-Type: multipart/alternative;",
+        "Content-Type: text/plain; charset=utf-8",
+        "Hello Ana, see https://shop.example/w",
+        "Content-Type: text/html; charset=utf-8",
+        "<p>Hello <b>Ana</b></p>",
+    ] {
+        assert!(data.contains(expected), "missing {expected:?} in:\n{data}");
+    }
+    // The plain part comes first: clients show the last part they can render.
+    assert!(data.find("text/plain").unwrap() < data.find("text/html").unwrap());
+}
+
+#[test]
+fn smtp_replies_map_onto_results_in_batch_order() {
+    let (addr, received) = start_server();
+    let messages = vec![
+        message("c1", "ana@example.org"),
+        message("c2", "later@example.org"),
+        message("c3", "nobody@example.org"),
+        message("c4", "spam@example.org"),
+        message("c5", "bo@example.org"),
+    ];
+
+    let results = channel(addr, json!({ "pool_size": 1 })).send_batch(&batch(messages));
+
+    let ids: Vec<_> = results.iter().map(|r| r.message_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["run-1/c1", "run-1/c2", "run-1/c3", "run-1/c4", "run-1/c5"]
+    );
+    assert!(
+        matches!(results[0].status, SendStatus::Accepted { .. }),
+        "{:?}",
+        results[0]
+    );
+    assert!(
+        matches!(&results[1].status, SendStatus::Retry { reason, .. } if reason.contains("451")),
+        "{:?}",
+        results[1]
+    );
+    assert!(
+        matches!(&results[2].status, SendStatus::Bounced { kind: BounceKind::Hard, reason } if reason.contains("5.1.1")),
+        "{:?}",
+        results[2]
+    );
+    assert!(
+        matches!(&results[3].status, SendStatus::Failed { reason } if reason.contains("5.7.1")),
+        "{:?}",
+        results[3]
+    );
+    // A refusal does not spoil the pooled connection for the next message.
+    assert!(
+        matches!(results[4].status, SendStatus::Accepted { .. }),
+        "{:?}",
+        results[4]
+    );
+    assert_eq!(received.lock().unwrap().len(), 2);
+}
+
+#[test]
+fn a_header_with_a_line_break_fails_without_reaching_the_server() {
+    let (addr, received) = start_server();
+    let mut injected = message("c1", "ana@example.org");
+    injected.headers.insert(
+        "X-Campaign".into(),
+        "spring\r\nBcc: victim@example.org".into(),
+    );
+
+    let results = channel(addr, json!({}))
+        .send_batch(&batch(vec![injected, message("c2", "bo@example.org")]));
+
+    assert!(
+        matches!(&results[0].status, SendStatus::Failed { reason } if reason.contains("line break")),
+        "{:?}",
+        results[0]
+    );
+    assert!(matches!(results[1].status, SendStatus::Accepted { .. }));
+    let received = received.lock().unwrap();
+    assert_eq!(received.len(), 1);
+    assert!(!received[0].data.contains("victim"));
+}
+
+#[test]
+fn an_unreachable_server_means_retry() {
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+
+    let results =
+        channel(addr, json!({})).send_batch(&batch(vec![message("c1", "ana@example.org")]));
+
+    assert!(
+        matches!(results[0].status, SendStatus::Retry { .. }),
+        "{:?}",
+        results[0]
+    );
+}
+
+#[test]
+fn a_server_that_never_replies_means_retry_after_the_timeout() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap();
+    // Accept and hold the connection without a greeting.
+    let holder = std::thread::spawn(move || silent.accept().map(|(stream, _)| stream));
+    let channel = channel(addr, json!({ "timeout": "300ms" }));
+    let started = Instant::now();
+
+    let results = channel.send_batch(&batch(vec![message("c1", "ana@example.org")]));
+
+    assert!(
+        matches!(&results[0].status, SendStatus::Retry { reason, .. } if reason.contains("300ms")),
+        "{:?}",
+        results[0]
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(holder);
+}
+
+#[test]
+fn tls_required_refuses_a_server_without_starttls() {
+    let (addr, received) = start_server();
+    let config = json!({ "smtp_url": format!("smtp://{addr}?tls=required"), "timeout": "5s" });
+
+    let results = EmailChannel::create(&config)
+        .unwrap()
+        .send_batch(&batch(vec![message("c1", "ana@example.org")]));
+
+    assert!(
+        matches!(results[0].status, SendStatus::Retry { .. }),
+        "{:?}",
+        results[0]
+    );
+    assert!(received.lock().unwrap().is_empty());
+}
+
+#[test]
+fn the_rate_limit_spaces_sends_across_threads() {
+    let (addr, received) = start_server();
+    let channel = Arc::new(channel(addr, json!({ "rate": "20/s", "pool_size": 3 })));
+    let started = Instant::now();
+
+    let threads: Vec<_> = (0..3)
+        .map(|t| {
+            let channel = Arc::clone(&channel);
+            std::thread::spawn(move || {
+                let messages = (0..3)
+                    .map(|i| message(&format!("t{t}m{i}"), &format!("r{t}{i}@example.org")))
+                    .collect();
+                channel.send_batch(&batch(messages))
+            })
+        })
+        .collect();
+    let results: Vec<_> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+
+    // 9 sends at 20/s: the first is free, the other 8 are 50ms apart.
+    assert!(
+        started.elapsed() >= Duration::from_millis(8 * 50),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r.status, SendStatus::Accepted { .. })),
+        "{results:?}"
+    );
+    assert_eq!(received.lock().unwrap().len(), 9);
+}
+
+#[test]
+fn describe_serves_email_with_tracking_and_the_pool_size_as_concurrency() {
+    let (addr, _) = start_server();
+    let description = channel(addr, json!({ "pool_size": 3 })).describe();
+    assert_eq!(description.concurrency, 3);
+    let info = &description.channels[0];
+    assert_eq!(info.name, "email");
+    assert_eq!(info.address_column.as_deref(), Some("email"));
+    assert!(info.tracking);
+}

@@ -1,0 +1,186 @@
+//! A private `redis-server` process for one test.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a starting server may take to answer PING.
+const START_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A `redis-server` bound to 127.0.0.1 on a free port, persisting with
+/// `appendonly yes` into its own temporary folder. Killed on drop.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl RedisServer {
+    /// Starts a server and waits until it answers PING.
+    ///
+    /// # Panics
+    ///
+    /// When `redis-server` is not installed or does not answer in time:
+    /// the message says how to fix it.
+    pub fn start() -> RedisServer {
+        let dir = tempfile::Builder::new()
+            .prefix("herald-redis-")
+            .tempdir()
+            .expect("cannot create a temporary folder for redis-server");
+        let mut server = RedisServer {
+            child: None,
+            port: free_port(),
+            dir,
+        };
+        server.spawn();
+        server
+    }
+
+    /// `redis://127.0.0.1:<port>/0`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// The port it listens on (kept across restarts).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The folder holding its append-only file.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Stops it cleanly (SIGTERM) and waits for the process to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) with a pid we spawned and have not reaped yet.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills it without warning (SIGKILL), like a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port with the same folder, so what was
+    /// persisted in the append-only file survives. Stops it first if it runs.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port"])
+            .arg(self.port.to_string())
+            .args(["--save", "", "--appendonly", "yes", "--dir"])
+            .arg(self.dir.path())
+            .args(["--daemonize", "no", "--loglevel", "warning"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start `redis-server` ({e}); install it (Debian: `apt-get install redis-server`) and make sure it is on PATH"
+                )
+            });
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if ping(self.port) {
+                return;
+            }
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!(
+                    "redis-server on port {} exited at start with {status}; is the port taken?",
+                    self.port
+                );
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "redis-server on port {} did not answer PING within {START_TIMEOUT:?}",
+                    self.port
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> u16 {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("cannot bind a free port");
+    listener
+        .local_addr()
+        .expect("bound socket has an address")
+        .port()
+}
+
+/// Whether a server on `port` answers `PING` with `+PONG`.
+fn ping(port: u16) -> bool {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut reply = [0u8; 7];
+    stream.read_exact(&mut reply).is_ok() && &reply == b"+PONG\r\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_answers_then_survives_a_restart_on_the_same_port() {
+        let mut server = RedisServer::start();
+        let port = server.port();
+        assert!(ping(port));
+        assert_eq!(server.url(), format!("redis://127.0.0.1:{port}/0"));
+        server.stop();
+        assert!(!ping(port));
+        server.restart();
+        assert!(ping(port));
+        assert_eq!(server.port(), port);
+    }
+
+    #[test]
+    fn killed_server_stops_answering() {
+        let mut server = RedisServer::start();
+        let port = server.port();
+        server.kill();
+        assert!(!ping(port));
+    }
+
+    #[test]
+    fn dropping_the_server_ends_the_process() {
+        let server = RedisServer::start();
+        let port = server.port();
+        drop(server);
+        assert!(!ping(port));
+    }
+}
