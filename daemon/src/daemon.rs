@@ -72,6 +72,7 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
         wake: Arc::default(),
         stopping: stopping.clone(),
         tasks: Default::default(),
+        webhook: confirmation_webhook(&config),
     });
     let dispatcher = Arc::new(Dispatcher::new(engine.clone()));
     let scheduler = Scheduler::new(
@@ -81,12 +82,14 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
         Watchdog::from_env(),
     );
 
+    let users = crate::http::auth::Users::new(&config.users);
     let state = crate::http::AppState {
         engine: engine.clone(),
         readiness: readiness.clone(),
         deliveries: folder.deliveries(),
         errors: folder.errors(),
         metrics,
+        users: users.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
@@ -116,7 +119,7 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
             () = control.shutdown.cancelled() => break,
             Some(()) = control.reload.recv() => {
                 ops::notify_reloading();
-                reload(&loaded.path, &rescan_tx).await;
+                reload(&loaded.path, &rescan_tx, &users).await;
                 ops::notify_ready();
             }
         }
@@ -143,15 +146,34 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
 }
 
 /// SIGHUP: re-read the config for its reloadable keys, then rescan.
-async fn reload(path: &std::path::Path, rescan: &mpsc::Sender<oneshot::Sender<()>>) {
+async fn reload(
+    path: &std::path::Path,
+    rescan: &mpsc::Sender<oneshot::Sender<()>>,
+    users: &crate::http::auth::Users,
+) {
     match config::load(path) {
-        Ok(_) => info!(config = %path.display(), "Configuration reloaded."),
+        Ok(loaded) => {
+            users.replace(&loaded.config.users);
+            info!(config = %path.display(), "Configuration reloaded.");
+        }
         Err(error) => warn!(%error, "The configuration no longer loads; keeping the old one."),
     }
     let (done_tx, done_rx) = oneshot::channel();
     if rescan.send(done_tx).await.is_ok() {
         let _ = done_rx.await;
     }
+}
+
+/// The webhook of `confirmations.webhook`, linking to the confirm page:
+/// `http.public_url` when the page is served there (no `public_listen`),
+/// else the `listen` address.
+fn confirmation_webhook(config: &Config) -> Option<Arc<crate::http::webhook::Webhook>> {
+    let url = config.confirmations.webhook.clone()?;
+    let page = match (&config.http.public_url, config.http.public_listen) {
+        (Some(public), None) => format!("{}/", public.trim_end_matches('/')),
+        _ => format!("http://{}/", config.http.listen),
+    };
+    Some(Arc::new(crate::http::webhook::Webhook::new(url, page)))
 }
 
 /// The plugins of the config, as the host loads them.

@@ -67,6 +67,8 @@ pub struct Engine {
     pub stopping: CancellationToken,
     /// Preparations and dispatches in flight, awaited on shutdown.
     pub tasks: TaskTracker,
+    /// `confirmations.webhook`: told when a run becomes pending.
+    pub webhook: Option<Arc<crate::http::webhook::Webhook>>,
 }
 
 impl Engine {

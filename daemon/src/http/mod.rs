@@ -1,18 +1,50 @@
 //! The HTTP hook: the API for confirmers, the confirm page, `/metrics`,
 //! health, and the tracking routes. [`router`] builds the whole router so
 //! tests drive it in-process.
+//!
+//! - [`openapi`]: the route table; the router and the OpenAPI document are built from it.
+//! - [`auth`]: bearer tokens, roles and the `403` messages.
+//! - [`error`]: [`ApiError`], the one error answer.
+//! - [`runs`], [`deliveries`], [`proof`], [`profiles`], [`suppressions`]: one file per resource.
+//! - [`page`]: the confirm page and the Deployment view.
+//! - [`webhook`]: tells a chat room when a run waits for confirmation.
+
+pub mod auth;
+pub mod deliveries;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod page;
+pub mod profiles;
+pub mod proof;
+pub mod runs;
+pub mod suppressions;
+pub mod views;
+pub mod webhook;
+
+pub use error::ApiError;
 
 use crate::definitions::FileError;
 use crate::engine::{Deliveries, Engine};
 use crate::ops::Readiness;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::MethodRouter;
 use metrics_exporter_prometheus::PrometheusHandle;
+use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+
+/// A request that has not been answered by then gets `408`; generous,
+/// because a proof waits for the plugin.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A client that takes longer than this to send its body is cut off.
+const BODY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -27,15 +59,38 @@ pub struct AppState {
     pub errors: watch::Receiver<Arc<Vec<FileError>>>,
     /// The Prometheus recorder.
     pub metrics: PrometheusHandle,
+    /// The users of the config, with their token digests and roles.
+    pub users: auth::Users,
 }
 
 /// The router of the `listen` address.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+    let mut by_path: BTreeMap<&'static str, MethodRouter<AppState>> = BTreeMap::new();
+    for endpoint in openapi::endpoints() {
+        let handler = (endpoint.handler)();
+        let merged = match by_path.remove(endpoint.path) {
+            Some(existing) => existing.merge(handler),
+            None => handler,
+        };
+        by_path.insert(endpoint.path, merged);
+    }
+    let mut router = Router::new();
+    for (path, method_router) in by_path {
+        router = router.route(path, method_router);
+    }
+    router
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route: the API is described at /api/v1/openapi.json".to_owned())
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
@@ -71,3 +126,6 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         state.metrics.render(),
     )
 }
+
+#[cfg(test)]
+mod tests;

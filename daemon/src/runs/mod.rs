@@ -4,6 +4,7 @@
 //! decides which one a due run needs ([`advance`]) and does the work of
 //! preparation ([`prepare`]).
 
+pub mod actions;
 mod advance;
 mod busy;
 pub mod model;

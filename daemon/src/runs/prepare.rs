@@ -64,6 +64,7 @@ pub async fn prepare(engine: &Engine, run: &Run) -> StoreResult<()> {
         .await?
     {
         info!(delivery_id = %run.delivery_id, run_id = %run.id, targeted = prepared.targeted, to_send, state = %after.state, "Run prepared.");
+        crate::http::webhook::announce_pending(engine, &after);
     }
     Ok(())
 }

@@ -1,0 +1,152 @@
+//! A small blocking-free API client: reqwest on a current-thread tokio
+//! runtime, bearer token from `HERALD_TOKEN`, errors carrying the server's
+//! `error` text.
+
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+/// The daemon's `listen` address by default.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8425";
+
+/// Why a call did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The server answered with an error status and message.
+    #[error("{message} (HTTP {status})")]
+    Refused {
+        /// The status code.
+        status: StatusCode,
+        /// The server's `error` text.
+        message: String,
+    },
+    /// The daemon could not be reached.
+    #[error(
+        "cannot reach the daemon at {url}: {detail}; is it running? Pass its address with --url"
+    )]
+    Unreachable {
+        /// Where.
+        url: String,
+        /// The transport's words.
+        detail: String,
+    },
+    /// The answer was not the JSON expected.
+    #[error("unexpected answer from {url}: {detail}")]
+    BadAnswer {
+        /// Where.
+        url: String,
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+/// A client of one daemon's API.
+pub struct Client {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Client {
+    /// A client of the daemon at `base` with `token`.
+    pub fn new(base: &str, token: String) -> std::io::Result<Client> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(150))
+            .build()
+            .map_err(std::io::Error::other)?;
+        Ok(Client {
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            http,
+            runtime,
+        })
+    }
+
+    /// `GET path`.
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, RemoteError> {
+        self.call(Method::GET, path, None::<&()>)
+    }
+
+    /// `POST path` with an optional JSON body.
+    pub fn post<T: DeserializeOwned, B: Serialize>(
+        &self,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, RemoteError> {
+        self.call(Method::POST, path, body)
+    }
+
+    fn call<T: DeserializeOwned, B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, RemoteError> {
+        let url = format!("{}{path}", self.base);
+        self.runtime.block_on(async {
+            let mut request = self
+                .http
+                .request(method, &url)
+                .bearer_auth(&self.token)
+                .header(reqwest::header::ACCEPT, "application/json");
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.map_err(|e| RemoteError::Unreachable {
+                url: self.base.clone(),
+                detail: e.to_string(),
+            })?;
+            let status = response.status();
+            let text = response
+                .text()
+                .await
+                .map_err(|e| RemoteError::Unreachable {
+                    url: self.base.clone(),
+                    detail: e.to_string(),
+                })?;
+            if !status.is_success() {
+                let message = serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+                    .unwrap_or(text);
+                return Err(RemoteError::Refused { status, message });
+            }
+            serde_json::from_str(&text).map_err(|e| RemoteError::BadAnswer {
+                url,
+                detail: e.to_string(),
+            })
+        })
+    }
+}
+
+/// Percent-encodes one path segment or query value.
+pub fn encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(
+            encode("weekly@20261207T080000Z"),
+            "weekly%4020261207T080000Z"
+        );
+        assert_eq!(encode("a/b c"), "a%2Fb%20c");
+    }
+}

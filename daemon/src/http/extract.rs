@@ -1,0 +1,69 @@
+//! Extractors whose rejections are [`ApiError`]s: a malformed body or
+//! query gets `400` with the parser's message as JSON, an oversized body
+//! `413`, never axum's plain-text defaults.
+
+use super::error::ApiError;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+/// Request bodies over this many bytes get `413` (http-api.md, "Limits").
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A JSON body.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        };
+    }
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::BadRequest(
+            "the body must be JSON: send `Content-Type: application/json`".to_owned(),
+        ),
+        other => ApiError::BadRequest(format!("the JSON body is malformed: {}", other.body_text())),
+    }
+}
+
+/// A query string.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(ApiQuery(value)),
+            Err(rejection) => Err(query_rejection(rejection)),
+        }
+    }
+}
+
+fn query_rejection(rejection: QueryRejection) -> ApiError {
+    ApiError::BadRequest(format!(
+        "the query string is malformed: {}",
+        rejection.body_text()
+    ))
+}
+
+/// A page size from `limit`: default 100, at most 1000, at least 1.
+pub fn page_limit(limit: Option<usize>) -> usize {
+    limit.unwrap_or(100).clamp(1, 1000)
+}
