@@ -56,6 +56,9 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
         config.sending.plugin_timeout.get(),
     )?);
 
+    let plugin_names: Vec<String> = plugins.health().into_iter().map(|p| p.name).collect();
+    ops::metrics::register_zeroes(plugin_names.iter().map(String::as_str));
+
     let mut folder = LiveFolder::new(validation_context(&config, &plugins));
     let readiness = Readiness::default();
     tokio::task::block_in_place(|| folder.rescan());

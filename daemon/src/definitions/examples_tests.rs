@@ -27,6 +27,7 @@ fn every_example_delivery_is_valid() {
         ids,
         [
             "daily-tip",
+            "launch-approval",
             "order-shipped",
             "stock-report",
             "weekly-digest",
@@ -37,6 +38,8 @@ fn every_example_delivery_is_valid() {
     assert_eq!(by_id("welcome-now").schedule().when(), &When::Once);
     assert_eq!(by_id("welcome-now").channel(), "email");
     assert!(by_id("weekly-digest").schedule().confirm());
+    assert_eq!(by_id("launch-approval").schedule().when(), &When::Once);
+    assert!(by_id("launch-approval").schedule().confirm());
     assert_eq!(
         by_id("daily-tip").schedule().aggregation(),
         Aggregation::Week
@@ -77,7 +80,7 @@ fn every_example_passes_the_json_schema() {
     let schema = serde_json::to_value(schema()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let files = yaml_files();
-    assert_eq!(files.len(), 5);
+    assert_eq!(files.len(), 6);
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
         let value: serde_json::Value = serde_saphyr::from_str(&text).unwrap();

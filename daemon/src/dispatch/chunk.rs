@@ -77,7 +77,7 @@ pub(super) async fn process(
                 .await
         }
         Some(Stop::Release) => {
-            debug!(run_id = %run_id, chunk = number, left = queue.len(), "Chunk released.");
+            debug!(delivery_id = %context.run.delivery_id, run_id = %run_id, chunk = number, left = queue.len(), "Chunk released.");
             engine
                 .store
                 .release_chunk(run_id, number, &engine.owner)
@@ -392,7 +392,9 @@ async fn renew_lease(
                 return;
             }
             // A store outage: keep trying; the lease may still hold.
-            Err(error) => warn!(run_id = %run_id, chunk, %error, "Could not renew the lease."),
+            Err(error) => {
+                warn!(delivery_id = run_id.delivery_id(), run_id = %run_id, chunk, %error, "Could not renew the lease.")
+            }
         }
     }
 }

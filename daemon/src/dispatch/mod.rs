@@ -63,10 +63,12 @@ impl Dispatcher {
                     metrics::counter!("herald_store_errors_total").increment(1);
                     warn!(delivery_id = id.delivery_id(), run_id = %id, %error, "A chunk worker stopped on a store error; the chunk will be reclaimed.");
                 }
-                Err(error) => warn!(run_id = %id, %error, "A chunk worker panicked."),
+                Err(error) => {
+                    warn!(delivery_id = id.delivery_id(), run_id = %id, %error, "A chunk worker panicked.")
+                }
             }
         }
-        debug!(run_id = %id, "No chunk left to claim here.");
+        debug!(delivery_id = id.delivery_id(), run_id = %id, "No chunk left to claim here.");
     }
 
     async fn context(&self, id: &RunId) -> StoreResult<Option<RunContext>> {

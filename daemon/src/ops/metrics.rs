@@ -43,8 +43,18 @@ fn describe() {
         "Due instant to first message handed to the plugin."
     );
     describe_counter!("herald_store_errors_total", "Store operations that failed.");
-    describe_gauge!(
+    describe_counter!(
         "herald_plugin_abandoned_calls",
         "Plugin calls abandoned after the timeout."
     );
+}
+
+/// Registers the counters that only move on trouble at zero, so a scrape
+/// shows them (and alerts can use `rate()`) before the first error.
+pub fn register_zeroes<'a>(plugins: impl IntoIterator<Item = &'a str>) {
+    metrics::counter!("herald_store_errors_total").increment(0);
+    for plugin in plugins {
+        metrics::counter!("herald_plugin_abandoned_calls", "plugin" => plugin.to_owned())
+            .increment(0);
+    }
 }

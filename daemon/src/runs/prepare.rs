@@ -6,7 +6,7 @@
 //! `preparing` under an expiring lease, and the next one starts over
 //! (chunks are overwritten, exclusion outcomes are set-if-absent).
 
-use super::{ExclusionReason, Outcome};
+use super::{ExclusionReason, Outcome, RunId};
 use crate::definitions::{AudienceRow, Delivery, Renderer, normalise_address};
 use crate::engine::Engine;
 use crate::store::{
@@ -49,7 +49,7 @@ pub async fn prepare(engine: &Engine, run: &Run) -> StoreResult<()> {
     };
 
     let mut freezer = Freezer::new(engine, run, channel, &renderer);
-    let mut rows = read_audience(&delivery);
+    let mut rows = read_audience(&delivery, &run.id);
     while let Some(batch) = rows.recv().await {
         match batch {
             Ok(batch) => freezer.add(batch).await?,
@@ -90,9 +90,13 @@ async fn fail(engine: &Engine, run: &Run, reason: &str) -> StoreResult<()> {
 
 /// Streams the audience from a blocking reader thread, a batch at a time,
 /// so a million-row CSV never sits in memory whole.
-fn read_audience(delivery: &Delivery) -> mpsc::Receiver<Result<Vec<AudienceRow>, String>> {
+fn read_audience(
+    delivery: &Delivery,
+    run_id: &RunId,
+) -> mpsc::Receiver<Result<Vec<AudienceRow>, String>> {
     let (tx, rx) = mpsc::channel(2);
     let audience = delivery.audience().clone();
+    let run_id = run_id.clone();
     tokio::task::spawn_blocking(move || {
         let mut batch = Vec::with_capacity(ROWS_PER_READ);
         for row in audience.rows() {
@@ -100,7 +104,7 @@ fn read_audience(delivery: &Delivery) -> mpsc::Receiver<Result<Vec<AudienceRow>,
                 Ok(row) => batch.push(row),
                 // A malformed row is not a recipient; the rest still is.
                 Err(error) if error.is_row_error() => {
-                    warn!(%error, "Audience row skipped.");
+                    warn!(delivery_id = run_id.delivery_id(), run_id = %run_id, %error, "Audience row skipped.");
                 }
                 Err(error) => {
                     let _ = tx.blocking_send(Err(error.to_string()));

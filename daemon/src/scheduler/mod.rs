@@ -105,6 +105,8 @@ impl Scheduler {
                     sleep
                 }
             };
+            // A slow pass (a store timing out) must not starve the watchdog.
+            self.watchdog.ping();
             let sleep = sleep.min(SAFETY_NET).min(self.watchdog.period());
             tokio::select! {
                 () = self.engine.stopping.cancelled() => break,

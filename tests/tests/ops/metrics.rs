@@ -1,0 +1,120 @@
+//! `/metrics`, `/healthz` and `/readyz` scraped while a run sends.
+
+use crate::support::{Herald, add_delivery, embedded_config, files_starting, wait_for};
+use std::time::Duration;
+
+/// The metrics http-api.md names, as they appear in the Prometheus text.
+const REQUIRED: [&str; 8] = [
+    "herald_messages_total{",
+    "herald_runs{",
+    "herald_deliveries_loaded ",
+    "herald_delivery_file_errors ",
+    "herald_plugin_batch_seconds_bucket{",
+    "herald_schedule_lag_seconds_bucket{",
+    "herald_store_errors_total ",
+    "herald_plugin_abandoned_calls{",
+];
+
+/// The value of the first sample line starting with `prefix`.
+fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(prefix))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+/// The sum of the sample lines starting with `prefix` (all outcomes, say).
+fn sum(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|line| line.starts_with(prefix))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[test]
+fn metrics_scraped_during_a_run_show_every_required_series() {
+    let dir = tempfile::tempdir().unwrap();
+    // 3,000 recipients at 1,000/s: the run sends for about three seconds.
+    add_delivery(dir.path(), "spring", 3000, 1000);
+    std::fs::write(dir.path().join("deliveries/broken.yaml"), "id: [\n").unwrap();
+    let mut herald = Herald::start(dir.path(), &embedded_config(), &[], &[]);
+    herald.wait_ready();
+    assert_eq!(herald.get("/healthz").unwrap(), (200, "ok".to_owned()));
+
+    let outbox = dir.path().join("var/outbox");
+    // Scrape until the first batches are recorded; the run must still be
+    // sending then, so the series are those of a run in progress.
+    let mut during = String::new();
+    wait_for(Duration::from_secs(30), "the first recorded batch", || {
+        let (status, text) = herald.get("/metrics").unwrap();
+        assert_eq!(status, 200);
+        during = text;
+        during.contains("herald_messages_total{")
+    });
+    let sent_during = files_starting(&outbox, "spring%40once");
+    println!("scraped with {sent_during} of 3000 messages written");
+    assert!(sent_during < 3000, "the run ended before the scrape");
+    for name in REQUIRED {
+        assert!(
+            during.contains(name),
+            "{name} missing from /metrics:\n{during}"
+        );
+    }
+    assert_eq!(sample(&during, "herald_deliveries_loaded "), Some(1.0));
+    assert_eq!(sample(&during, "herald_delivery_file_errors "), Some(1.0));
+    assert_eq!(sample(&during, "herald_store_errors_total "), Some(0.0));
+    assert!(
+        during.contains("herald_runs{state=\"sending\"} 1"),
+        "the run is sending at the scrape:\n{during}"
+    );
+
+    wait_for(Duration::from_secs(60), "all 3,000 messages", || {
+        files_starting(&outbox, "spring%40once") == 3000
+    });
+    let mut after = String::new();
+    let counted = (0..200).any(|_| {
+        after = herald.get("/metrics").unwrap().1;
+        let done = sum(&after, "herald_messages_total{channel=\"email\"") == 3000.0
+            && after.contains("herald_runs{state=\"sent\"} 1");
+        if !done {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        done
+    });
+    assert!(
+        counted,
+        "the run is not counted as sent:\n{after}\n{}",
+        herald.log()
+    );
+    assert!(herald.stop().success());
+}
+
+#[test]
+fn readyz_says_why_when_the_store_is_down() {
+    let mut redis = herald_test_support::RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("deliveries")).unwrap();
+    let config = format!(
+        "deliveries_dir: deliveries\nstore:\n  kind: redis\n  url: {}\n  key_prefix: ops-readyz\nhttp:\n  listen: \"{{listen}}\"\nplugins: []\n",
+        redis.url()
+    );
+    let mut herald = Herald::start(dir.path(), &config, &[], &[]);
+    herald.wait_ready();
+    redis.stop();
+    wait_for(
+        Duration::from_secs(20),
+        "readyz to report the store",
+        || {
+            herald
+                .get("/readyz")
+                .is_some_and(|(code, body)| code == 503 && body.contains("store"))
+        },
+    );
+    assert_eq!(herald.get("/healthz").unwrap().0, 200);
+    let (_, metrics) = herald.get("/metrics").unwrap();
+    assert!(
+        sample(&metrics, "herald_store_errors_total ").is_some_and(|n| n >= 1.0),
+        "{metrics}"
+    );
+    assert!(herald.stop().success());
+}
