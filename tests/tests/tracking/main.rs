@@ -35,7 +35,7 @@ pub fn build() {
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let status = Command::new(cargo)
-            .args(["build", "-p", "herald", "-p", "herald-outbox"])
+            .args(["build", "-p", "herald", "-p", "herald_outbox"])
             .status()
             .expect("cargo runs");
         assert!(
