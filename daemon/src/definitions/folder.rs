@@ -218,10 +218,19 @@ pub fn load_paths(paths: &[PathBuf], ctx: &ValidationContext) -> Loaded {
     let mut seen_files = HashSet::new();
     let mut by_id: BTreeMap<String, PathBuf> = BTreeMap::new();
     for file in files {
-        if let Ok(real) = std::fs::canonicalize(&file)
-            && !seen_files.insert(real)
-        {
-            continue;
+        if let Ok(real) = std::fs::canonicalize(&file) {
+            // A link out of the allowed folders could make error messages
+            // quote a file the marketer may not read.
+            if !roots.iter().any(|r| real.starts_with(r)) {
+                loaded.errors.push(whole_file(
+                    &file,
+                    "is a symlink that leads outside the deliveries folder and the audience roots: it was not read",
+                ));
+                continue;
+            }
+            if !seen_files.insert(real) {
+                continue;
+            }
         }
         let report = check_file_in(&file, ctx, &roots);
         loaded.warnings.extend(report.warnings);

@@ -457,3 +457,47 @@ fn duplicate_ids_across_files_name_both_files() {
         "{e}"
     );
 }
+
+#[test]
+fn inline_values_keep_their_written_text() {
+    let d = Dir::new();
+    let path = d.write(
+        "a.yaml",
+        "channel: sms\naudience:\n  recipients:\n    - { id: 007, phone: +33612345678, vip: true, score: 3.50, nick: ~ }\ncontent: { from: S, body: hi }\n",
+    );
+    let delivery = load_file(&path, &d.ctx()).unwrap();
+    let row = delivery.audience().rows().next().unwrap().unwrap();
+    assert_eq!(row.id, "007");
+    assert_eq!(row.fields["phone"], "+33612345678");
+    assert_eq!(row.fields["score"], "3.50");
+    assert_eq!(row.fields["vip"], "true");
+    assert_eq!(row.fields["nick"], "");
+}
+
+#[test]
+fn content_numbers_become_text_and_lists_are_refused_clearly() {
+    let d = Dir::new();
+    let path = d.write("n.yaml", "channel: outbox\naudience: { recipients: [{ id: c1 }] }\ncontent: { year: 2026, flag: true }\n");
+    let delivery = load_file(&path, &d.ctx()).unwrap();
+    assert_eq!(delivery.content().fields["year"], "2026");
+    let errors = d.errors(
+        "l.yaml",
+        "channel: outbox\naudience: { recipients: [{ id: c1 }] }\ncontent: { body: [a, b] }\n",
+    );
+    assert!(errors[0].contains("l.yaml:3:12: invalid type: sequence, expected a template string, or a map of template strings"), "{errors:?}");
+}
+
+#[test]
+fn a_delivery_symlink_out_of_the_folder_is_not_read() {
+    let d = Dir::new();
+    let outside = Dir::new();
+    let secret = outside.write("secret.yaml", "root: x\n");
+    std::os::unix::fs::symlink(&secret, d.root.join("link.yaml")).unwrap();
+    let loaded = load_folder(&d.ctx());
+    assert_eq!(loaded.errors.len(), 1);
+    let e = loaded.errors[0].to_string();
+    assert!(
+        e.contains("link.yaml:1:1: is a symlink that leads outside") && !e.contains("`root`"),
+        "{e}"
+    );
+}

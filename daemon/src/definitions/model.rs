@@ -88,43 +88,82 @@ pub struct RawAudience {
     pub recipients: Option<Sp<Vec<Sp<RawRecipient>>>>,
 }
 
-/// One inline recipient: a map of scalars that must hold `id`.
-pub type RawRecipient = BTreeMap<String, Sp<Scalar>>;
+/// One inline recipient: a map of cells that must hold `id`.
+pub type RawRecipient = BTreeMap<String, Sp<Cell>>;
 
-/// A scalar cell of an inline recipient.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum Scalar {
-    /// `true` or `false`.
-    Bool(bool),
-    /// A whole number.
-    Int(i64),
-    /// A decimal number.
-    Float(f64),
-    /// Text.
-    Text(String),
-}
+/// A cell of an inline recipient, kept as written: `007` stays `007` and
+/// `+33612345678` keeps its `+`; `~` (null) is an empty cell.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Cell(pub Option<String>);
 
-impl Scalar {
+impl Cell {
     /// The value as the text a template sees.
     pub fn to_text(&self) -> String {
-        match self {
-            Scalar::Bool(b) => b.to_string(),
-            Scalar::Int(i) => i.to_string(),
-            Scalar::Float(f) => f.to_string(),
-            Scalar::Text(s) => s.clone(),
-        }
+        self.0.clone().unwrap_or_default()
+    }
+}
+
+impl JsonSchema for Cell {
+    fn schema_name() -> Cow<'static, str> {
+        "Cell".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "description": "A recipient's value: text, number or boolean, kept as written.",
+            "type": ["string", "number", "boolean", "null"]
+        })
     }
 }
 
 /// A content field: a template string, or a map of template strings (`headers`, `data`).
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, JsonSchema)]
 #[serde(untagged)]
 pub enum ContentValue {
     /// A template string.
     Text(String),
     /// A map of template strings (email `headers`, push `data`).
     Map(BTreeMap<String, String>),
+}
+
+// By hand rather than untagged: a number or boolean becomes its text, and
+// anything else gets a message that says what a content field may be.
+impl<'de> Deserialize<'de> for ContentValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ContentValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a template string, or a map of template strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ContentValue, E> {
+                Ok(ContentValue::Text(v.to_string()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<ContentValue, E> {
+                Ok(ContentValue::Text(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ContentValue, E> {
+                Ok(ContentValue::Text(v.to_string()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ContentValue, E> {
+                Ok(ContentValue::Text(v.to_string()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<ContentValue, E> {
+                Ok(ContentValue::Text(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<ContentValue, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((k, v)) = map.next_entry::<String, String>()? {
+                    out.insert(k, v);
+                }
+                Ok(ContentValue::Map(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// When to send.

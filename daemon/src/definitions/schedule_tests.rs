@@ -1,4 +1,6 @@
 use super::*;
+use crate::definitions::errors::Problems;
+use crate::definitions::model::{RawSchedule, Sp};
 use std::path::Path;
 
 fn schedule(yaml: &str) -> Result<Schedule, Vec<String>> {

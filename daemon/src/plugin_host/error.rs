@@ -9,23 +9,27 @@ use std::time::Duration;
 pub enum LoadError {
     /// The file is missing or is not a shared library for this machine.
     #[error(
-        "cannot load plugin {path}: {source}; check the `plugins[].path` and that the file is a .so built for this machine"
+        "cannot load plugin {path}: {}; check the `plugins[].path` and that the file is a .so built for this machine",
+        chain(.cause)
     )]
     Open {
         /// The library's path.
         path: PathBuf,
-        /// What the dynamic loader said.
-        source: libloading::Error,
+        /// What the dynamic loader said (in the message, not a `source`,
+        /// so that the fix is the last thing the operator reads).
+        cause: libloading::Error,
     },
     /// The library does not export the entry point.
     #[error(
-        "plugin {path} does not export the symbol `herald_channel_v1` ({source}); build it with the SDK's `export_channel!` or export the function the header declares"
+        "plugin {path} does not export the symbol `herald_channel_v1` ({}); build it with the SDK's `export_channel!` or export the function the header declares",
+        chain(.cause)
     )]
     MissingSymbol {
         /// The library's path.
         path: PathBuf,
-        /// What the dynamic loader said.
-        source: libloading::Error,
+        /// What the dynamic loader said (in the message, not a `source`,
+        /// so that the fix is the last thing the operator reads).
+        cause: libloading::Error,
     },
     /// `herald_channel_v1()` returned a null pointer.
     #[error(
@@ -99,6 +103,19 @@ pub enum LoadError {
         /// The system error.
         source: std::io::Error,
     },
+}
+
+/// An error and its sources on one line: libloading puts the loader's
+/// words in the source, behind a bare "dlopen failed".
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(source) = next {
+        text.push_str(": ");
+        text.push_str(&source.to_string());
+        next = source.source();
+    }
+    text
 }
 
 /// A batch did not come back with usable results. Every variant is a

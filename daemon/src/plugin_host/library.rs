@@ -62,14 +62,14 @@ impl PluginLibrary {
         // SAFETY: loading runs the library's initialisers; plugins are
         // trusted code the operator configured.
         let library =
-            unsafe { libloading::Library::new(&lookup) }.map_err(|source| LoadError::Open {
+            unsafe { libloading::Library::new(&lookup) }.map_err(|cause| LoadError::Open {
                 path: path.clone(),
-                source,
+                cause,
             })?;
         // SAFETY: the symbol's type is the one the ABI fixes.
         let entry: EntryFn = match unsafe { library.get::<EntryFn>(abi::SYMBOL) } {
             Ok(symbol) => *symbol,
-            Err(source) => return Err(LoadError::MissingSymbol { path, source }),
+            Err(cause) => return Err(LoadError::MissingSymbol { path, cause }),
         };
         // Never unloaded: abandoned calls may still run in it, and tables,
         // strings and thread-locals of the library must outlive every use.

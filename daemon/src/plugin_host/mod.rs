@@ -21,7 +21,7 @@ mod library;
 mod pool;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use error::{LoadError, SendError};
 pub use library::{HOST_ABI_MAX, HOST_ABI_MIN, Instance, PluginLibrary, RawReply};

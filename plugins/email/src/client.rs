@@ -4,7 +4,7 @@ use crate::config::{EmailConfig, Security};
 use herald_plugin_api::{BounceKind, SendStatus};
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
@@ -36,7 +36,14 @@ impl SmtpClient {
     /// Outside a tokio runtime.
     pub fn new(config: &EmailConfig) -> Result<Self, String> {
         let tls_parameters = || {
-            TlsParameters::new(config.host.clone()).map_err(|e| {
+            let mut builder = TlsParameters::builder(config.host.clone());
+            if let Some(pem) = &config.tls_ca_pem {
+                let ca = Certificate::from_pem(pem).map_err(|e| {
+                    format!("config key `tls_ca_file`: not a usable PEM certificate: {e}")
+                })?;
+                builder = builder.add_root_certificate(ca);
+            }
+            builder.build().map_err(|e| {
                 format!(
                     "config key `smtp_url`: cannot set up TLS for `{}`: {e}",
                     config.host
@@ -122,6 +129,16 @@ fn map_error(error: &lettre::transport::smtp::Error) -> SendStatus {
     let text = std::error::Error::source(error)
         .map(|s| s.to_string())
         .unwrap_or_default();
+    if AUTH_REFUSALS.contains(&code.as_str()) {
+        // Refused credentials are a setup problem: the run waits for the
+        // operator rather than failing every message.
+        return SendStatus::Retry {
+            reason: format!(
+                "{reason}; the SMTP server refused the credentials, check `username` and `password_file`"
+            ),
+            retry_after_ms: None,
+        };
+    }
     if refuses_recipient(&code, &text) {
         SendStatus::Bounced {
             kind: BounceKind::Hard,
@@ -131,6 +148,9 @@ fn map_error(error: &lettre::transport::smtp::Error) -> SendStatus {
         SendStatus::Failed { reason }
     }
 }
+
+/// RFC 4954 replies refusing authentication (required, too weak, invalid, needs encryption).
+const AUTH_REFUSALS: &[&str] = &["530", "534", "535", "538"];
 
 /// Whether a permanent reply refuses the recipient's mailbox.
 ///

@@ -24,6 +24,8 @@ struct RawConfig {
     timeout: Option<String>,
     /// Name given in EHLO; defaults to this machine's host name.
     helo_name: Option<String>,
+    /// PEM file of extra CA certificates to trust for the server (a private relay).
+    tls_ca_file: Option<PathBuf>,
 }
 
 /// How the connection is secured.
@@ -56,6 +58,8 @@ pub struct EmailConfig {
     pub timeout: Duration,
     /// Name given in EHLO, when configured.
     pub helo_name: Option<String>,
+    /// Extra CA certificates (PEM) trusted for the server, when configured.
+    pub tls_ca_pem: Option<Vec<u8>>,
 }
 
 const DEFAULT_POOL_SIZE: u32 = 4;
@@ -65,7 +69,7 @@ impl EmailConfig {
     /// Parses and checks the JSON config; the error names the key at fault.
     pub fn parse(config: &serde_json::Value) -> Result<Self, ConfigError> {
         let raw: RawConfig = serde_json::from_value(config.clone())
-            .map_err(|e| ConfigError::invalid("config", format!("{e}; the keys are smtp_url, username, password_file, pool_size, rate, timeout, helo_name")))?;
+            .map_err(|e| ConfigError::invalid("config", format!("{e}; the keys are smtp_url, username, password_file, pool_size, rate, timeout, helo_name, tls_ca_file")))?;
         let (host, port, security) = parse_smtp_url(&raw.smtp_url)?;
         let credentials = match (raw.username, raw.password_file) {
             (Some(user), Some(file)) => Some((user, read_secret("password_file", &file)?)),
@@ -103,8 +107,31 @@ impl EmailConfig {
                 None => DEFAULT_TIMEOUT,
             },
             helo_name: raw.helo_name,
+            tls_ca_pem: raw.tls_ca_file.as_deref().map(read_ca_file).transpose()?,
         })
     }
+}
+
+fn read_ca_file(path: &std::path::Path) -> Result<Vec<u8>, ConfigError> {
+    let pem = std::fs::read(path).map_err(|e| {
+        ConfigError::invalid(
+            "tls_ca_file",
+            format!(
+                "cannot read `{}`: {e}; check the path and its permissions",
+                path.display()
+            ),
+        )
+    })?;
+    if !pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+        return Err(ConfigError::invalid(
+            "tls_ca_file",
+            format!(
+                "`{}` holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)",
+                path.display()
+            ),
+        ));
+    }
+    Ok(pem)
 }
 
 /// Splits `smtp[s]://host[:port][?tls=required]` into its parts.

@@ -3,7 +3,7 @@
 use herald_email::EmailChannel;
 use herald_plugin_api::{Batch, BounceKind, Channel, Message, SendStatus, WIRE_VERSION};
 use mailin_embedded::response::{OK, START_DATA};
-use mailin_embedded::{Handler, Response, Server};
+use mailin_embedded::{AuthMechanism, Handler, Response, Server, SslConfig};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr, TcpListener};
@@ -28,11 +28,21 @@ struct Received {
 #[derive(Clone, Default)]
 struct ScriptedServer {
     received: Arc<Mutex<Vec<Received>>>,
+    logins: Arc<Mutex<Vec<String>>>,
     queued: Arc<AtomicUsize>,
     current: Option<Received>,
 }
 
 impl Handler for ScriptedServer {
+    fn auth_plain(&mut self, _authorization_id: &str, user: &str, password: &str) -> Response {
+        if user == "herald" && password == "hunter2" {
+            self.logins.lock().unwrap().push(user.to_owned());
+            Response::custom(235, "2.7.0 Authentication successful".into())
+        } else {
+            Response::custom(535, "5.7.8 Authentication credentials invalid".into())
+        }
+    }
+
     fn rcpt(&mut self, to: &str) -> Response {
         match to.split('@').next() {
             Some("later") => Response::custom(451, "4.3.0 Try again later".into()),
@@ -74,13 +84,42 @@ impl Handler for ScriptedServer {
     }
 }
 
+/// What the server queued.
+type Inbox = Arc<Mutex<Vec<Received>>>;
+/// Who logged in.
+type Logins = Arc<Mutex<Vec<String>>>;
+
 /// Starts the scripted server on a free loopback port; it runs until the test process ends.
 fn start_server() -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
+    let (addr, received, _) = start_server_with(|_| {});
+    (addr, received)
+}
+
+/// Starts a server offering STARTTLS (certificate for 127.0.0.1 from
+/// `tests/fixtures`) and AUTH PLAIN for `herald` / `hunter2`.
+fn start_tls_server() -> (SocketAddr, Inbox, Logins) {
+    start_server_with(|server| {
+        let fixture = |name: &str| format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        server
+            .with_ssl(SslConfig::SelfSigned {
+                cert_path: fixture("server.pem"),
+                key_path: fixture("server.key"),
+            })
+            .unwrap()
+            .with_auth(AuthMechanism::Plain);
+    })
+}
+
+fn start_server_with(
+    setup: impl FnOnce(&mut Server<ScriptedServer>),
+) -> (SocketAddr, Arc<Mutex<Vec<Received>>>, Logins) {
     let handler = ScriptedServer::default();
     let received = Arc::clone(&handler.received);
+    let logins = Arc::clone(&handler.logins);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let mut server = Server::new(handler);
+    setup(&mut server);
     server
         .with_name("mx.test")
         .with_tcp_listener(listener)
@@ -90,7 +129,7 @@ fn start_server() -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
             panic!("the test SMTP server stopped: {e}");
         }
     });
-    (addr, received)
+    (addr, received, logins)
 }
 
 fn channel(addr: SocketAddr, extra: serde_json::Value) -> EmailChannel {
@@ -290,6 +329,51 @@ fn a_server_that_never_replies_means_retry_after_the_timeout() {
         started.elapsed()
     );
     drop(holder);
+}
+
+fn tls_channel(addr: SocketAddr, password: &str) -> (EmailChannel, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let password_file = dir.path().join("smtp-password");
+    std::fs::write(&password_file, format!("{password}\n")).unwrap();
+    let config = json!({
+        "smtp_url": format!("smtp://{addr}?tls=required"),
+        "tls_ca_file": format!("{}/tests/fixtures/ca.pem", env!("CARGO_MANIFEST_DIR")),
+        "username": "herald",
+        "password_file": password_file,
+        "timeout": "10s",
+    });
+    (EmailChannel::create(&config).unwrap(), dir)
+}
+
+#[test]
+fn starttls_then_auth_plain_delivers_the_message() {
+    let (addr, received, logins) = start_tls_server();
+    let (channel, _dir) = tls_channel(addr, "hunter2");
+
+    let results = channel.send_batch(&batch(vec![message("c1", "ana@example.org")]));
+
+    assert!(
+        matches!(results[0].status, SendStatus::Accepted { .. }),
+        "{:?}",
+        results[0]
+    );
+    assert_eq!(*logins.lock().unwrap(), ["herald"]);
+    assert_eq!(received.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn refused_credentials_mean_retry_naming_the_keys() {
+    let (addr, received, _) = start_tls_server();
+    let (channel, _dir) = tls_channel(addr, "wrong");
+
+    let results = channel.send_batch(&batch(vec![message("c1", "ana@example.org")]));
+
+    assert!(
+        matches!(&results[0].status, SendStatus::Retry { reason, .. } if reason.contains("`password_file`")),
+        "{:?}",
+        results[0]
+    );
+    assert!(received.lock().unwrap().is_empty());
 }
 
 #[test]

@@ -61,6 +61,14 @@ impl FcmClient {
                 refreshed = true;
                 continue;
             }
+            if status == StatusCode::UNAUTHORIZED {
+                // Credentials refused twice: a setup problem, not this
+                // message's fault, so the run waits rather than losing it.
+                return SendStatus::Retry {
+                    reason: "FCM refused a freshly issued access token (HTTP 401); check that the service account may send with Firebase Cloud Messaging".into(),
+                    retry_after_ms: None,
+                };
+            }
             let retry_after = response
                 .headers()
                 .get(RETRY_AFTER)

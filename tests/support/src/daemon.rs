@@ -142,6 +142,49 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// The daemon's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Kills the daemon with SIGKILL (a crash: no clean shutdown).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends a signal (SIGHUP for a reload, say) without waiting.
+    pub fn signal(&self, signal: i32) {
+        if let Some(child) = self.child.as_ref() {
+            // SAFETY: signalling our own child by its pid.
+            unsafe {
+                libc::kill(child.id() as i32, signal);
+            }
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// A plugin built beside the binary: `lib{name}.so` (`herald_outbox`, ...).
+    pub fn plugin(name: &str) -> PathBuf {
+        let path = Daemon::binary().with_file_name(format!("lib{name}.so"));
+        assert!(
+            path.exists(),
+            "{} does not exist: run `cargo build --workspace`",
+            path.display()
+        );
+        path
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.stop();

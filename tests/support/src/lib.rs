@@ -4,7 +4,7 @@
 //!   its own data folder, that a test can stop, kill and restart at will
 //!   (guarantees.md: tests never touch another Redis).
 //! - [`Daemon`]: the built `herald` binary with a temporary config, ready
-//!   once `/readyz` answers.
+//!   once `/readyz` answers; it can be stopped (SIGTERM) or killed (SIGKILL).
 //!
 //! The crate does not depend on `herald`, so it can also drive the built
 //! daemon binary as a separate process.

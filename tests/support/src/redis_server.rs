@@ -15,6 +15,7 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
+    tls: bool,
 }
 
 impl RedisServer {
@@ -33,14 +34,43 @@ impl RedisServer {
             child: None,
             port: free_port(),
             dir,
+            tls: false,
         };
         server.spawn();
         server
     }
 
-    /// `redis://127.0.0.1:<port>/0`.
+    /// Starts a server that only speaks TLS, with a certificate for
+    /// 127.0.0.1 signed by a fresh test CA ([`ca_file`](Self::ca_file)).
+    ///
+    /// # Panics
+    ///
+    /// When `openssl` or `redis-server` (built with TLS) is missing.
+    pub fn start_tls() -> RedisServer {
+        let dir = tempfile::Builder::new()
+            .prefix("herald-redis-tls-")
+            .tempdir()
+            .expect("cannot create a temporary folder for redis-server");
+        make_certificates(dir.path());
+        let mut server = RedisServer {
+            child: None,
+            port: free_port(),
+            dir,
+            tls: true,
+        };
+        server.spawn();
+        server
+    }
+
+    /// `redis://127.0.0.1:<port>/0`, or `rediss://` for a TLS server.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}/0", self.port)
+    }
+
+    /// The PEM file of the CA that signed a TLS server's certificate.
+    pub fn ca_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     /// The port it listens on (kept across restarts).
@@ -62,6 +92,24 @@ impl RedisServer {
         }
     }
 
+    /// Freezes it (SIGSTOP): connections stay open but nothing answers,
+    /// like a hung or partitioned server. [`thaw`](Self::thaw) resumes it.
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Resumes a frozen server (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        if let Some(child) = &self.child {
+            // SAFETY: kill(2) with a pid we spawned and have not reaped yet.
+            unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        }
+    }
+
     /// Kills it without warning (SIGKILL), like a crash.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -78,9 +126,23 @@ impl RedisServer {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port"])
-            .arg(self.port.to_string())
+        let mut command = Command::new("redis-server");
+        command.args(["--bind", "127.0.0.1", "--port"]);
+        if self.tls {
+            let file = |name: &str| self.dir.path().join(name);
+            command
+                .args(["0", "--tls-auth-clients", "no", "--tls-port"])
+                .arg(self.port.to_string())
+                .arg("--tls-cert-file")
+                .arg(file("server.pem"))
+                .arg("--tls-key-file")
+                .arg(file("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(file("ca.pem"));
+        } else {
+            command.arg(self.port.to_string());
+        }
+        let child = command
             .args(["--save", "", "--appendonly", "yes", "--dir"])
             .arg(self.dir.path())
             .args(["--daemonize", "no", "--loglevel", "warning"])
@@ -100,7 +162,14 @@ impl RedisServer {
     fn wait_ready(&mut self) {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
-            if ping(self.port) {
+            // A TLS server cannot be pinged in plain text: accepting
+            // connections is its sign of life.
+            let alive = if self.tls {
+                TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok()
+            } else {
+                ping(self.port)
+            };
+            if alive {
                 return;
             }
             if let Some(child) = self.child.as_mut()
@@ -124,8 +193,77 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
+        // A frozen process ignores nothing but SIGKILL; thaw for tidiness.
+        self.thaw();
         self.kill();
     }
+}
+
+/// Writes `ca.pem`, `server.pem` and `server.key` (for 127.0.0.1) into `dir`.
+fn make_certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("cannot run `openssl` ({e}); install it (Debian: `apt-get install openssl`)")
+            });
+        assert!(
+            output.status.success(),
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=herald test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("cannot write the certificate extensions");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.pem",
+    ]);
 }
 
 /// A loopback port nobody listens on right now.
@@ -166,6 +304,24 @@ mod tests {
         server.restart();
         assert!(ping(port));
         assert_eq!(server.port(), port);
+    }
+
+    #[test]
+    fn tls_server_accepts_connections_on_its_tls_port() {
+        let server = RedisServer::start_tls();
+        assert!(server.url().starts_with("rediss://127.0.0.1:"));
+        assert!(server.ca_file().is_file());
+        assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, server.port())).is_ok());
+        assert!(!ping(server.port()), "plain text is refused");
+    }
+
+    #[test]
+    fn a_frozen_server_answers_again_once_thawed() {
+        let server = RedisServer::start();
+        server.freeze();
+        assert!(!ping(server.port()));
+        server.thaw();
+        assert!(ping(server.port()));
     }
 
     #[test]

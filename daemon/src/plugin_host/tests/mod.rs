@@ -31,7 +31,7 @@ fn plugin_dir() -> PathBuf {
 
 /// Builds the Rust test plugins once per test process (cargo makes it a
 /// no-op when they are up to date) and returns the path of one.
-pub(super) fn rust_plugin(name: &str) -> PathBuf {
+pub(crate) fn rust_plugin(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
@@ -60,7 +60,7 @@ pub(super) fn outbox_plugin() -> PathBuf {
 }
 
 /// Compiles `tests/plugins/c/echo.c` with the system C compiler.
-pub(super) fn c_plugin() -> PathBuf {
+pub(crate) fn c_plugin() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {

@@ -111,11 +111,10 @@ impl GlobalKeys {
     }
 }
 
-/// A recipient's history: HASH run id → entry JSON and ZSET run id → µs,
-/// in the slot of `{prefix:h:recipient}`.
-pub(super) fn history(prefix: &str, recipient_id: &str) -> (String, String) {
-    let base = format!("{prefix}:{{{prefix}:h:{recipient_id}}}");
-    (format!("{base}:history"), format!("{base}:history:at"))
+/// A recipient's history, ZSET run id → outcome instant (µs), in the slot
+/// of `{prefix:h:recipient}`; the entries are read from the runs' outcomes.
+pub(super) fn history(prefix: &str, recipient_id: &str) -> String {
+    format!("{prefix}:{{{prefix}:h:{recipient_id}}}:history")
 }
 
 #[cfg(test)]
@@ -168,7 +167,6 @@ mod tests {
         ] {
             assert_eq!(tag(key), "hx", "{key}");
         }
-        let (h, at) = history("hx", "r1");
-        assert_eq!((tag(&h), tag(&at)), ("hx:h:r1", "hx:h:r1"));
+        assert_eq!(tag(&history("hx", "r1")), "hx:h:r1");
     }
 }

@@ -12,6 +12,7 @@
 
 mod codec;
 mod keys;
+mod lists;
 mod outcomes;
 mod runs;
 mod scripts;
@@ -49,6 +50,9 @@ pub struct RedisStore {
     global: Arc<GlobalKeys>,
     changes: Arc<Notify>,
     _listener: Arc<Listener>,
+    /// Tests keep their private redis-server alive as long as the store.
+    #[cfg(test)]
+    guard: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl RedisStore {
@@ -88,6 +92,8 @@ impl RedisStore {
             global,
             changes,
             _listener: Arc::new(Listener(task)),
+            #[cfg(test)]
+            guard: None,
         })
     }
 

@@ -1,7 +1,8 @@
 //! Outcomes, feedback, tracking, counters and recipients' history.
 
 use super::codec::{fields, micros, run_from_fields};
-use super::runs::{parse_cursor, seen, to_json};
+use super::lists::{parse_cursor, seen};
+use super::runs::to_json;
 use super::{RedisStore, keys, scripts, store_err};
 use crate::runs::{Outcome, RunId};
 use crate::store::{
@@ -32,59 +33,42 @@ impl RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(store_err)?;
-        let Some((channel, new)) = reply else {
+        let Some((_channel, new)) = reply else {
             return Err(StoreError::Other(format!(
                 "cannot record outcomes of run `{id}`: the store has no such run"
             )));
         };
+        if new.is_empty() {
+            return Ok(());
+        }
         // History and the provider id index live in other slots: one
         // pipelined round trip for the whole batch, for new outcomes only.
         let mut pipe = redis::pipe();
+        let mut message_ids = redis::cmd("HSET");
+        message_ids.arg(&self.global.messages);
+        let mut any_message_id = false;
         for position in new {
             let Some(o) = outcomes.get(position.wrapping_sub(1)) else {
                 continue;
             };
-            self.queue_history(&mut pipe, id, &channel, o);
+            pipe.cmd("ZADD")
+                .arg(keys::history(&self.prefix, &o.recipient_id))
+                .arg(micros(o.at))
+                .arg(id.as_str())
+                .ignore();
             if let Some(pmid) = &o.provider_message_id {
-                pipe.cmd("HSET")
-                    .arg(&self.global.messages)
+                message_ids
                     .arg(pmid)
-                    .arg(format!("{id}\n{}", o.recipient_id))
-                    .ignore();
+                    .arg(format!("{id}\n{}", o.recipient_id));
+                any_message_id = true;
             }
+        }
+        if any_message_id {
+            pipe.add_command(message_ids).ignore();
         }
         pipe.query_async::<()>(&mut self.conn())
             .await
             .map_err(store_err)
-    }
-
-    /// Queues the history entry of an outcome (written or overwritten).
-    fn queue_history(
-        &self,
-        pipe: &mut redis::Pipeline,
-        id: &RunId,
-        channel: &str,
-        o: &RecipientOutcome,
-    ) {
-        let (entries, index) = keys::history(&self.prefix, &o.recipient_id);
-        let entry = HistoryEntry {
-            run_id: id.clone(),
-            delivery_id: id.delivery_id().to_owned(),
-            channel: channel.to_owned(),
-            outcome: o.outcome,
-            provider_message_id: o.provider_message_id.clone(),
-            at: o.at,
-        };
-        pipe.cmd("HSET")
-            .arg(entries)
-            .arg(id.as_str())
-            .arg(to_json(&entry))
-            .ignore();
-        pipe.cmd("ZADD")
-            .arg(index)
-            .arg(micros(o.at))
-            .arg(id.as_str())
-            .ignore();
     }
 
     pub(super) async fn outcome_impl(
@@ -129,31 +113,20 @@ impl RedisStore {
         recipient_id: &str,
         to: Outcome,
         detail: &str,
-        now: DateTime<Utc>,
+        _now: DateTime<Utc>,
     ) -> StoreResult<Option<RecipientOutcome>> {
         let k = self.run_keys(id);
-        let reply: Option<(String, String, i64)> = scripts::AMEND_OUTCOME
+        let json: Option<String> = scripts::AMEND_OUTCOME
             .key(&k.run)
             .key(&k.outcomes)
             .arg(recipient_id)
             .arg(to.as_str())
             .arg(detail)
-            .arg(super::codec::text(now))
             .invoke_async(&mut self.conn())
             .await
             .map_err(store_err)?;
-        let Some((json, channel, changed)) = reply else {
-            return Ok(None);
-        };
-        let outcome = parse_outcome(&k.outcomes, recipient_id, &json)?;
-        if changed == 1 {
-            let mut pipe = redis::pipe();
-            self.queue_history(&mut pipe, id, &channel, &outcome);
-            pipe.query_async::<()>(&mut self.conn())
-                .await
-                .map_err(store_err)?;
-        }
-        Ok(Some(outcome))
+        json.map(|j| parse_outcome(&k.outcomes, recipient_id, &j))
+            .transpose()
     }
 
     pub(super) async fn record_tracking_impl(
@@ -211,7 +184,7 @@ impl RedisStore {
         cursor: Option<&str>,
         limit: usize,
     ) -> StoreResult<Page<HistoryEntry>> {
-        let (entries, index) = keys::history(&self.prefix, recipient_id);
+        let index = keys::history(&self.prefix, recipient_id);
         let after = cursor.map(parse_cursor).transpose()?;
         let max = after
             .as_ref()
@@ -254,25 +227,42 @@ impl RedisStore {
                 next_cursor,
             });
         }
-        let mut hmget = redis::cmd("HMGET");
-        hmget.arg(&entries);
+        // The entries are the runs' own outcome records: one place to
+        // amend, one command per recipient when recording.
+        let mut pipe = redis::pipe();
+        let mut runs = Vec::with_capacity(picked.len());
         for (run, _) in &picked {
-            hmget.arg(run);
+            let run: RunId =
+                run.parse()
+                    .map_err(|e: crate::runs::model::BadRunId| StoreError::Corrupt {
+                        key: index.clone(),
+                        problem: e.to_string(),
+                    })?;
+            let k = self.run_keys(&run);
+            pipe.cmd("HGET").arg(&k.outcomes).arg(recipient_id);
+            pipe.cmd("HGET").arg(&k.run).arg("channel");
+            runs.push(run);
         }
-        let jsons: Vec<Option<String>> = hmget
+        let replies: Vec<Option<String>> = pipe
             .query_async(&mut self.conn())
             .await
             .map_err(store_err)?;
-        let items = jsons
-            .into_iter()
-            .flatten()
-            .map(|j| {
-                serde_json::from_str(&j).map_err(|e| StoreError::Corrupt {
-                    key: entries.clone(),
-                    problem: e.to_string(),
-                })
-            })
-            .collect::<StoreResult<_>>()?;
+        let mut items = Vec::with_capacity(runs.len());
+        for (run, pair) in runs.into_iter().zip(replies.chunks(2)) {
+            // A purged run leaves its history entry without a record.
+            let (Some(json), Some(channel)) = (&pair[0], &pair[1]) else {
+                continue;
+            };
+            let o = parse_outcome(&self.run_keys(&run).outcomes, recipient_id, json)?;
+            items.push(HistoryEntry {
+                delivery_id: run.delivery_id().to_owned(),
+                run_id: run,
+                channel: channel.clone(),
+                outcome: o.outcome,
+                provider_message_id: o.provider_message_id,
+                at: o.at,
+            });
+        }
         Ok(Page { items, next_cursor })
     }
 }

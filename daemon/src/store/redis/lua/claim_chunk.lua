@@ -17,8 +17,9 @@ for _, c in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', '(' .. ARGV[1])) 
   if not pick or n < pick then pick = n end
 end
 local nxt = tonumber(f[4])
+local fresh = false
 if nxt < tonumber(f[3]) and (not pick or nxt < pick) then
-  pick = nxt
+  pick, fresh = nxt, true
   redis.call('HSET', run, 'next_chunk', nxt + 1)
 end
 if not pick then return finish(run, leases, now, false, -1) end
@@ -26,7 +27,10 @@ redis.call('ZADD', leases, ARGV[3], pick)
 redis.call('HSET', KEYS[3], pick, ARGV[2])
 local body = redis.call('HGET', KEYS[4], pick) or ''
 local flags = {}
-for id in string.gmatch(redis.call('HGET', KEYS[5], pick) or '', '[^\31]+') do
-  flags[#flags + 1] = redis.call('HEXISTS', KEYS[6], id)
+-- Only a reclaimed chunk can hold recipients with outcomes already.
+if not fresh then
+  for id in string.gmatch(redis.call('HGET', KEYS[5], pick) or '', '[^\31]+') do
+    flags[#flags + 1] = redis.call('HEXISTS', KEYS[6], id)
+  end
 end
 return finish(run, leases, now, true, pick, body, table.concat(flags), cancelled and 1 or 0)

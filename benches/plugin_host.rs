@@ -1,0 +1,114 @@
+//! Plugin host overhead per message: a no-op plugin (the SDK-built
+//! `herald_test_misbehave`, which accepts everything) driven through the
+//! real `PluginHost` at batch sizes 1, 50 and 500. The time covers
+//! encoding the batch, the queue hop to the instance's thread, the ABI
+//! call, the SDK's decoding and encoding inside the plugin, and decoding
+//! and checking the results. See benches/README.md, "Plugin host overhead".
+//!
+//! Usage: `plugin_host [PATH-TO-libherald_test_misbehave.so]`; by default
+//! the release build in the workspace's `target/release`.
+
+use herald::plugin_host::{PluginHost, PluginSpec};
+use herald_plugin_api::{Batch, Message, WIRE_VERSION};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// A message shaped like a small rendered e-mail.
+fn message(index: usize) -> Message {
+    let recipient = format!("r{index:06}");
+    Message {
+        message_id: format!("weekly@2026-11-27T09:00:00Z/{recipient}"),
+        run_id: "weekly@2026-11-27T09:00:00Z".to_owned(),
+        recipient_id: recipient.clone(),
+        channel: "email".to_owned(),
+        address: format!("{recipient}@example.com"),
+        content: [
+            ("from", "Shop <news@shop.example>".to_owned()),
+            ("subject", format!("Your week, {recipient}")),
+            (
+                "text",
+                format!("Hello {recipient}, see https://shop.example/w/{index}"),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
+        headers: Default::default(),
+        data: Default::default(),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let default = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/release/libherald_test_misbehave.so");
+    let path = std::env::args_os().nth(1).map_or(default, PathBuf::from);
+    if !path.is_file() {
+        anyhow::bail!(
+            "no plugin at {}; build it with `cargo build --release -p herald_test_misbehave` or pass its path",
+            path.display()
+        );
+    }
+    let spec = PluginSpec {
+        path,
+        config: serde_json::json!({"channel": "email", "concurrency": 1}),
+    };
+    let host = PluginHost::load(&[spec], Duration::from_secs(60))?;
+    let sender = host.sender("email").expect("the plugin serves email");
+    let runtime = tokio::runtime::Runtime::new()?;
+    println!("batch  calls   ns/message  (encode ns/msg  decode ns/msg, host side only)");
+    for size in [1usize, 50, 500] {
+        let batch = Batch {
+            version: WIRE_VERSION,
+            messages: (0..size).map(message).collect(),
+        };
+        let calls = (200_000 / size).clamp(200, 20_000);
+        let elapsed = runtime.block_on(async {
+            for _ in 0..calls / 10 {
+                sender.send(&batch).await?;
+            }
+            let started = Instant::now();
+            for _ in 0..calls {
+                let results = sender.send(&batch).await?;
+                std::hint::black_box(results);
+            }
+            anyhow::Ok(started.elapsed())
+        })?;
+        let per_message = elapsed.as_nanos() as f64 / (calls * size) as f64;
+        let (encode, decode) = host_side(&batch, calls);
+        println!("{size:>5}  {calls:>5}  {per_message:>11.0}  ({encode:>13.0}  {decode:>13.0})");
+    }
+    Ok(())
+}
+
+/// The host's own JSON work per message, timed alone: encoding the batch
+/// and decoding the results the plugin returns for it.
+fn host_side(batch: &Batch, calls: usize) -> (f64, f64) {
+    let results = herald_plugin_api::BatchResults {
+        version: WIRE_VERSION,
+        results: batch
+            .messages
+            .iter()
+            .map(|m| herald_plugin_api::MessageResult {
+                message_id: m.message_id.clone(),
+                status: herald_plugin_api::SendStatus::Accepted {
+                    provider_message_id: Some(format!("p-{}", m.message_id)),
+                },
+            })
+            .collect(),
+    };
+    let results = serde_json::to_vec(&results).expect("results encode");
+    let messages = (calls * batch.messages.len()) as f64;
+    let started = Instant::now();
+    for _ in 0..calls {
+        std::hint::black_box(serde_json::to_vec(batch).expect("batch encodes"));
+    }
+    let encode = started.elapsed().as_nanos() as f64 / messages;
+    let started = Instant::now();
+    for _ in 0..calls {
+        let parsed: herald_plugin_api::BatchResults =
+            serde_json::from_slice(&results).expect("results decode");
+        std::hint::black_box(parsed);
+    }
+    let decode = started.elapsed().as_nanos() as f64 / messages;
+    (encode, decode)
+}

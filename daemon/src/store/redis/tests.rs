@@ -1,1 +1,0 @@
-//! Tests of the Redis backend against a private redis-server.

@@ -1,0 +1,219 @@
+//! Outcomes, feedback, tracking, recount, history and suppressions.
+
+use super::*;
+use crate::store::{SuppressionList, TrackingKind};
+
+#[tokio::test]
+async fn outcomes_are_set_once_and_counted_once_with_history_and_message_ids() {
+    let f = fixture().await;
+    let run = new_run("weekly", false);
+    prepare(&f.store, &run, 1, 3, t(100)).await;
+    let s = &f.store;
+    let batch = [
+        outcome("r0", Outcome::Delivered, t(101)),
+        outcome("r1", Outcome::Bounced, t(101)),
+        outcome("r2", Outcome::Failed, t(101)),
+    ];
+    s.record_outcomes(&run.id, &batch).await.unwrap();
+    s.record_outcomes(&run.id, &[outcome("r0", Outcome::Failed, t(102))])
+        .await
+        .unwrap();
+    let counters = s.run(&run.id).await.unwrap().unwrap().counters;
+    assert_eq!(
+        (counters.delivered, counters.bounced, counters.failed),
+        (1, 1, 1)
+    );
+    assert_eq!(s.outcome(&run.id, "r0").await.unwrap().unwrap(), batch[0]);
+    assert_eq!(
+        s.find_message("pm-r0").await.unwrap(),
+        Some((run.id.clone(), "r0".to_owned()))
+    );
+    let history = s.history("r0", None, 10).await.unwrap();
+    assert_eq!(history.items.len(), 1);
+    assert_eq!(history.items[0].outcome, Outcome::Delivered);
+    assert_eq!(history.items[0].channel, "email");
+    assert_eq!(
+        history.items[0].provider_message_id.as_deref(),
+        Some("pm-r0")
+    );
+}
+
+#[tokio::test]
+async fn feedback_turns_delivered_into_bounced_and_moves_the_counters() {
+    let f = fixture().await;
+    let run = new_run("weekly", false);
+    prepare(&f.store, &run, 1, 1, t(100)).await;
+    let s = &f.store;
+    s.record_outcomes(&run.id, &[outcome("r0", Outcome::Delivered, t(101))])
+        .await
+        .unwrap();
+    let amended = s
+        .amend_outcome(&run.id, "r0", Outcome::Bounced, "550 no such user", t(200))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(amended.outcome, Outcome::Bounced);
+    assert_eq!(amended.detail.as_deref(), Some("550 no such user"));
+    assert_eq!(amended.address, "r0@example.com");
+    let again = s
+        .amend_outcome(&run.id, "r0", Outcome::Failed, "x", t(201))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        again.outcome,
+        Outcome::Bounced,
+        "only delivered outcomes change"
+    );
+    let counters = s.run(&run.id).await.unwrap().unwrap().counters;
+    assert_eq!((counters.delivered, counters.bounced), (0, 1));
+    assert_eq!(
+        s.history("r0", None, 5).await.unwrap().items[0].outcome,
+        Outcome::Bounced
+    );
+    assert_eq!(
+        s.amend_outcome(&run.id, "nobody", Outcome::Bounced, "", t(1))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn tracking_is_unique_per_recipient_and_kind_and_a_click_implies_an_open() {
+    let f = fixture().await;
+    let run = new_run("weekly", false);
+    prepare(&f.store, &run, 1, 3, t(100)).await;
+    let s = &f.store;
+    let events = [
+        ("r0".to_owned(), TrackingKind::Open),
+        ("r0".to_owned(), TrackingKind::Open),
+        ("r1".to_owned(), TrackingKind::Click),
+        ("r1".to_owned(), TrackingKind::Click),
+        ("r2".to_owned(), TrackingKind::Unsubscribe),
+    ];
+    s.record_tracking(&run.id, &events).await.unwrap();
+    s.record_tracking(&run.id, &events[..1]).await.unwrap();
+    let c = s.run(&run.id).await.unwrap().unwrap().counters;
+    assert_eq!((c.opened, c.clicked, c.unsubscribed), (2, 1, 1));
+}
+
+#[tokio::test]
+async fn recount_rebuilds_counters_from_the_records() {
+    let f = fixture().await;
+    let run = new_run("weekly", false);
+    prepare(&f.store, &run, 1, 3, t(100)).await;
+    let s = &f.store;
+    s.record_outcomes(
+        &run.id,
+        &[
+            outcome("r0", Outcome::Delivered, t(101)),
+            outcome("r1", Outcome::Delivered, t(101)),
+            outcome("r2", Outcome::Cancelled, t(101)),
+        ],
+    )
+    .await
+    .unwrap();
+    s.amend_outcome(&run.id, "r1", Outcome::Failed, "gone", t(102))
+        .await
+        .unwrap();
+    s.record_tracking(&run.id, &[("r0".to_owned(), TrackingKind::Click)])
+        .await
+        .unwrap();
+    let key = f.store.run_keys(&run.id).run;
+    redis::cmd("HSET")
+        .arg(&key)
+        .arg("delivered")
+        .arg(99)
+        .arg("opened")
+        .arg(0)
+        .query_async::<i64>(&mut f.store.conn())
+        .await
+        .unwrap();
+    let c = s.recount(&run.id).await.unwrap();
+    assert_eq!((c.delivered, c.failed, c.cancelled), (1, 1, 1));
+    assert_eq!((c.opened, c.clicked, c.targeted), (1, 1, 3));
+    assert_eq!(s.run(&run.id).await.unwrap().unwrap().counters, c);
+}
+
+#[tokio::test]
+async fn history_pages_newest_first() {
+    let f = fixture().await;
+    let s = &f.store;
+    for (i, delivery) in ["a", "b", "c"].iter().enumerate() {
+        let run = new_run(delivery, false);
+        prepare(s, &run, 1, 1, t(100)).await;
+        s.record_outcomes(
+            &run.id,
+            &[outcome("r0", Outcome::Delivered, t(200 + i as i64))],
+        )
+        .await
+        .unwrap();
+    }
+    let first = s.history("r0", None, 2).await.unwrap();
+    let order: Vec<_> = first.items.iter().map(|h| h.delivery_id.as_str()).collect();
+    assert_eq!(order, ["c", "b"]);
+    let rest = s
+        .history("r0", first.next_cursor.as_deref(), 2)
+        .await
+        .unwrap();
+    assert_eq!(rest.items[0].delivery_id, "a");
+    assert_eq!(rest.next_cursor, None);
+}
+
+#[tokio::test]
+async fn the_denylist_wins_and_soft_bounces_quarantine_at_the_threshold() {
+    let f = fixture().await;
+    let s = &f.store;
+    let (a, b, c) = ("a@x.org", "b@x.org", "c@x.org");
+    s.suppress(SuppressionList::Quarantine, a, "hard_bounce", t(1))
+        .await
+        .unwrap();
+    s.suppress(SuppressionList::Denylist, a, "unsubscribed", t(2))
+        .await
+        .unwrap();
+    s.suppress(SuppressionList::Denylist, a, "complained", t(3))
+        .await
+        .unwrap();
+    let lists = s.suppressed(&[a.into(), b.into()]).await.unwrap();
+    assert_eq!(lists, [Some(SuppressionList::Denylist), None]);
+    let deny = s
+        .suppressions(SuppressionList::Denylist, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        deny.items[0].reason, "unsubscribed",
+        "the first entry is kept"
+    );
+    assert_eq!(deny.items[0].since, t(2));
+    assert!(!s.soft_bounce(b, 3, t(4)).await.unwrap());
+    assert!(!s.soft_bounce(b, 3, t(5)).await.unwrap());
+    s.reset_soft_bounces(&[b.into()]).await.unwrap();
+    assert!(!s.soft_bounce(b, 3, t(6)).await.unwrap());
+    assert!(!s.soft_bounce(b, 3, t(7)).await.unwrap());
+    assert!(s.soft_bounce(b, 3, t(8)).await.unwrap());
+    assert!(!s.soft_bounce(b, 3, t(9)).await.unwrap());
+    s.suppress(SuppressionList::Quarantine, c, "manual", t(9))
+        .await
+        .unwrap();
+    let first = s
+        .suppressions(SuppressionList::Quarantine, None, 2)
+        .await
+        .unwrap();
+    let addresses: Vec<_> = first.items.iter().map(|e| e.address.as_str()).collect();
+    assert_eq!(addresses, [a, b]);
+    assert_eq!(first.items[1].reason, "soft_bounces");
+    assert_eq!(first.items[1].soft_bounces, 4);
+    let rest = s
+        .suppressions(SuppressionList::Quarantine, first.next_cursor.as_deref(), 2)
+        .await
+        .unwrap();
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.next_cursor, None);
+    assert!(s.unsuppress(SuppressionList::Denylist, a).await.unwrap());
+    assert!(!s.unsuppress(SuppressionList::Denylist, a).await.unwrap());
+    assert_eq!(
+        s.suppressed(&[a.into()]).await.unwrap(),
+        [Some(SuppressionList::Quarantine)]
+    );
+}
