@@ -16,8 +16,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Tokens of the users every test config declares.
+/// Token of `alice`, who holds `start_deliveries`.
 pub const CONFIRMER: &str = "alice-secret-token";
+/// Token of `bob`, a `viewer`.
 pub const VIEWER: &str = "bob-secret-token";
 
 /// Builds the daemon and the outbox plugin once per test run (a no-op
@@ -30,7 +31,7 @@ pub fn build() {
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
         let status = Command::new(cargo)
-            .args(["build", "-p", "herald", "-p", "herald-outbox"])
+            .args(["build", "-p", "herald", "-p", "herald_outbox"])
             .status()
             .expect("cargo runs");
         assert!(
@@ -101,7 +102,9 @@ pub fn confirmed_delivery(dir: &Path, id: &str, recipients: usize) {
     let yaml = format!(
         "id: {id}\nlabel: Winter promo\nchannel: outbox\naudience:\n  recipients:\n{rows}content:\n  subject: \"Hello {{{{ first_name }}}}\"\n  body: \"Our winter promo, {{{{ first_name }}}}.\"\nschedule:\n  confirm: true\n"
     );
-    std::fs::write(dir.join("deliveries").join(format!("{id}.yaml")), yaml).unwrap();
+    let deliveries = dir.join("deliveries");
+    std::fs::create_dir_all(&deliveries).unwrap();
+    std::fs::write(deliveries.join(format!("{id}.yaml")), yaml).unwrap();
 }
 
 /// A client of one daemon.
@@ -111,6 +114,7 @@ pub struct Api {
 }
 
 impl Api {
+    /// A client of `daemon`.
     pub fn new(daemon: &Daemon) -> Api {
         Api {
             base: daemon.url(),
@@ -118,6 +122,7 @@ impl Api {
         }
     }
 
+    /// `method path` with `token`: the status and the JSON body (`null` when not JSON).
     pub async fn call(&self, method: &str, path: &str, token: &str) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let response = self

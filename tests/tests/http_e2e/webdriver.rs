@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The W3C key of an element reference.
-const ELEMENT: &str = "element-6066-11e4-a6a1-4ac9eb6d0e5d";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A chromedriver process with one browser session.
 pub struct Browser {
@@ -206,7 +206,23 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // After `quit` this finds chromedriver gone; after a failed test it stops it.
+        // After `quit` this finds chromedriver gone. After a failed test
+        // (a panic, no `quit`) it ends the session with a plain blocking
+        // request first, or Chromium would outlive its chromedriver.
+        if let Ok(Some(_)) = self.driver.try_wait() {
+            return;
+        }
+        let address = self.base.trim_start_matches("http://").to_owned();
+        if let Ok(mut stream) = std::net::TcpStream::connect(&address) {
+            use std::io::{Read, Write};
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(
+                stream,
+                "DELETE /session/{} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            let _ = stream.read_to_end(&mut Vec::new());
+        }
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

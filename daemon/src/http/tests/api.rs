@@ -343,3 +343,59 @@ async fn statistics_recount_the_runs_of_a_delivery_and_sum_their_kpis() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_sending_run_is_paused_resumed_and_cancelled_with_who_and_when() {
+    let h = Harness::new().await;
+    let id = h.prepared_run("promo", 0, false, None).await;
+    let (status, run) = h
+        .call("POST", &action_path(&id, "pause"), Some(CONFIRMER), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(
+        (run["state"].as_str(), run["paused_by"].as_str()),
+        (Some("paused"), Some("alice"))
+    );
+    let (status, body) = h
+        .call("POST", &action_path(&id, "pause"), Some(CONFIRMER), None)
+        .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (StatusCode::CONFLICT, Some("paused"))
+    );
+    let (status, run) = h
+        .call("POST", &action_path(&id, "resume"), Some(ADMIN), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(
+        (run["state"].as_str(), run["resumed_by"].as_str()),
+        (Some("sending"), Some("root"))
+    );
+    let (status, run) = h
+        .call("POST", &action_path(&id, "cancel"), Some(CONFIRMER), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["state"], "cancelled");
+    assert_eq!(run["cancelled_by"], "alice");
+    assert_eq!(run["cancelled_at"], "2026-12-07T06:00:00Z");
+}
+
+#[tokio::test]
+async fn a_delivery_sums_its_runs_and_splits_them_by_aggregation_period() {
+    let h = Harness::new().await;
+    h.prepared_run("weekly", 1, false, Some("2026-W49")).await;
+    h.prepared_run("weekly", 2, false, Some("2026-W49")).await;
+    h.prepared_run("weekly", 200, false, Some("2026-W50")).await;
+    let (status, body) = h
+        .call("GET", "/api/v1/deliveries/weekly", Some(VIEWER), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["runs"], 3);
+    assert_eq!(body["kpi"]["targeted"], 12);
+    assert_eq!(body["delivery"], Value::Null);
+    let periods = body["periods"].as_array().unwrap();
+    assert_eq!(periods.len(), 2);
+    assert_eq!(periods[0]["period"], "2026-W50");
+    assert_eq!(periods[1]["period"], "2026-W49");
+    assert_eq!(periods[1]["kpi"]["to_send"], 4);
+}

@@ -138,6 +138,18 @@ impl Harness {
 
     /// A run of `delivery` at `t0 + hours`, prepared with 4 rows (2 excluded), left pending.
     pub async fn pending_run(&self, delivery: &str, hours: i64) -> RunId {
+        self.prepared_run(delivery, hours, true, None).await
+    }
+
+    /// A run prepared with 4 rows (2 excluded): `pending` when `confirm`,
+    /// else `sending` (when due) or `scheduled`.
+    pub async fn prepared_run(
+        &self,
+        delivery: &str,
+        hours: i64,
+        confirm: bool,
+        period: Option<&str>,
+    ) -> RunId {
         let at = t0() + chrono::Duration::hours(hours);
         let id = RunId::at(delivery, at);
         let created = self
@@ -148,8 +160,8 @@ impl Harness {
                 channel: "email".to_owned(),
                 scheduled_for: at,
                 confirm_deadline: at + chrono::Duration::hours(6),
-                confirm_required: true,
-                aggregation_period: None,
+                confirm_required: confirm,
+                aggregation_period: period.map(str::to_owned),
                 definition: "{}".to_owned(),
                 definition_hash: "sha256:00".to_owned(),
                 throttle_per_second: None,
@@ -165,13 +177,25 @@ impl Harness {
                 .await
                 .unwrap()
         );
+        let recipients = ["c1", "c2"]
+            .map(|r| crate::store::FrozenRecipient {
+                id: r.to_owned(),
+                address: format!("{r}@example.com"),
+                fields: BTreeMap::new(),
+            })
+            .to_vec();
+        let chunk = crate::store::Chunk {
+            number: 0,
+            recipients,
+        };
+        self.store.put_chunk(&id, &chunk).await.unwrap();
         let prepared = Prepared {
             targeted: 4,
             excluded_by_reason: BTreeMap::from([
                 (crate::runs::ExclusionReason::NoAddress, 1),
                 (crate::runs::ExclusionReason::InvalidAddress, 1),
             ]),
-            chunks: 0,
+            chunks: 1,
             preview: Some(Preview {
                 recipient_id: "c1".to_owned(),
                 content: BTreeMap::from([("subject".to_owned(), "Your week, Ana".to_owned())]),
@@ -183,7 +207,10 @@ impl Harness {
             .await
             .unwrap();
         match done {
-            Transition::Done(run) => assert_eq!(run.state, crate::runs::RunState::Pending),
+            Transition::Done(run) if confirm => {
+                assert_eq!(run.state, crate::runs::RunState::Pending)
+            }
+            Transition::Done(_) => {}
             other => panic!("preparation did not finish: {other:?}"),
         }
         id
