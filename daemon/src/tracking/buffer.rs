@@ -82,7 +82,6 @@ impl Buffer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
     use crate::store::embedded::EmbeddedStore;
     use std::sync::Arc;
 

@@ -20,10 +20,13 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// Tokens of the users every test config declares.
+/// Token of the user with the role `viewer`.
 pub const VIEWER: &str = "viewer-token";
+/// Token of the user with the role `start_deliveries`.
 pub const STARTER: &str = "starter-token";
+/// Token of the user with the role `feedback`.
 pub const FEEDER: &str = "feedback-token";
+/// Token of the user with the role `admin`.
 pub const ADMIN: &str = "admin-token";
 
 /// Builds the daemon and the outbox plugin once per test run.
@@ -109,11 +112,14 @@ users:
 
 /// A client of one listener.
 pub struct Api {
+    /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// A client that does not follow redirects (clicks answer 302).
     pub http: reqwest::Client,
 }
 
 impl Api {
+    /// A client of the listener at `base`.
     pub fn new(base: &str) -> Api {
         Api {
             base: base.trim_end_matches('/').to_owned(),
@@ -124,6 +130,7 @@ impl Api {
         }
     }
 
+    /// `method path` with `token` and an optional JSON body: status and JSON answer.
     pub async fn call(
         &self,
         method: &str,
