@@ -26,6 +26,9 @@ pub enum StartError {
     /// A plugin could not be loaded.
     #[error(transparent)]
     Plugin(#[from] crate::plugin_host::LoadError),
+    /// The tracking links' key could not be had.
+    #[error(transparent)]
+    TrackingKey(#[from] crate::tracking::KeyError),
     /// The HTTP listener could not bind.
     #[error("cannot listen on {addr}: {source}; change `http.listen` or stop what holds the port")]
     Listen {
@@ -51,6 +54,7 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
     let config = loaded.config.clone();
     let metrics = ops::metrics::install();
     let store = open_store(&config).await?;
+    let tracking = Arc::new(crate::tracking::Tracking::from_config(&config, &store).await?);
     let plugins = Arc::new(PluginHost::load(
         &plugin_specs(&config),
         config.sending.plugin_timeout.get(),
@@ -76,6 +80,7 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
         stopping: stopping.clone(),
         tasks: Default::default(),
         webhook: confirmation_webhook(&config),
+        tracking: Some(tracking.clone()),
     });
     let dispatcher = Arc::new(Dispatcher::new(engine.clone()));
     let scheduler = Scheduler::new(
@@ -100,14 +105,51 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
             addr: config.http.listen,
             source,
         })?;
-    info!(listen = %config.http.listen, owner = %engine.owner, "Herald is running.");
+    let public_routes = crate::tracking::public_routes(crate::tracking::routes::PublicState {
+        tracking: tracking.clone(),
+        store: store.clone(),
+        clock: control.clock.clone(),
+    });
+    let public_listener = match config.http.public_listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Listen { addr, source })?,
+        ),
+        None => None,
+    };
+    info!(listen = %config.http.listen, public_listen = ?config.http.public_listen, owner = %engine.owner, "Herald is running.");
 
     let (rescan_tx, rescan_rx) = mpsc::channel(1);
     let watcher = tokio::spawn(folder.watch(rescan_rx, stopping.clone()));
     let scheduler = tokio::spawn(scheduler.run());
     let server_stop = stopping.clone();
+    let timers = tokio::spawn(crate::tracking::timers::run(
+        tracking.clone(),
+        store.clone(),
+        config.kpi.flush_interval.get(),
+        config.kpi.rates_interval.get(),
+        stopping.clone(),
+    ));
+    // With a public listener the tracking routes are served there alone;
+    // without one they join the API's router.
+    let (api_app, public_server) = match public_listener {
+        Some(listener) => {
+            let stop = stopping.clone();
+            let server = tokio::spawn(async move {
+                if let Err(error) = axum::serve(listener, public_routes)
+                    .with_graceful_shutdown(async move { stop.cancelled().await })
+                    .await
+                {
+                    error!(%error, "Public HTTP server stopped.");
+                }
+            });
+            (crate::http::router(state), Some(server))
+        }
+        None => (crate::http::router(state).merge(public_routes), None),
+    };
     let server = tokio::spawn(async move {
-        let app = crate::http::router(state);
+        let app = api_app;
         if let Err(error) = axum::serve(listener, app)
             .with_graceful_shutdown(async move { server_stop.cancelled().await })
             .await
@@ -144,6 +186,12 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
     }
     let _ = watcher.await;
     let _ = server.await;
+    if let Some(public_server) = public_server {
+        let _ = public_server.await;
+    }
+    let _ = timers.await;
+    // The listeners are closed: nothing more can join the buffer.
+    tracking.buffer().flush(&store).await;
     info!("Herald stopped.");
     Ok(())
 }

@@ -69,6 +69,8 @@ pub struct Engine {
     pub tasks: TaskTracker,
     /// `confirmations.webhook`: told when a run becomes pending.
     pub webhook: Option<Arc<crate::http::webhook::Webhook>>,
+    /// Signs tracking and unsubscribe links; `None` sends e-mails without them.
+    pub tracking: Option<Arc<crate::tracking::Tracking>>,
 }
 
 impl Engine {

@@ -6,6 +6,7 @@ mod plugin_info;
 mod remote;
 mod run;
 mod schema;
+mod suppress;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,8 @@ pub enum Command {
     HashToken(hash_token::Args),
     /// Load a plugin and print its name, version, channels and ABI version.
     PluginInfo(plugin_info::Args),
+    /// Manage the quarantine and the denylist through the daemon's API.
+    Suppress(suppress::Args),
     /// Commands that talk to a running daemon through its HTTP API.
     #[command(flatten)]
     Remote(remote::Command),
@@ -53,6 +56,7 @@ pub fn main() -> ExitCode {
         Command::Schema => schema::run(),
         Command::HashToken(args) => hash_token::run(args),
         Command::PluginInfo(args) => plugin_info::run(args),
+        Command::Suppress(args) => suppress::run(args),
         Command::Remote(command) => remote::run(command),
     };
     match result {

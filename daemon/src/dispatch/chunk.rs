@@ -276,7 +276,7 @@ fn render(context: &RunContext, recipient: &FrozenRecipient) -> Result<Message, 
         .renderer
         .render(&row, context.run.id.as_str())
         .map_err(|e| e.to_string())?;
-    Ok(Message {
+    let mut message = Message {
         message_id: format!("{}/{}", context.run.id, recipient.id),
         run_id: context.run.id.to_string(),
         recipient_id: recipient.id.clone(),
@@ -285,7 +285,11 @@ fn render(context: &RunContext, recipient: &FrozenRecipient) -> Result<Message, 
         content: rendered.content,
         headers: rendered.headers,
         data: rendered.data,
-    })
+    };
+    if let Some((tracking, choice)) = &context.tracking {
+        tracking.decorate(&mut message, *choice)?;
+    }
+    Ok(message)
 }
 
 /// Records the schedule lag once per run and instance: from the instant

@@ -29,6 +29,8 @@ pub(crate) struct RunContext {
     pub sender: ChannelSender,
     /// Whether this instance has handed the run's first message to the plugin.
     pub first_sent: AtomicBool,
+    /// E-mail only: the links' signer and what the delivery tracks.
+    pub tracking: Option<(Arc<crate::tracking::Tracking>, crate::definitions::Tracking)>,
 }
 
 impl Dispatcher {
@@ -99,11 +101,16 @@ impl Dispatcher {
             Ok(renderer) => renderer,
             Err(e) => return fail(e.to_string()).await,
         };
+        let tracking = (delivery.channel() == "email")
+            .then(|| self.engine.tracking.clone())
+            .flatten()
+            .map(|t| (t, delivery.tracking()));
         Ok(Some(RunContext {
             run,
             renderer,
             sender,
             first_sent: AtomicBool::new(false),
+            tracking,
         }))
     }
 }

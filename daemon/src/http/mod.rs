@@ -13,6 +13,7 @@ pub mod auth;
 pub mod deliveries;
 pub mod error;
 pub mod extract;
+pub mod feedback;
 pub mod openapi;
 pub mod page;
 pub mod profiles;

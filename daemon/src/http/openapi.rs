@@ -6,7 +6,7 @@
 use super::auth::Right;
 use super::error::ErrorBody;
 use super::views::*;
-use super::{AppState, deliveries, page, profiles, proof, runs, suppressions};
+use super::{AppState, deliveries, feedback, page, profiles, proof, runs, suppressions};
 use crate::runs::actions::Action;
 use axum::extract::{Path, State};
 use axum::http::Method;
@@ -249,6 +249,17 @@ pub fn endpoints() -> Vec<Endpoint> {
             Json(schema::<SuppressAnswer>),
             || delete(suppressions::lift),
         ),
+        Endpoint {
+            request: Some(schema::<feedback::FeedbackRequest>),
+            ..e(
+                Method::POST,
+                "/api/v1/feedback",
+                "Provider feedback (delivered, bounced, failed, complained, stop), one event or {\"events\": [...]}",
+                Some(Right::Feedback),
+                Json(schema::<feedback::FeedbackAnswer>),
+                || post(feedback::post),
+            )
+        },
     ]
 }
 

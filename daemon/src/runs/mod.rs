@@ -7,6 +7,7 @@
 pub mod actions;
 mod advance;
 mod busy;
+pub mod feedback;
 pub mod model;
 pub mod prepare;
 

@@ -311,6 +311,13 @@ pub trait Store: Send + Sync + 'static {
     /// A successful send resets the soft-bounce counts of these addresses.
     async fn reset_soft_bounces(&self, addresses: &[String]) -> StoreResult<()>;
 
+    // ----- shared secrets -----
+
+    /// The secret kept under `name` (the HMAC key of tracking links), shared
+    /// by every instance: stores `candidate` when there is none yet (set
+    /// once, never overwritten) and returns the one kept.
+    async fn shared_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
+
     // ----- run states at a glance -----
 
     /// How many runs are in each state (metrics `herald_runs{state}`).

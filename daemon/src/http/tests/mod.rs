@@ -80,6 +80,7 @@ impl Harness {
             stopping: Default::default(),
             tasks: Default::default(),
             webhook: None,
+            tracking: None,
         });
         let readiness = Readiness::default();
         readiness.set_deliveries_loaded();

@@ -325,3 +325,32 @@ pub async fn changes_are_notified_when_a_run_becomes_due_sooner(store: SharedSto
     })
     .await;
 }
+
+/// The first candidate becomes the secret; later candidates (another
+/// instance starting) get the kept one, and names are independent.
+pub async fn a_shared_secret_is_set_once_and_then_kept(store: SharedStore) {
+    let first = store
+        .shared_secret("links", b"first\x00\xff")
+        .await
+        .unwrap();
+    assert_eq!(first, b"first\x00\xff");
+    let again = store.shared_secret("links", b"second").await.unwrap();
+    assert_eq!(again, first);
+    let other = store.shared_secret("other", b"third").await.unwrap();
+    assert_eq!(other, b"third");
+}
+
+/// Instances starting together agree on one secret.
+pub async fn concurrent_shared_secret_candidates_agree_on_one(store: SharedStore) {
+    let tasks: Vec<_> = (0..8u8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move { store.shared_secret("links", &[i; 32]).await.unwrap() })
+        })
+        .collect();
+    let mut kept = Vec::new();
+    for task in tasks {
+        kept.push(task.await.unwrap());
+    }
+    assert!(kept.iter().all(|k| k == &kept[0]), "{kept:?}");
+}

@@ -85,6 +85,8 @@ macro_rules! conformance_tests {
                 due_runs_come_soonest_first_up_to_the_limit,
                 runs_are_counted_by_state,
                 changes_are_notified_when_a_run_becomes_due_sooner,
+                a_shared_secret_is_set_once_and_then_kept,
+                concurrent_shared_secret_candidates_agree_on_one,
             );
         }
     };

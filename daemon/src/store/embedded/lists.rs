@@ -2,7 +2,7 @@
 //! state counts, schedule cursors, throttles and suppressions.
 
 use super::tables::{
-    AGENDA, CURSORS, DEFINITIONS, Db, RUN_ORDER, SOFT_BOUNCES, STATE_COUNTS, SUPPRESSIONS,
+    AGENDA, CURSORS, DEFINITIONS, Db, RUN_ORDER, SECRETS, SOFT_BOUNCES, STATE_COUNTS, SUPPRESSIONS,
     SuppressionRecord, THROTTLES, Tx, Txn, from_json, from_us, to_json, us,
 };
 use crate::runs::{RunId, RunState};
@@ -28,6 +28,16 @@ fn bad_cursor(cursor: &str) -> StoreError {
 }
 
 impl Tx<'_> {
+    /// The secret under `name`, set to `candidate` when there is none.
+    pub fn shared_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        let mut table = self.txn.open_table(SECRETS).db()?;
+        if let Some(kept) = table.get(name).db()? {
+            return Ok(kept.value().to_vec());
+        }
+        table.insert(name, candidate).db()?;
+        Ok(candidate.to_vec())
+    }
+
     /// Moves a cursor forward, never backward.
     pub fn advance_cursor(&self, delivery: &str, to: DateTime<Utc>) -> StoreResult<()> {
         let mut table = self.txn.open_table(CURSORS).db()?;

@@ -335,4 +335,10 @@ impl Store for EmbeddedStore {
     async fn count_by_state(&self) -> StoreResult<Vec<(RunState, u64)>> {
         self.read(|tx| tx.count_by_state()).await
     }
+
+    async fn shared_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        let (name, candidate) = (name.to_owned(), candidate.to_vec());
+        self.write(move |tx| tx.shared_secret(&name, &candidate))
+            .await
+    }
 }

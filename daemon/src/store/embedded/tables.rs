@@ -45,6 +45,8 @@ pub(super) const THROTTLES: TableDefinition<&str, i64> = TableDefinition::new("t
 pub(super) const SUPPRESSIONS: TableDefinition<(u8, &str), &[u8]> =
     TableDefinition::new("suppressions");
 /// Soft bounces counted per address.
+/// Secret name → bytes, written once (the tracking links' HMAC key).
+pub(super) const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
 pub(super) const SOFT_BOUNCES: TableDefinition<&str, u32> = TableDefinition::new("soft_bounces");
 
 /// A run with what only the store needs: the preparation lease.
@@ -184,6 +186,7 @@ impl Tx<'_> {
         self.txn.open_table(THROTTLES).db()?;
         self.txn.open_table(SUPPRESSIONS).db()?;
         self.txn.open_table(SOFT_BOUNCES).db()?;
+        self.txn.open_table(SECRETS).db()?;
         Ok(())
     }
 

@@ -83,6 +83,11 @@ impl GlobalKeys {
         }
     }
 
+    /// STRING: a secret shared by the instances (set once, `SET NX`).
+    pub fn secret(&self, name: &str) -> String {
+        format!("{}:secret:{name}", self.prefix)
+    }
+
     /// ZSET: run id → scheduled_for (µs), the runs of one delivery.
     pub fn delivery_runs(&self, delivery_id: &str) -> String {
         format!("{}:runs:{delivery_id}", self.prefix)

@@ -262,4 +262,8 @@ impl Store for RedisStore {
     async fn count_by_state(&self) -> StoreResult<Vec<(RunState, u64)>> {
         self.count_by_state_impl().await
     }
+
+    async fn shared_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        self.shared_secret_impl(name, candidate).await
+    }
 }

@@ -174,4 +174,31 @@ impl RedisStore {
             .map_err(store_err)?;
         Ok(())
     }
+
+    /// `SET NX` then `GET`: the first instance's candidate wins, and every
+    /// instance reads the same secret afterwards.
+    pub(super) async fn shared_secret_impl(
+        &self,
+        name: &str,
+        candidate: &[u8],
+    ) -> StoreResult<Vec<u8>> {
+        let key = self.global.secret(name);
+        let mut conn = self.conn();
+        redis::cmd("SET")
+            .arg(&key)
+            .arg(candidate)
+            .arg("NX")
+            .query_async::<Option<String>>(&mut conn)
+            .await
+            .map_err(store_err)?;
+        let kept: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .map_err(store_err)?;
+        kept.ok_or_else(|| StoreError::Corrupt {
+            key,
+            problem: "the secret vanished right after it was set".to_owned(),
+        })
+    }
 }

@@ -1,0 +1,312 @@
+//! `herald suppress add|remove|import|list`: the quarantine and the
+//! denylist through the daemon's API (`/api/v1/suppressions`), so the
+//! server's role rules apply (changes need `admin`). Token from
+//! `HERALD_TOKEN`, address from `--url` or `HERALD_URL`.
+
+use anyhow::{Context, bail};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Arguments of `herald suppress`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: Action,
+    /// The daemon's API address (its `http.listen`).
+    #[arg(
+        long,
+        env = "HERALD_URL",
+        default_value = "http://127.0.0.1:8425",
+        global = true
+    )]
+    pub url: String,
+}
+
+/// A list: `quarantine` or `denylist`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum List {
+    /// Hard-bounced addresses and soft-bounced past the threshold.
+    Quarantine,
+    /// Unsubscribed, complained, STOP.
+    Denylist,
+}
+
+impl List {
+    fn as_str(self) -> &'static str {
+        match self {
+            List::Quarantine => "quarantine",
+            List::Denylist => "denylist",
+        }
+    }
+}
+
+/// The actions of `herald suppress`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Put addresses on a list.
+    Add {
+        /// The list.
+        list: List,
+        /// The addresses (e-mail, E.164 phone, push token).
+        #[arg(required = true)]
+        addresses: Vec<String>,
+        /// Why (shown in `list`).
+        #[arg(long, default_value = "manual")]
+        reason: String,
+    },
+    /// Lift addresses from a list.
+    Remove {
+        /// The list.
+        list: List,
+        /// The addresses.
+        #[arg(required = true)]
+        addresses: Vec<String>,
+    },
+    /// Put every address of a CSV file on a list: the first column, or the
+    /// column named by --column; a header row `address`/`email`/`phone` is skipped.
+    Import {
+        /// The list.
+        list: List,
+        /// The CSV file.
+        file: PathBuf,
+        /// The header of the column holding the addresses.
+        #[arg(long)]
+        column: Option<String>,
+        /// Why (shown in `list`).
+        #[arg(long, default_value = "imported")]
+        reason: String,
+    },
+    /// Print the entries of a list.
+    List {
+        /// The list.
+        list: List,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+    },
+}
+
+/// Runs `herald suppress`.
+pub fn run(args: Args) -> super::Outcome {
+    let Ok(token) = std::env::var("HERALD_TOKEN") else {
+        eprintln!(
+            "herald: set HERALD_TOKEN to your API token (the one whose `herald hash-token` digest is in the daemon's `users`)"
+        );
+        return Ok(ExitCode::from(2));
+    };
+    let api = Api::new(&args.url, token)?;
+    match args.action {
+        Action::Add {
+            list,
+            addresses,
+            reason,
+        } => add_all(&api, list, addresses.iter().map(String::as_str), &reason),
+        Action::Remove { list, addresses } => {
+            for address in &addresses {
+                api.call(Method::DELETE, &entry_path(list, address), None)?;
+                println!("{address}: lifted from the {}", list.as_str());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Import {
+            list,
+            file,
+            column,
+            reason,
+        } => {
+            let addresses = read_csv(&file, column.as_deref())?;
+            add_all(&api, list, addresses.iter().map(String::as_str), &reason)
+        }
+        Action::List { list, limit } => {
+            let mut printed = 0;
+            let mut cursor: Option<String> = None;
+            println!(
+                "{:<40} {:<14} {:<25} SOFT BOUNCES",
+                "ADDRESS", "REASON", "SINCE"
+            );
+            while printed < limit {
+                let mut path = format!("/api/v1/suppressions?list={}&limit=1000", list.as_str());
+                if let Some(c) = &cursor {
+                    path.push_str(&format!("&cursor={}", encode(c)));
+                }
+                let page: EntryPage = serde_json::from_value(api.call(Method::GET, &path, None)?)
+                    .context("the daemon's answer is not a page of entries")?;
+                for e in page.entries.iter().take(limit - printed) {
+                    println!(
+                        "{:<40} {:<14} {:<25} {}",
+                        e["address"].as_str().unwrap_or(""),
+                        e["reason"].as_str().unwrap_or(""),
+                        e["since"].as_str().unwrap_or(""),
+                        e["soft_bounces"]
+                    );
+                    printed += 1;
+                }
+                match page.next_cursor {
+                    Some(next) if printed < limit => cursor = Some(next),
+                    _ => break,
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct EntryPage {
+    entries: Vec<Value>,
+    next_cursor: Option<String>,
+}
+
+fn add_all<'a>(
+    api: &Api,
+    list: List,
+    addresses: impl Iterator<Item = &'a str>,
+    reason: &str,
+) -> super::Outcome {
+    let body = serde_json::json!({ "reason": reason });
+    let mut added = 0;
+    for address in addresses {
+        api.call(Method::PUT, &entry_path(list, address), Some(&body))
+            .with_context(|| format!("adding {address:?} to the {}", list.as_str()))?;
+        added += 1;
+    }
+    println!("{added} address(es) on the {}", list.as_str());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn entry_path(list: List, address: &str) -> String {
+    format!("/api/v1/suppressions/{}/{}", list.as_str(), encode(address))
+}
+
+/// The addresses of a CSV file, in order, blanks skipped.
+fn read_csv(path: &std::path::Path, column: Option<&str>) -> anyhow::Result<Vec<String>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(column.is_some())
+        .flexible(true)
+        .from_path(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let index = match column {
+        Some(name) => {
+            let headers = reader
+                .headers()
+                .with_context(|| format!("{}: cannot read the header row", path.display()))?;
+            match headers.iter().position(|h| h.trim() == name) {
+                Some(i) => i,
+                None => bail!(
+                    "{}:1: no column named {name:?}; the columns are {:?}",
+                    path.display(),
+                    headers.iter().collect::<Vec<_>>()
+                ),
+            }
+        }
+        None => 0,
+    };
+    let mut addresses = Vec::new();
+    for (n, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{}: record {}", path.display(), n + 1))?;
+        let value = record.get(index).unwrap_or("").trim();
+        let header = column.is_none()
+            && n == 0
+            && ["address", "email", "phone", "push_token"]
+                .contains(&value.to_ascii_lowercase().as_str());
+        if !value.is_empty() && !header {
+            addresses.push(value.to_owned());
+        }
+    }
+    Ok(addresses)
+}
+
+/// Percent-encodes one path segment or query value.
+fn encode(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A minimal API client on a current-thread runtime.
+struct Api {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Api {
+    fn new(base: &str, token: String) -> anyhow::Result<Api> {
+        Ok(Api {
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(60))
+                .build()
+                .context("starting the HTTP client")?,
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the HTTP client")?,
+        })
+    }
+
+    fn call(&self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        self.runtime.block_on(async {
+            let mut request = self.http.request(method, &url).bearer_auth(&self.token);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let response = request.send().await.with_context(|| {
+                format!(
+                    "cannot reach the daemon at {}; is it running? Pass its address with --url",
+                    self.base
+                )
+            })?;
+            let status: StatusCode = response.status();
+            let text = response.text().await.unwrap_or_default();
+            let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            if !status.is_success() {
+                let message = json["error"].as_str().map_or(text.clone(), str::to_owned);
+                bail!("{message} (HTTP {status})");
+            }
+            Ok(json)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_addresses_come_from_the_first_column_without_the_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        std::fs::write(&path, "email,name\nA@x.example,Ana\n\nb@x.example,Bo\n").unwrap();
+        assert_eq!(
+            read_csv(&path, None).unwrap(),
+            ["A@x.example", "b@x.example"]
+        );
+    }
+
+    #[test]
+    fn csv_addresses_come_from_the_named_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        std::fs::write(&path, "id,mail\n1,a@x.example\n2,b@x.example\n").unwrap();
+        assert_eq!(
+            read_csv(&path, Some("mail")).unwrap(),
+            ["a@x.example", "b@x.example"]
+        );
+        let error = read_csv(&path, Some("email")).unwrap_err().to_string();
+        assert!(error.contains(":1: no column named \"email\""), "{error}");
+    }
+}

@@ -1,0 +1,127 @@
+//! `POST /api/v1/feedback`: provider feedback, one event or a batch, for
+//! the roles `feedback` and `admin`. Each event is applied as an engine
+//! operation ([`crate::runs::feedback`]); unknown messages are counted.
+
+use super::AppState;
+use super::auth::{Caller, Right};
+use super::error::{ApiError, ApiResult};
+use super::extract::ApiJson;
+use crate::runs::FeedbackEvent;
+use crate::runs::feedback::{Applied, BounceKind, Feedback, MessageRef, apply};
+use axum::Json;
+use axum::extract::State;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// At most this many events in one request.
+const MAX_EVENTS: usize = 10_000;
+
+/// One event as the provider's webhook posts it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackItem {
+    /// `delivered`, `bounced`, `failed`, `complained` or `stop`.
+    pub event: String,
+    /// For `bounced`: `hard` (default) or `soft`.
+    pub kind: Option<BounceKind>,
+    /// The provider's message id, as the plugin returned it.
+    pub provider_message_id: Option<String>,
+    /// Instead of the provider id: the run…
+    pub run_id: Option<String>,
+    /// …and the recipient.
+    pub recipient_id: Option<String>,
+    /// The provider's words, kept with the outcome.
+    pub detail: Option<String>,
+}
+
+/// The body: one event, or `{"events": [...]}`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FeedbackRequest {
+    /// Several events.
+    Batch {
+        /// The events, applied in order.
+        events: Vec<FeedbackItem>,
+    },
+    /// One event.
+    One(FeedbackItem),
+}
+
+/// What was done with the events.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct FeedbackAnswer {
+    /// Events whose message was found and that were applied.
+    pub applied: u64,
+    /// Events naming a message Herald does not know: ignored.
+    pub unknown: u64,
+}
+
+/// `POST /api/v1/feedback`.
+pub async fn post(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<FeedbackRequest>,
+) -> ApiResult<Json<FeedbackAnswer>> {
+    caller.require(Right::Feedback, "post provider feedback")?;
+    let items = match body {
+        FeedbackRequest::Batch { events } => events,
+        FeedbackRequest::One(item) => vec![item],
+    };
+    if items.len() > MAX_EVENTS {
+        return Err(ApiError::BadRequest(format!(
+            "{} events in one request; send at most {MAX_EVENTS} per request",
+            items.len()
+        )));
+    }
+    // Parse every event first, so a bad one refuses the request before any
+    // is applied and the provider can resend the whole batch.
+    let events = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| parse(item).map_err(|e| ApiError::BadRequest(format!("events[{i}]: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let engine = &state.engine;
+    let mut answer = FeedbackAnswer {
+        applied: 0,
+        unknown: 0,
+    };
+    for event in &events {
+        let now = engine.clock.now();
+        match apply(&engine.store, event, engine.settings.soft_threshold, now).await? {
+            Applied::Applied => answer.applied += 1,
+            Applied::Unknown => answer.unknown += 1,
+        }
+    }
+    tracing::info!(user = ?caller.name, applied = answer.applied, unknown = answer.unknown, "Feedback applied.");
+    Ok(Json(answer))
+}
+
+fn parse(item: FeedbackItem) -> Result<Feedback, String> {
+    let event: FeedbackEvent = item.event.parse().map_err(|_| {
+        format!(
+            "unknown event {:?}: use delivered, bounced, failed, complained or stop",
+            item.event
+        )
+    })?;
+    let message = match (item.provider_message_id, item.run_id, item.recipient_id) {
+        (Some(id), None, None) => MessageRef::Provider(id),
+        (None, Some(run), Some(recipient)) => MessageRef::Recipient {
+            run: run.parse().map_err(|_| {
+                format!("`run_id` {run:?} is not a run id such as `digest@20261207T080000Z`")
+            })?,
+            recipient,
+        },
+        _ => {
+            return Err(
+                "name the message by `provider_message_id`, or by `run_id` and `recipient_id`"
+                    .to_owned(),
+            );
+        }
+    };
+    Ok(Feedback {
+        event,
+        kind: item.kind,
+        message,
+        detail: item.detail,
+    })
+}

@@ -1,0 +1,120 @@
+//! Tracked events kept in memory until the next flush, so a tracking
+//! request only takes a lock and never waits on the store. The store makes
+//! events unique per recipient and kind; the buffer already drops repeats
+//! within one interval so a recipient reloading a page costs nothing.
+
+use crate::runs::RunId;
+use crate::store::{SharedStore, StoreError, TrackingKind};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use tracing::warn;
+
+/// At most this many distinct events wait for a flush; beyond it new ones
+/// are dropped (and counted) rather than letting memory grow without end.
+const MAX_PENDING: usize = 1_000_000;
+
+/// Events per run waiting for the next flush.
+#[derive(Default)]
+pub struct Buffer {
+    pending: Mutex<Pending>,
+}
+
+#[derive(Default)]
+struct Pending {
+    runs: HashMap<RunId, HashSet<(String, TrackingKind)>>,
+    count: usize,
+}
+
+impl Buffer {
+    /// Keeps one event for the next flush.
+    pub fn record(&self, run: RunId, recipient: &str, kind: TrackingKind) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.count >= MAX_PENDING {
+            metrics::counter!("herald_tracking_dropped_total").increment(1);
+            return;
+        }
+        if pending
+            .runs
+            .entry(run)
+            .or_default()
+            .insert((recipient.to_owned(), kind))
+        {
+            pending.count += 1;
+        }
+    }
+
+    /// How many distinct events wait.
+    pub fn len(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).count
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes every waiting event with one `record_tracking` per run.
+    /// A run the store cannot reach now keeps its events for the next
+    /// flush; a run the store does not know (purged) loses them.
+    pub async fn flush(&self, store: &SharedStore) {
+        let taken = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::take(&mut *pending)
+        };
+        for (run, events) in taken.runs {
+            let list: Vec<(String, TrackingKind)> = events.into_iter().collect();
+            match store.record_tracking(&run, &list).await {
+                Ok(()) => {}
+                Err(error @ StoreError::Unavailable(_)) => {
+                    warn!(run_id = %run, events = list.len(), %error, "Tracked events kept for the next flush.");
+                    for (recipient, kind) in list {
+                        self.record(run.clone(), &recipient, kind);
+                    }
+                }
+                Err(error) => {
+                    warn!(run_id = %run, events = list.len(), %error, "Tracked events of this run dropped.");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::embedded::EmbeddedStore;
+    use std::sync::Arc;
+
+    #[test]
+    fn repeats_within_an_interval_are_kept_once() {
+        let buffer = Buffer::default();
+        let run: RunId = "d@once".parse().unwrap();
+        buffer.record(run.clone(), "c1", TrackingKind::Open);
+        buffer.record(run.clone(), "c1", TrackingKind::Open);
+        buffer.record(run.clone(), "c1", TrackingKind::Click);
+        buffer.record(run, "c2", TrackingKind::Open);
+        assert_eq!(buffer.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn a_flush_writes_unique_counts_and_empties_the_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: SharedStore =
+            Arc::new(EmbeddedStore::open(dir.path().join("db")).await.unwrap());
+        let new = crate::store::conformance::new_run("d", 60, false);
+        let run = new.id.clone();
+        assert!(store.create_run(&new).await.unwrap());
+        let buffer = Buffer::default();
+        buffer.record(run.clone(), "c1", TrackingKind::Click);
+        buffer.record(run.clone(), "c2", TrackingKind::Open);
+        buffer.record(run.clone(), "c3", TrackingKind::Unsubscribe);
+        buffer.record("gone@once".parse().unwrap(), "c1", TrackingKind::Open);
+        buffer.flush(&store).await;
+        assert!(buffer.is_empty());
+        // The same events again in a later interval change nothing.
+        buffer.record(run.clone(), "c1", TrackingKind::Open);
+        buffer.flush(&store).await;
+        let c = store.run(&run).await.unwrap().unwrap().counters;
+        assert_eq!((c.opened, c.clicked, c.unsubscribed), (2, 1, 1));
+    }
+}

@@ -1,0 +1,177 @@
+//! The public routes: `/t/o/{token}` (open pixel), `/t/c/{token}` (click
+//! redirect) and `/u/{token}` (unsubscribe page and RFC 8058 one-click).
+//! A token that does not verify, or that is not of the route's kind, gets
+//! `404` before anything is recorded or redirected. Opens and clicks only
+//! go to the in-memory buffer; an unsubscribe writes the denylist at once,
+//! because the recipient was promised it.
+
+use super::Tracking;
+use super::token::{Claim, LinkKind};
+use crate::clock::Clock;
+use crate::runs::RunId;
+use crate::store::{SharedStore, SuppressionList, TrackingKind};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use std::sync::Arc;
+use tracing::{info, warn};
+
+/// A transparent 1x1 GIF.
+const PIXEL: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+];
+
+/// What the public routes share.
+#[derive(Clone)]
+pub struct PublicState {
+    /// Tokens and the buffer.
+    pub tracking: Arc<Tracking>,
+    /// For the unsubscribe's denylist write.
+    pub store: SharedStore,
+    /// Where time comes from.
+    pub clock: Clock,
+}
+
+/// The tracking and unsubscribe routes, and nothing else: merged into the
+/// `listen` router, or served alone on `http.public_listen`.
+pub fn public_routes(state: PublicState) -> Router {
+    Router::new()
+        .route("/t/o/{token}", get(open))
+        .route("/t/c/{token}", get(click))
+        .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
+        .with_state(state)
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CACHE_CONTROL, "no-store")],
+        "This link is not valid.\n",
+    )
+        .into_response()
+}
+
+/// The claim of a token of `kind` with a well-formed run id.
+fn claim(state: &PublicState, token: &str, kind: LinkKind) -> Option<(Claim, RunId)> {
+    let claim = state.tracking.signer().verify(token)?;
+    if claim.kind != kind {
+        return None;
+    }
+    let run = claim.run.parse().ok()?;
+    Some((claim, run))
+}
+
+async fn open(State(state): State<PublicState>, Path(token): Path<String>) -> Response {
+    let Some((claim, run)) = claim(&state, &token, LinkKind::Open) else {
+        return not_found();
+    };
+    state
+        .tracking
+        .buffer()
+        .record(run, &claim.recipient, TrackingKind::Open);
+    (
+        [
+            (header::CONTENT_TYPE, "image/gif"),
+            (header::CACHE_CONTROL, "no-store, max-age=0"),
+        ],
+        PIXEL,
+    )
+        .into_response()
+}
+
+async fn click(State(state): State<PublicState>, Path(token): Path<String>) -> Response {
+    let Some((claim, run)) = claim(&state, &token, LinkKind::Click) else {
+        return not_found();
+    };
+    let lower = claim.url.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return not_found();
+    }
+    state
+        .tracking
+        .buffer()
+        .record(run, &claim.recipient, TrackingKind::Click);
+    (
+        StatusCode::FOUND,
+        [
+            (header::LOCATION, claim.url.as_str()),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+    )
+        .into_response()
+}
+
+/// `GET /u/{token}`: a page with a button; a GET never unsubscribes,
+/// because mail scanners follow links.
+async fn unsubscribe_page(State(state): State<PublicState>, Path(token): Path<String>) -> Response {
+    if claim(&state, &token, LinkKind::Unsubscribe).is_none() {
+        return not_found();
+    }
+    page(
+        "Unsubscribe",
+        r#"<p>Stop receiving these messages?</p>
+<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click"><button type="submit">Unsubscribe</button></form>"#,
+    )
+}
+
+/// `POST /u/{token}` (the page's button, or a mail client's RFC 8058
+/// one-click): the address joins the denylist now.
+async fn unsubscribe(State(state): State<PublicState>, Path(token): Path<String>) -> Response {
+    let Some((claim, run)) = claim(&state, &token, LinkKind::Unsubscribe) else {
+        return not_found();
+    };
+    let outcome = match state.store.outcome(&run, &claim.recipient).await {
+        Ok(Some(outcome)) if !outcome.address.is_empty() => outcome,
+        Ok(_) => return not_found(),
+        Err(error) => return unavailable(&error),
+    };
+    let now = state.clock.now();
+    if let Err(error) = state
+        .store
+        .suppress(
+            SuppressionList::Denylist,
+            &outcome.address,
+            "unsubscribed",
+            now,
+        )
+        .await
+    {
+        return unavailable(&error);
+    }
+    state
+        .tracking
+        .buffer()
+        .record(run.clone(), &claim.recipient, TrackingKind::Unsubscribe);
+    info!(run_id = %run, recipient_id = ?claim.recipient, "Recipient unsubscribed.");
+    page(
+        "Unsubscribed",
+        "<p>You are unsubscribed: you will not receive these messages any more.</p>",
+    )
+}
+
+fn unavailable(error: &crate::store::StoreError) -> Response {
+    warn!(%error, "Unsubscribe could not be recorded.");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "60")],
+        "The unsubscribe could not be recorded right now; please try again in a minute.\n",
+    )
+        .into_response()
+}
+
+fn page(title: &str, body: &str) -> Response {
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title></head><body style=\"font-family:sans-serif;max-width:30em;margin:3em auto\"><h1>{title}</h1>{body}</body></html>"
+        )),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,202 @@
+//! The public routes in-process, over a real embedded store.
+
+use super::*;
+use crate::store::RecipientOutcome;
+use crate::store::embedded::EmbeddedStore;
+use crate::tracking::token::Signer;
+use axum::body::Body;
+use axum::http::Request;
+use tower::ServiceExt;
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    state: PublicState,
+    run: RunId,
+}
+
+async fn harness() -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let store: SharedStore = Arc::new(EmbeddedStore::open(dir.path().join("db")).await.unwrap());
+    let new = crate::store::conformance::new_run("d", 60, false);
+    let run = new.id.clone();
+    store.create_run(&new).await.unwrap();
+    let at = crate::store::conformance::t(0);
+    store
+        .record_outcomes(
+            &run,
+            &[RecipientOutcome {
+                recipient_id: "c1".into(),
+                address: "ana@x.example".into(),
+                outcome: crate::runs::Outcome::Delivered,
+                reason: None,
+                provider_message_id: None,
+                detail: None,
+                at,
+            }],
+        )
+        .await
+        .unwrap();
+    let tracking = Arc::new(Tracking::new(Signer::new(vec![5; 32]), "http://t.example"));
+    Harness {
+        _dir: dir,
+        state: PublicState {
+            tracking,
+            store,
+            clock: Clock::fake(at),
+        },
+        run,
+    }
+}
+
+impl Harness {
+    fn path(&self, kind: LinkKind, recipient: &str, url: &str) -> String {
+        let link = self
+            .state
+            .tracking
+            .link(kind, self.run.as_str(), recipient, url);
+        link.strip_prefix("http://t.example").unwrap().to_owned()
+    }
+
+    async fn call(&self, method: &str, path: &str) -> Response {
+        public_routes(self.state.clone())
+            .oneshot(
+                Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .body(Body::from("List-Unsubscribe=One-Click"))
+                    .unwrap(),
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn flushed(&self) -> crate::store::Counters {
+        self.state.tracking.buffer().flush(&self.state.store).await;
+        self.state
+            .store
+            .run(&self.run)
+            .await
+            .unwrap()
+            .unwrap()
+            .counters
+    }
+}
+
+fn tamper(path: &str) -> String {
+    let mut bytes = path.as_bytes().to_vec();
+    let i = bytes.len() - 3;
+    bytes[i] = if bytes[i] == b'a' { b'b' } else { b'a' };
+    String::from_utf8(bytes).unwrap()
+}
+
+#[tokio::test]
+async fn a_click_redirects_to_the_signed_url_and_counts_an_open_too() {
+    let h = harness().await;
+    let path = h.path(LinkKind::Click, "c1", "https://shop.example/x?y=1");
+    for _ in 0..3 {
+        let answer = h.call("GET", &path).await;
+        assert_eq!(answer.status(), StatusCode::FOUND);
+        assert_eq!(
+            answer.headers()[header::LOCATION],
+            "https://shop.example/x?y=1"
+        );
+    }
+    let c = h.flushed().await;
+    assert_eq!((c.opened, c.clicked), (1, 1));
+}
+
+#[tokio::test]
+async fn the_pixel_is_a_gif_and_counts_one_unique_open() {
+    let h = harness().await;
+    let path = h.path(LinkKind::Open, "c1", "");
+    let answer = h.call("GET", &path).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.headers()[header::CONTENT_TYPE], "image/gif");
+    let body = axum::body::to_bytes(answer.into_body(), 1024)
+        .await
+        .unwrap();
+    assert!(body.starts_with(b"GIF89a"));
+    h.call("GET", &path).await;
+    assert_eq!(h.flushed().await.opened, 1);
+}
+
+#[tokio::test]
+async fn tampered_tokens_get_404_never_redirect_and_never_write() {
+    let h = harness().await;
+    let click = h.path(LinkKind::Click, "c1", "https://shop.example/");
+    let open = h.path(LinkKind::Open, "c1", "");
+    let unsubscribe = h.path(LinkKind::Unsubscribe, "c1", "");
+    for (method, path) in [
+        ("GET", tamper(&click)),
+        ("GET", tamper(&open)),
+        ("GET", tamper(&unsubscribe)),
+        ("POST", tamper(&unsubscribe)),
+        // A valid token on the route of another kind.
+        ("GET", click.replace("/t/c/", "/t/o/")),
+        ("POST", open.replace("/t/o/", "/u/")),
+    ] {
+        let answer = h.call(method, &path).await;
+        assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{method} {path}");
+        assert!(answer.headers().get(header::LOCATION).is_none());
+    }
+    assert!(h.state.tracking.buffer().is_empty());
+    let c = h.flushed().await;
+    assert_eq!((c.opened, c.clicked, c.unsubscribed), (0, 0, 0));
+    let listed = h
+        .state
+        .store
+        .suppressed(&["ana@x.example".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![None]);
+}
+
+#[tokio::test]
+async fn the_unsubscribe_page_only_asks_and_the_post_denylists_the_address() {
+    let h = harness().await;
+    let path = h.path(LinkKind::Unsubscribe, "c1", "");
+    let page = h.call("GET", &path).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let body = axum::body::to_bytes(page.into_body(), 10_000)
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("<form method=\"post\""));
+    let address = vec!["ana@x.example".to_owned()];
+    assert_eq!(
+        h.state.store.suppressed(&address).await.unwrap(),
+        vec![None]
+    );
+
+    let done = h.call("POST", &path).await;
+    assert_eq!(done.status(), StatusCode::OK);
+    assert_eq!(
+        h.state.store.suppressed(&address).await.unwrap(),
+        vec![Some(SuppressionList::Denylist)]
+    );
+    assert_eq!(h.flushed().await.unsubscribed, 1);
+}
+
+#[tokio::test]
+async fn an_unsubscribe_for_a_recipient_without_an_outcome_is_not_found() {
+    let h = harness().await;
+    let path = h.path(LinkKind::Unsubscribe, "nobody", "");
+    assert_eq!(h.call("POST", &path).await.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_public_router_serves_nothing_but_tracking_routes() {
+    let h = harness().await;
+    for path in [
+        "/",
+        "/healthz",
+        "/metrics",
+        "/api/v1/runs",
+        "/api/v1/openapi.json",
+    ] {
+        assert_eq!(
+            h.call("GET", path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+}

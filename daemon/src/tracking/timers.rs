@@ -1,0 +1,69 @@
+//! The KPI timers of tracking: buffered events are written every
+//! `kpi.flush_interval`, and the open and click figures of recent runs are
+//! recounted from the tracking records every `kpi.rates_interval`.
+
+use super::Tracking;
+use crate::runs::RunState;
+use crate::store::{RunFilter, SharedStore};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+/// How many of the newest runs the rates timer recounts.
+const RECENT_RUNS: usize = 200;
+
+/// Flushes and recounts on their timers until `stopping`; the daemon
+/// flushes once more after its listeners closed.
+pub async fn run(
+    tracking: Arc<Tracking>,
+    store: SharedStore,
+    flush_every: Duration,
+    rates_every: Duration,
+    stopping: CancellationToken,
+) {
+    let mut flush = tokio::time::interval(flush_every.max(Duration::from_millis(10)));
+    let mut rates = tokio::time::interval(rates_every.max(Duration::from_secs(1)));
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    rates.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Both fire at once on the first tick; the first recount waits a period.
+    rates.tick().await;
+    loop {
+        tokio::select! {
+            () = stopping.cancelled() => return,
+            _ = flush.tick() => tracking.buffer().flush(&store).await,
+            _ = rates.tick() => {
+                tracking.buffer().flush(&store).await;
+                recount_recent(&store).await;
+            }
+        }
+    }
+}
+
+/// Recounts the newest runs that have sent something.
+pub async fn recount_recent(store: &SharedStore) {
+    let runs = match store
+        .list_runs(&RunFilter::default(), None, RECENT_RUNS)
+        .await
+    {
+        Ok(page) => page.items,
+        Err(error) => {
+            warn!(%error, "Could not list runs to recount their open and click figures.");
+            return;
+        }
+    };
+    let mut counted = 0;
+    for run in runs {
+        if !matches!(
+            run.state,
+            RunState::Sending | RunState::Paused | RunState::Sent | RunState::Cancelled
+        ) {
+            continue;
+        }
+        match store.recount(&run.id).await {
+            Ok(_) => counted += 1,
+            Err(error) => warn!(run_id = %run.id, %error, "Could not recount the run."),
+        }
+    }
+    debug!(runs = counted, "Open and click figures recounted.");
+}
