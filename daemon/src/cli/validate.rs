@@ -2,7 +2,6 @@
 
 use crate::definitions::{ChannelCatalog, FileError, Loaded, ValidationContext, load_paths};
 use crate::plugin_host::PluginHost;
-use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
