@@ -1,0 +1,33 @@
+//! P1: end-to-end recipients per second of one run (CSV read, exclusions,
+//! rendering one variable, plugin call, outcome recording, KPIs) through a
+//! no-op channel, with the Redis backend and, beside it, the embedded one.
+//!
+//! `p1_throughput [RECIPIENTS] [BATCH_SIZE]` (defaults 200000, 50).
+
+#[path = "sending_bed/mod.rs"]
+mod bed;
+
+use bed::{Backend, Bed};
+
+fn main() {
+    bed::init();
+    let n = bed::arg(1, 200_000);
+    let batch = bed::arg(2, 50);
+    let sending =
+        format!("  batch_size: {batch}\n  chunk_size: 1000\n  lease: 30s\n  plugin_timeout: 60s");
+    println!(
+        "P1 on {}: {n} recipients, batch_size {batch}",
+        bed::machine()
+    );
+    for backend in [Backend::Redis, Backend::Embedded] {
+        let mut bed = Bed::new(backend);
+        bed.audience(n as usize);
+        bed.start(r#""concurrency": 4"#, &sending);
+        let elapsed = bed.run(n, || {});
+        println!(
+            "P1 {backend:?}: {n} recipients in {:.2} s = {:.0} recipients/s",
+            elapsed.as_secs_f64(),
+            n as f64 / elapsed.as_secs_f64()
+        );
+    }
+}

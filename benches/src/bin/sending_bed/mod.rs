@@ -1,0 +1,177 @@
+//! The bed shared by the sending benchmarks (P1, P6, P7): a private Redis
+//! (or the embedded store), a CSV audience, release daemons with the
+//! `count` test plugin as a no-op or slow channel, and the time until every
+//! recipient has a recorded outcome, read from the daemons' `/metrics`.
+
+#![allow(dead_code)]
+
+use herald_test_support::{Daemon, RedisServer};
+use std::io::{BufWriter, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Which store the daemons use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// A private `redis-server` (appendonly, as in production).
+    Redis,
+    /// The embedded redb file (one instance only).
+    Embedded,
+}
+
+/// Folders, the store and the daemons of one measurement.
+pub struct Bed {
+    pub dir: tempfile::TempDir,
+    pub redis: Option<RedisServer>,
+    pub backend: Backend,
+    pub daemons: Vec<Daemon>,
+}
+
+impl Bed {
+    /// A fresh folder (and Redis, for that backend).
+    pub fn new(backend: Backend) -> Bed {
+        let dir = tempfile::Builder::new()
+            .prefix("herald-bench-")
+            .tempdir()
+            .expect("a temporary folder");
+        std::fs::create_dir_all(dir.path().join("deliveries")).expect("deliveries folder");
+        let redis = (backend == Backend::Redis).then(RedisServer::start);
+        Bed {
+            dir,
+            redis,
+            backend,
+            daemons: Vec::new(),
+        }
+    }
+
+    /// Writes the audience (`id,address,name`, `n` rows) under `deliveries/`.
+    pub fn audience(&self, n: usize) {
+        let file = std::fs::File::create(self.dir.path().join("deliveries/bench.csv"))
+            .expect("the audience is created");
+        let mut out = BufWriter::new(file);
+        writeln!(out, "id,address,name").expect("write");
+        for i in 0..n {
+            writeln!(out, "r{i},a{i},Name {i}").expect("write");
+        }
+        out.flush().expect("the audience is written");
+    }
+
+    /// Starts a daemon with the `count` plugin configured by `plugin`
+    /// (JSON object members) and the `sending` block.
+    pub fn start(&mut self, plugin: &str, sending: &str) {
+        let name = format!("d{}", self.daemons.len());
+        let store = match &self.redis {
+            Some(redis) => format!(
+                "  kind: redis\n  url: {}\n  key_prefix: herald",
+                redis.url()
+            ),
+            None => "  kind: embedded\n  path: herald.db".to_owned(),
+        };
+        let config = format!(
+            "deliveries_dir: deliveries\nstore:\n{store}\nhttp:\n  listen: \"{{listen}}\"\nplugins:\n  - path: {}\n    config: {{ \"log\": false, \"address_column\": \"address\", {plugin} }}\nsending:\n{sending}\n",
+            Daemon::plugin("herald_test_count").display()
+        );
+        self.daemons
+            .push(Daemon::start_named(self.dir.path(), &name, &config));
+    }
+
+    /// Drops the delivery in (every daemon loads it) and returns when
+    /// `n` outcomes are recorded across the daemons: the elapsed time.
+    pub fn run(&self, n: u64, mut sample: impl FnMut()) -> Duration {
+        let yaml = "id: bench\nchannel: count\naudience:\n  file: bench.csv\ncontent:\n  body: \"Hello {{ name }}\"\n";
+        let start = Instant::now();
+        std::fs::write(self.dir.path().join("deliveries/bench.yaml"), yaml)
+            .expect("the delivery is written");
+        let mut next = Instant::now();
+        loop {
+            sample();
+            if Instant::now() >= next {
+                next = Instant::now() + Duration::from_millis(50);
+                let done: u64 = self.daemons.iter().map(|d| messages_total(&d.url())).sum();
+                if done >= n {
+                    return start.elapsed();
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(600),
+                    "only {done} of {n} outcomes after 10 minutes"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The folder of the bed.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().to_owned()
+    }
+}
+
+/// Points the test-support helpers at the daemon and plugins built beside
+/// this program (`target/release/`), unless `HERALD_BIN` says otherwise:
+/// their default looks one folder up, where test executables live.
+pub fn init() {
+    if std::env::var_os("HERALD_BIN").is_none() {
+        let exe = std::env::current_exe().expect("the benchmark has a path");
+        // SAFETY: called first thing in main, before any other thread exists.
+        unsafe { std::env::set_var("HERALD_BIN", exe.with_file_name("herald")) };
+    }
+}
+
+/// Resident set of a process in KiB (`VmRSS`).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Sum of `herald_messages_total` on a daemon's `/metrics`.
+fn messages_total(base: &str) -> u64 {
+    let addr = base.trim_start_matches("http://");
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return 0;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .is_err()
+    {
+        return 0;
+    }
+    let mut body = String::new();
+    let _ = stream.read_to_string(&mut body);
+    body.lines()
+        .filter(|l| l.starts_with("herald_messages_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// The machine, for the report: cores and CPU model.
+pub fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("unknown")
+        .trim()
+        .to_owned();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {model}")
+}
+
+/// The `n`-th command-line argument as a number, or `default`.
+pub fn arg(n: usize, default: u64) -> u64 {
+    std::env::args()
+        .nth(n)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default)
+}
