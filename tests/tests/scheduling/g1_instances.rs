@@ -86,6 +86,13 @@ fn fifty_deliveries_due_at_once_on_three_instances_with_restarts_run_once_each()
         DELIVERIES * RECIPIENTS - per_address.len(),
         first.and_then(|t| t.duration_since(SystemTime::from(at)).ok()),
     );
+    let names = ["a", "b", "c", "a2", "b2", "c2"];
+    let lease_lost = log_count(f.dir.path(), &names, "Lease lost");
+    let renew_failed = log_count(f.dir.path(), &names, "Could not renew the lease.");
+    let grace_out = log_count(f.dir.path(), &names, "Shutdown grace ran out");
+    println!(
+        "G1 leases: {lease_lost} lost, {renew_failed} renewals failed; {grace_out} shutdowns past their grace"
+    );
     assert!(done.is_some(), "not every run was sent within 40 s");
     let ids: BTreeSet<String> = runs.iter().map(|r| r.id.to_string()).collect();
     let expected: BTreeSet<String> = (0..DELIVERIES)

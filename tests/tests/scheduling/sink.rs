@@ -62,10 +62,12 @@ impl Sink {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let mut server = Server::new(counter);
+        // mailin serves one connection per thread, and every daemon keeps
+        // its pooled connections open: 6 daemons × pool 4 fit in 64.
         server
             .with_name("sink.test")
             .with_tcp_listener(listener)
-            .with_num_threads(16);
+            .with_num_threads(64);
         std::thread::spawn(move || {
             if let Err(e) = server.serve() {
                 panic!("the test SMTP sink stopped: {e}");
@@ -103,7 +105,7 @@ impl Sink {
     /// The `plugins` list item for the email plugin sending to this sink.
     pub fn email_plugin(&self) -> String {
         format!(
-            "  - path: {}\n    config: {{ smtp_url: \"smtp://{}\", pool_size: 8, timeout: 10s }}\n",
+            "  - path: {}\n    config: {{ smtp_url: \"smtp://{}\", pool_size: 4, timeout: 10s }}\n",
             herald_test_support::Daemon::plugin("herald_email").display(),
             self.addr
         )
