@@ -132,7 +132,13 @@ impl Scheduler {
             }
             self.queue.pop_first();
             if let Some(occurrence) = self.planned.remove(&id) {
-                self.create(&id, occurrence).await?;
+                // A store error must not lose the occurrence: it goes back
+                // in the queue and is retried once the store answers
+                // (creation is idempotent, so a half-done attempt is safe).
+                if let Err(error) = self.fire(&id, occurrence.clone(), now).await {
+                    self.enqueue(&id, occurrence);
+                    return Err(error);
+                }
             }
         }
 
@@ -160,6 +166,34 @@ impl Scheduler {
         };
         let plan_sleep = next_run.map_or(SAFETY_NET, |at| self.engine.clock.until(at));
         Ok(agenda_sleep.min(plan_sleep))
+    }
+
+    /// Creates the run of a due occurrence; when the loop fell behind (a
+    /// store outage, a suspended host) so that later occurrences are due
+    /// too, the missed ones are handled by the delivery's `catch_up`, as
+    /// after a stop.
+    async fn fire(
+        &mut self,
+        delivery_id: &str,
+        occurrence: Occurrence,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let Some(delivery) = self.known.get(delivery_id).cloned() else {
+            return Ok(());
+        };
+        let behind = occurrence.moves_cursor
+            && delivery
+                .schedule()
+                .next_after(occurrence.instant)
+                .is_some_and(|next| next <= now);
+        if !behind {
+            return self.create(delivery_id, occurrence).await;
+        }
+        // Cron instants are whole seconds: a cursor just before this
+        // occurrence makes it the first missed one.
+        let cursor = occurrence.instant - chrono::Duration::milliseconds(1);
+        let plan = plan::plan(&delivery, Some(cursor), now);
+        self.apply(delivery_id, plan).await
     }
 
     /// Creates the run of an occurrence, then plans the delivery's next one.
@@ -211,16 +245,27 @@ impl Scheduler {
             let cursor = self.engine.store.cursor(id).await?;
             let plan = plan::plan(delivery, cursor, now);
             self.forget(id);
-            if let Some(catch_up) = plan.catch_up {
-                info!(delivery_id = %id, run_id = %catch_up.run_id, "Catching up a missed occurrence.");
-                self.create(id, catch_up).await?;
-            } else if let Some(cursor) = plan.cursor {
-                self.engine.store.advance_cursor(id, cursor).await?;
-            }
-            if let Some(upcoming) = plan.upcoming {
-                self.enqueue(id, upcoming);
-            }
+            self.apply(id, plan).await?;
             self.hashes.insert(id.clone(), hash);
+        }
+        Ok(())
+    }
+
+    /// Carries out a delivery's plan: the catch-up run (or the skipped
+    /// cursor), then the next occurrence in the queue.
+    async fn apply(&mut self, delivery_id: &str, plan: plan::Plan) -> StoreResult<()> {
+        if let Some(catch_up) = plan.catch_up {
+            let run_id = catch_up.run_id.clone();
+            self.create(delivery_id, catch_up).await?;
+            info!(delivery_id, %run_id, "Caught up a missed occurrence.");
+        } else if let Some(cursor) = plan.cursor {
+            self.engine
+                .store
+                .advance_cursor(delivery_id, cursor)
+                .await?;
+        }
+        if let Some(upcoming) = plan.upcoming {
+            self.enqueue(delivery_id, upcoming);
         }
         Ok(())
     }

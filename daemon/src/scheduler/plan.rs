@@ -211,4 +211,61 @@ mod tests {
             assert_eq!(seen, expected);
         }
     }
+    /// G8 in New York: the spring change skips 02:00–03:00 (a `30 2` cron
+    /// runs once at 03:00 EDT), the autumn change repeats 01:00–02:00 (a
+    /// `30 1` cron runs once, at the first 01:30, EDT).
+    #[test]
+    fn dst_changes_give_one_run_per_day_in_new_york() {
+        for (cron, start, expected) in [
+            // 8 March 2026: 02:00 EST → 03:00 EDT; 03:00 EDT is 07:00 UTC.
+            (
+                "30 2 * * *",
+                utc(2026, 3, 7, 12, 0),
+                [utc(2026, 3, 8, 7, 0), utc(2026, 3, 9, 6, 30)],
+            ),
+            // 1 November 2026: 02:00 EDT → 01:00 EST; the first 01:30 (EDT) is 05:30 UTC.
+            (
+                "30 1 * * *",
+                utc(2026, 10, 31, 12, 0),
+                [utc(2026, 11, 1, 5, 30), utc(2026, 11, 2, 6, 30)],
+            ),
+        ] {
+            let d = delivery(&format!(
+                "  cron: \"{cron}\"\n  timezone: America/New_York\n"
+            ));
+            let mut cursor = start;
+            let mut seen = Vec::new();
+            for _ in 0..2 {
+                let next = plan(&d, Some(cursor), cursor).upcoming.unwrap();
+                seen.push(next.instant);
+                cursor = next.instant;
+            }
+            assert_eq!(seen, expected, "{cron}");
+        }
+    }
+
+    /// A loop that fell behind by several occurrences (a store outage)
+    /// plans from just before the first missed one: `latest` creates only
+    /// the most recent, `skip` none, and both move on to the next future one.
+    #[test]
+    fn falling_behind_catches_up_by_the_delivery_policy() {
+        let first_missed = utc(2026, 12, 1, 9, 0);
+        let now = utc(2026, 12, 1, 9, 4) + chrono::Duration::seconds(30);
+        let cursor = first_missed - chrono::Duration::milliseconds(1);
+        let latest = delivery("  cron: \"* * * * *\"\n  catch_up: latest\n");
+        let plan_latest = plan(&latest, Some(cursor), now);
+        assert_eq!(
+            plan_latest.catch_up.unwrap().instant,
+            utc(2026, 12, 1, 9, 4)
+        );
+        assert_eq!(
+            plan_latest.upcoming.unwrap().instant,
+            utc(2026, 12, 1, 9, 5)
+        );
+        let skip = delivery("  cron: \"* * * * *\"\n  catch_up: skip\n");
+        let plan_skip = plan(&skip, Some(cursor), now);
+        assert_eq!(plan_skip.catch_up, None);
+        assert_eq!(plan_skip.cursor, Some(utc(2026, 12, 1, 9, 4)));
+        assert_eq!(plan_skip.upcoming.unwrap().instant, utc(2026, 12, 1, 9, 5));
+    }
 }

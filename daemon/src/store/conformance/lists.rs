@@ -237,6 +237,14 @@ pub async fn runs_are_listed_newest_first_with_filters_and_pages(store: SharedSt
         (listed.items[0].scheduled_for, listed.next_cursor),
         (t(100), None)
     );
+    // A delivery without runs (a removed file whose first run was not
+    // due yet) lists nothing rather than failing.
+    let of_none = RunFilter {
+        state: None,
+        delivery_id: Some("never-ran".to_owned()),
+    };
+    let listed = store.list_runs(&of_none, None, 10).await.unwrap();
+    assert!(listed.items.is_empty() && listed.next_cursor.is_none());
 }
 
 /// Due runs come soonest first, only those due, at most `limit`.

@@ -35,6 +35,13 @@ impl RedisStore {
                 .filter(|(id, us)| !seen(&after, id, *us))
                 .cloned()
                 .collect();
+            if fresh.is_empty() {
+                // An empty pipeline is an "empty command" error in Redis.
+                if batch.len() < SCAN_BATCH {
+                    break;
+                }
+                continue;
+            }
             let mut pipe = redis::pipe();
             for (id, _) in &fresh {
                 let id: RunId =
