@@ -173,12 +173,33 @@ impl Daemon {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
-    /// A plugin built beside the binary: `lib{name}.so` (`herald_outbox`, ...).
+    /// A plugin built beside the binary: `lib{name}.so` for the package
+    /// `name` (`herald_outbox`, `herald_test_count`, ...). `cargo test`
+    /// compiles a cdylib without tests of its own only as a test harness,
+    /// so a missing one is built here, once per process and package.
     pub fn plugin(name: &str) -> PathBuf {
+        static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
         let path = Daemon::binary().with_file_name(format!("lib{name}.so"));
+        let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+        if !built.iter().any(|b| b == name) {
+            let profile_dir = path.parent().expect("the binary has a folder");
+            let target_dir = profile_dir.parent().expect("target/<profile>");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let mut command = Command::new(cargo);
+            command
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .args(["build", "--quiet", "--package", name, "--target-dir"])
+                .arg(target_dir);
+            if profile_dir.file_name().is_some_and(|p| p == "release") {
+                command.arg("--release");
+            }
+            let status = command.status().expect("cargo runs");
+            assert!(status.success(), "building the plugin {name} failed");
+            built.push(name.to_owned());
+        }
         assert!(
             path.exists(),
-            "{} does not exist: run `cargo build --workspace`",
+            "{} does not exist after building it",
             path.display()
         );
         path
