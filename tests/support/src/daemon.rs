@@ -32,7 +32,11 @@ impl Daemon {
             .parent()
             .and_then(Path::parent)
             .expect("the test executable lives in target/<profile>/deps");
-        profile_dir.join("herald")
+        let binary = profile_dir.join("herald");
+        // A test crate run alone does not build the binary: build it (once
+        // per process; a no-op when fresh) so no test runs a stale one.
+        cargo_build_once("herald", profile_dir);
+        binary
     }
 
     /// A free loopback port (bound then released: a small race, acceptable in tests).
@@ -178,25 +182,8 @@ impl Daemon {
     /// compiles a cdylib without tests of its own only as a test harness,
     /// so a missing one is built here, once per process and package.
     pub fn plugin(name: &str) -> PathBuf {
-        static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
         let path = Daemon::binary().with_file_name(format!("lib{name}.so"));
-        let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-        if !built.iter().any(|b| b == name) {
-            let profile_dir = path.parent().expect("the binary has a folder");
-            let target_dir = profile_dir.parent().expect("target/<profile>");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-            let mut command = Command::new(cargo);
-            command
-                .current_dir(env!("CARGO_MANIFEST_DIR"))
-                .args(["build", "--quiet", "--package", name, "--target-dir"])
-                .arg(target_dir);
-            if profile_dir.file_name().is_some_and(|p| p == "release") {
-                command.arg("--release");
-            }
-            let status = command.status().expect("cargo runs");
-            assert!(status.success(), "building the plugin {name} failed");
-            built.push(name.to_owned());
-        }
+        cargo_build_once(name, path.parent().expect("the binary has a folder"));
         assert!(
             path.exists(),
             "{} does not exist after building it",
@@ -204,6 +191,29 @@ impl Daemon {
         );
         path
     }
+}
+
+/// Builds one workspace package into `profile_dir`'s target folder, once
+/// per process and package.
+fn cargo_build_once(package: &str, profile_dir: &Path) {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if built.iter().any(|b| b == package) {
+        return;
+    }
+    let target_dir = profile_dir.parent().expect("target/<profile>");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "--quiet", "--package", package, "--target-dir"])
+        .arg(target_dir);
+    if profile_dir.file_name().is_some_and(|p| p == "release") {
+        command.arg("--release");
+    }
+    let status = command.status().expect("cargo runs");
+    assert!(status.success(), "building {package} failed");
+    built.push(package.to_owned());
 }
 
 impl Drop for Daemon {

@@ -1,7 +1,7 @@
 //! `herald runs|confirm|kpi` over the API, with the server's role rules.
 
 use super::*;
-use std::process::Output;
+use std::process::{Command, Output};
 
 fn herald(daemon: &Daemon, token: Option<&str>, args: &[&str]) -> Output {
     let mut command = Command::new(Daemon::binary());

@@ -12,8 +12,6 @@ use herald_test_support::Daemon;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Token of `alice`, who holds `start_deliveries`.
@@ -21,31 +19,9 @@ pub const CONFIRMER: &str = "alice-secret-token";
 /// Token of `bob`, a `viewer`.
 pub const VIEWER: &str = "bob-secret-token";
 
-/// Builds the daemon and the outbox plugin once per test run (a no-op
-/// when they are fresh), so the tests never run a stale binary.
-pub fn build() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        if std::env::var_os("HERALD_BIN").is_some() {
-            return;
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "herald", "-p", "herald_outbox"])
-            .status()
-            .expect("cargo runs");
-        assert!(
-            status.success(),
-            "building herald and the outbox plugin failed"
-        );
-    });
-}
-
 /// The built outbox plugin.
 pub fn outbox_plugin() -> PathBuf {
-    build();
-    let dir = Daemon::binary().parent().unwrap().to_path_buf();
-    dir.join("libherald_outbox.so")
+    Daemon::plugin("herald_outbox")
 }
 
 /// `target/screenshots`, created.

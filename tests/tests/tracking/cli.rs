@@ -1,7 +1,7 @@
 //! `herald suppress` over the API, with the server's role rules.
 
 use super::*;
-use std::process::Output;
+use std::process::{Command, Output};
 
 fn herald(daemon: &Daemon, token: &str, args: &[&str]) -> Output {
     Command::new(Daemon::binary())

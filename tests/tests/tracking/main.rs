@@ -16,8 +16,6 @@ use herald_test_support::Daemon;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// Token of the user with the role `viewer`.
@@ -29,32 +27,9 @@ pub const FEEDER: &str = "feedback-token";
 /// Token of the user with the role `admin`.
 pub const ADMIN: &str = "admin-token";
 
-/// Builds the daemon and the outbox plugin once per test run.
-pub fn build() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        if std::env::var_os("HERALD_BIN").is_some() {
-            return;
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "herald", "-p", "herald_outbox"])
-            .status()
-            .expect("cargo runs");
-        assert!(
-            status.success(),
-            "building herald and the outbox plugin failed"
-        );
-    });
-}
-
 /// The built outbox plugin.
 pub fn outbox_plugin() -> PathBuf {
-    build();
-    Daemon::binary()
-        .parent()
-        .unwrap()
-        .join("libherald_outbox.so")
+    Daemon::plugin("herald_outbox")
 }
 
 fn digest(token: &str) -> String {
