@@ -28,9 +28,12 @@ fn email_delivery(name: &str, n: usize, schedule: &str) -> String {
 fn a_confirmed_run_sends_nothing_before_confirmation_nor_before_its_instant() {
     let f = Fixture::start();
     let sink = Sink::start();
-    // Room for a slow start on a loaded machine: the confirm must come
-    // well before the instant for the wait to show.
-    let at = in_seconds(30);
+    // The daemon starts (and the binaries build, when a test runs alone)
+    // before any instant is chosen, so a slow start cannot eat the time
+    // between the confirmation and the instant; the live folder picks the
+    // files up.
+    let daemon = f.daemon("herald", &f.config(&sink.email_plugin()));
+    let at = in_seconds(20);
     f.write_delivery(
         "approve.yaml",
         &email_delivery(
@@ -54,7 +57,6 @@ fn a_confirmed_run_sends_nothing_before_confirmation_nor_before_its_instant() {
             ),
         ),
     );
-    let daemon = f.daemon("herald", &f.config(&sink.email_plugin()));
     let id = format!("approve@{}", at.format("%Y%m%dT%H%M%SZ"));
     wait_for(Duration::from_secs(5), || {
         f.probe
