@@ -193,7 +193,10 @@ impl Scheduler {
         // occurrence makes it the first missed one.
         let cursor = occurrence.instant - chrono::Duration::milliseconds(1);
         let plan = plan::plan(&delivery, Some(cursor), now);
-        self.apply(delivery_id, plan).await
+        if let Some(to) = self.apply(delivery_id, plan).await? {
+            self.engine.store.advance_cursor(delivery_id, to).await?;
+        }
+        Ok(())
     }
 
     /// Creates the run of an occurrence, then plans the delivery's next one.
@@ -237,37 +240,54 @@ impl Scheduler {
             self.hashes.remove(delivery_id);
             runs::cancel_removed(&self.engine, delivery_id).await?;
         }
-        for (id, delivery) in current.iter() {
-            let hash = delivery.definition_hash();
-            if self.hashes.get(id) == Some(&hash) {
+        let changed: Vec<(String, String)> = current
+            .iter()
+            .map(|(id, delivery)| (id.clone(), delivery.definition_hash()))
+            .filter(|(id, hash)| self.hashes.get(id) != Some(hash))
+            .collect();
+        // A start plans every delivery: one store call reads their cursors
+        // and one writes the moved ones, not one each (10,000 files).
+        let ids: Vec<String> = changed.iter().map(|(id, _)| id.clone()).collect();
+        let cursors = self.engine.store.cursors(&ids).await?;
+        let mut moves = Vec::new();
+        for ((id, _), cursor) in changed.iter().zip(cursors) {
+            let Some(delivery) = current.get(id) else {
                 continue;
-            }
-            let cursor = self.engine.store.cursor(id).await?;
+            };
             let plan = plan::plan(delivery, cursor, now);
             self.forget(id);
-            self.apply(id, plan).await?;
-            self.hashes.insert(id.clone(), hash);
+            if let Some(to) = self.apply(id, plan).await? {
+                moves.push((id.clone(), to));
+            }
         }
+        self.engine.store.advance_cursors(&moves).await?;
+        // Only now is the plan stored: a failed pass replans these again.
+        self.hashes.extend(changed);
         Ok(())
     }
 
-    /// Carries out a delivery's plan: the catch-up run (or the skipped
-    /// cursor), then the next occurrence in the queue.
-    async fn apply(&mut self, delivery_id: &str, plan: plan::Plan) -> StoreResult<()> {
+    /// Carries out a delivery's plan: the catch-up run, then the next
+    /// occurrence in the queue; returns the cursor to store when the plan
+    /// moves it without a run (first sight, or occurrences skipped).
+    /// Cursors only move forward, so storing it after other writes of
+    /// this pass is safe.
+    async fn apply(
+        &mut self,
+        delivery_id: &str,
+        plan: plan::Plan,
+    ) -> StoreResult<Option<DateTime<Utc>>> {
+        let mut cursor = None;
         if let Some(catch_up) = plan.catch_up {
             let run_id = catch_up.run_id.clone();
             self.create(delivery_id, catch_up).await?;
             info!(delivery_id, %run_id, "Caught up a missed occurrence.");
-        } else if let Some(cursor) = plan.cursor {
-            self.engine
-                .store
-                .advance_cursor(delivery_id, cursor)
-                .await?;
+        } else {
+            cursor = plan.cursor;
         }
         if let Some(upcoming) = plan.upcoming {
             self.enqueue(delivery_id, upcoming);
         }
-        Ok(())
+        Ok(cursor)
     }
 
     fn enqueue(&mut self, delivery_id: &str, occurrence: Occurrence) {

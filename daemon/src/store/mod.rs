@@ -79,12 +79,28 @@ pub trait Store: Send + Sync + 'static {
 
     // ----- schedule cursors -----
 
-    /// The last occurrence of a recurring delivery the scheduler handled
-    /// (created or skipped), so missed occurrences can be caught up.
-    async fn cursor(&self, delivery_id: &str) -> StoreResult<Option<DateTime<Utc>>>;
+    /// The last occurrence of each recurring delivery the scheduler handled
+    /// (created or skipped), so missed occurrences can be caught up; in the
+    /// order asked, in one store call (a start plans thousands at once).
+    async fn cursors(&self, delivery_ids: &[String]) -> StoreResult<Vec<Option<DateTime<Utc>>>>;
 
-    /// Moves the cursor forward to `to`; never backward.
-    async fn advance_cursor(&self, delivery_id: &str, to: DateTime<Utc>) -> StoreResult<()>;
+    /// Moves each delivery's cursor forward to its instant, never
+    /// backward, in one store call.
+    async fn advance_cursors(&self, moves: &[(String, DateTime<Utc>)]) -> StoreResult<()>;
+
+    /// One delivery's cursor.
+    async fn cursor(&self, delivery_id: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        Ok(self
+            .cursors(&[delivery_id.to_owned()])
+            .await?
+            .pop()
+            .flatten())
+    }
+
+    /// Moves one delivery's cursor forward to `to`; never backward.
+    async fn advance_cursor(&self, delivery_id: &str, to: DateTime<Utc>) -> StoreResult<()> {
+        self.advance_cursors(&[(delivery_id.to_owned(), to)]).await
+    }
 
     // ----- runs -----
 

@@ -115,6 +115,25 @@ pub async fn schedule_cursors_move_forward_only(store: SharedStore) {
     assert_eq!(store.cursor("other").await.unwrap(), None);
 }
 
+/// Cursors read and moved in one call, in order, each only forward, even
+/// past one Redis command's worth.
+pub async fn schedule_cursors_move_in_batches(store: SharedStore) {
+    let ids: Vec<String> = (0..2_500).map(|i| format!("d{i}")).collect();
+    store.advance_cursor("d1", t(500)).await.unwrap();
+    let moves: Vec<(String, _)> = ids.iter().map(|id| (id.clone(), t(100))).collect();
+    store.advance_cursors(&moves).await.unwrap();
+    store.advance_cursors(&[]).await.unwrap();
+    let mut asked = ids.clone();
+    asked.push("never".to_owned());
+    let cursors = store.cursors(&asked).await.unwrap();
+    assert_eq!(cursors.len(), asked.len());
+    assert_eq!(cursors[0], Some(t(100)));
+    assert_eq!(cursors[1], Some(t(500)), "moved backward");
+    assert_eq!(cursors[2_499], Some(t(100)));
+    assert_eq!(cursors[2_500], None);
+    assert!(store.cursors(&[]).await.unwrap().is_empty());
+}
+
 /// The preparation lease is exclusive until it expires, and the run is due
 /// again when it does, so a dead preparer is replaced.
 pub async fn preparation_lease_excludes_other_owners_and_delays_the_run(store: SharedStore) {

@@ -40,6 +40,7 @@ macro_rules! conformance_tests {
                 a_new_run_is_preparing_and_due_now,
                 unknown_runs_read_as_none_and_actions_as_not_found,
                 schedule_cursors_move_forward_only,
+                schedule_cursors_move_in_batches,
                 preparation_lease_excludes_other_owners_and_delays_the_run,
                 preparation_cannot_be_claimed_once_the_run_left_preparing,
                 finishing_preparation_with_confirm_makes_the_run_pending_until_its_deadline,

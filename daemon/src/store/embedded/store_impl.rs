@@ -20,14 +20,23 @@ impl Store for EmbeddedStore {
         self.inner.changes.clone()
     }
 
-    async fn cursor(&self, delivery_id: &str) -> StoreResult<Option<DateTime<Utc>>> {
-        let d = delivery_id.to_owned();
-        self.read(move |tx| tx.cursor(&d)).await
+    async fn cursors(&self, delivery_ids: &[String]) -> StoreResult<Vec<Option<DateTime<Utc>>>> {
+        let ids = delivery_ids.to_vec();
+        self.read(move |tx| ids.iter().map(|d| tx.cursor(d)).collect())
+            .await
     }
 
-    async fn advance_cursor(&self, delivery_id: &str, to: DateTime<Utc>) -> StoreResult<()> {
-        let d = delivery_id.to_owned();
-        self.write(move |tx| tx.advance_cursor(&d, to)).await
+    async fn advance_cursors(&self, moves: &[(String, DateTime<Utc>)]) -> StoreResult<()> {
+        if moves.is_empty() {
+            return Ok(());
+        }
+        let moves = moves.to_vec();
+        self.write(move |tx| {
+            moves
+                .iter()
+                .try_for_each(|(d, to)| tx.advance_cursor(d, *to))
+        })
+        .await
     }
 
     async fn create_run(&self, run: &NewRun) -> StoreResult<bool> {

@@ -9,6 +9,9 @@ use chrono::{DateTime, Utc};
 use redis::{Script, Value};
 use std::collections::HashMap;
 
+/// Cursors read or moved per Redis command.
+const CURSORS_PER_CALL: usize = 1_000;
+
 impl RedisStore {
     /// The keys of a run.
     pub(super) fn run_keys(&self, id: &RunId) -> RunKeys {
@@ -159,40 +162,57 @@ impl RedisStore {
             .map_err(store_err)
     }
 
-    pub(super) async fn cursor_impl(
+    pub(super) async fn cursors_impl(
         &self,
-        delivery_id: &str,
-    ) -> StoreResult<Option<DateTime<Utc>>> {
-        let value: Option<String> = redis::cmd("HGET")
-            .arg(&self.global.cursors)
-            .arg(delivery_id)
-            .query_async(&mut self.conn())
-            .await
-            .map_err(store_err)?;
-        let Some(value) = value else { return Ok(None) };
+        delivery_ids: &[String],
+    ) -> StoreResult<Vec<Option<DateTime<Utc>>>> {
+        let mut cursors = Vec::with_capacity(delivery_ids.len());
+        // Bounded commands: a start with many deliveries must not hold
+        // Redis for one huge HMGET.
+        for ids in delivery_ids.chunks(CURSORS_PER_CALL) {
+            let values: Vec<Option<String>> = redis::cmd("HMGET")
+                .arg(&self.global.cursors)
+                .arg(ids)
+                .query_async(&mut self.conn())
+                .await
+                .map_err(store_err)?;
+            for (delivery_id, value) in ids.iter().zip(values) {
+                cursors.push(
+                    value
+                        .map(|v| self.parse_cursor(delivery_id, &v))
+                        .transpose()?,
+                );
+            }
+        }
+        Ok(cursors)
+    }
+
+    /// A stored cursor, `µs;instant`.
+    fn parse_cursor(&self, delivery_id: &str, value: &str) -> StoreResult<DateTime<Utc>> {
         let corrupt = || StoreError::Corrupt {
             key: format!("{} {delivery_id}", self.global.cursors),
             problem: format!("`{value}` is not `µs;instant`"),
         };
         let (_, when) = value.split_once(';').ok_or_else(corrupt)?;
         DateTime::parse_from_rfc3339(when)
-            .map(|t| Some(t.with_timezone(&Utc)))
+            .map(|t| t.with_timezone(&Utc))
             .map_err(|_| corrupt())
     }
 
-    pub(super) async fn advance_cursor_impl(
+    pub(super) async fn advance_cursors_impl(
         &self,
-        delivery_id: &str,
-        to: DateTime<Utc>,
+        moves: &[(String, DateTime<Utc>)],
     ) -> StoreResult<()> {
-        scripts::ADVANCE_CURSOR
-            .key(&self.global.cursors)
-            .arg(delivery_id)
-            .arg(micros(to))
-            .arg(text(to))
-            .invoke_async::<i64>(&mut self.conn())
-            .await
-            .map_err(store_err)?;
+        for moves in moves.chunks(CURSORS_PER_CALL) {
+            let mut invocation = scripts::ADVANCE_CURSORS.key(&self.global.cursors);
+            for (delivery_id, to) in moves {
+                invocation.arg(delivery_id).arg(micros(*to)).arg(text(*to));
+            }
+            invocation
+                .invoke_async::<i64>(&mut self.conn())
+                .await
+                .map_err(store_err)?;
+        }
         Ok(())
     }
 

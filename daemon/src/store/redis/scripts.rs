@@ -46,7 +46,7 @@ plain_script!(AMEND_OUTCOME, "amend_outcome.lua");
 plain_script!(RECORD_TRACKING, "record_tracking.lua");
 plain_script!(RECOUNT, "recount.lua");
 plain_script!(AGENDA_APPLY, "agenda_apply.lua");
-plain_script!(ADVANCE_CURSOR, "advance_cursor.lua");
+plain_script!(ADVANCE_CURSORS, "advance_cursors.lua");
 plain_script!(SUPPRESS, "suppress.lua");
 plain_script!(UNSUPPRESS, "unsuppress.lua");
 plain_script!(SOFT_BOUNCE, "soft_bounce.lua");

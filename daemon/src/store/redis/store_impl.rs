@@ -22,12 +22,12 @@ impl Store for RedisStore {
         self.changes.clone()
     }
 
-    async fn cursor(&self, delivery_id: &str) -> StoreResult<Option<DateTime<Utc>>> {
-        self.cursor_impl(delivery_id).await
+    async fn cursors(&self, delivery_ids: &[String]) -> StoreResult<Vec<Option<DateTime<Utc>>>> {
+        self.cursors_impl(delivery_ids).await
     }
 
-    async fn advance_cursor(&self, delivery_id: &str, to: DateTime<Utc>) -> StoreResult<()> {
-        self.advance_cursor_impl(delivery_id, to).await
+    async fn advance_cursors(&self, moves: &[(String, DateTime<Utc>)]) -> StoreResult<()> {
+        self.advance_cursors_impl(moves).await
     }
 
     async fn create_run(&self, run: &NewRun) -> StoreResult<bool> {
