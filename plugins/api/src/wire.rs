@@ -53,16 +53,106 @@ pub struct BatchResults {
     pub results: Vec<MessageResult>,
 }
 
-/// The plugin's verdict for one message.
-// No `deny_unknown_fields` here: serde cannot combine it with `flatten`
-// (every field of `status` would count as unknown and nothing would parse).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The plugin's verdict for one message, on the wire one flat object:
+/// `message_id`, `status` and the fields of that status.
+// Encoded through `FlatResult` rather than `#[serde(flatten)]`: flatten
+// buffers every object into an intermediate map, which made decoding the
+// results the largest cost of a plugin call. Unknown fields are ignored,
+// as they were, so a newer plugin may add some.
+#[derive(Debug, Clone, PartialEq)]
 pub struct MessageResult {
     /// The `message_id` of the message this result is for.
     pub message_id: String,
     /// What happened.
-    #[serde(flatten)]
     pub status: SendStatus,
+}
+
+/// The `status` tag of a result.
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StatusTag {
+    Accepted,
+    Bounced,
+    Failed,
+    Retry,
+}
+
+/// [`MessageResult`] as it is on the wire: every field any status has.
+#[derive(Serialize, Deserialize)]
+struct FlatResult<S> {
+    message_id: S,
+    status: StatusTag,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    provider_message_id: Option<S>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kind: Option<BounceKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<S>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_after_ms: Option<u64>,
+}
+
+impl Serialize for MessageResult {
+    fn serialize<Z: serde::Serializer>(&self, serializer: Z) -> Result<Z::Ok, Z::Error> {
+        let mut flat = FlatResult {
+            message_id: self.message_id.as_str(),
+            status: StatusTag::Accepted,
+            provider_message_id: None,
+            kind: None,
+            reason: None,
+            retry_after_ms: None,
+        };
+        match &self.status {
+            SendStatus::Accepted {
+                provider_message_id,
+            } => flat.provider_message_id = provider_message_id.as_deref(),
+            SendStatus::Bounced { kind, reason } => {
+                flat.status = StatusTag::Bounced;
+                flat.kind = Some(*kind);
+                flat.reason = Some(reason);
+            }
+            SendStatus::Failed { reason } => {
+                flat.status = StatusTag::Failed;
+                flat.reason = Some(reason);
+            }
+            SendStatus::Retry {
+                reason,
+                retry_after_ms,
+            } => {
+                flat.status = StatusTag::Retry;
+                flat.reason = Some(reason);
+                flat.retry_after_ms = *retry_after_ms;
+            }
+        }
+        flat.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageResult {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let flat = FlatResult::<String>::deserialize(deserializer)?;
+        let reason = flat.reason.unwrap_or_default();
+        let status = match flat.status {
+            StatusTag::Accepted => SendStatus::Accepted {
+                provider_message_id: flat.provider_message_id,
+            },
+            StatusTag::Bounced => SendStatus::Bounced {
+                kind: flat
+                    .kind
+                    .ok_or_else(|| serde::de::Error::missing_field("kind"))?,
+                reason,
+            },
+            StatusTag::Failed => SendStatus::Failed { reason },
+            StatusTag::Retry => SendStatus::Retry {
+                reason,
+                retry_after_ms: flat.retry_after_ms,
+            },
+        };
+        Ok(MessageResult {
+            message_id: flat.message_id,
+            status,
+        })
+    }
 }
 
 /// Outcome of one send attempt, as the plugin reports it.
@@ -199,6 +289,47 @@ mod tests {
             SendStatus::Failed {
                 reason: "too big".to_owned()
             }
+        );
+    }
+
+    #[test]
+    fn a_bounce_without_its_kind_and_an_unknown_status_are_refused() {
+        let no_kind = r#"{"message_id":"r/1","status":"bounced","reason":"x"}"#;
+        let error = serde_json::from_str::<MessageResult>(no_kind).unwrap_err();
+        assert!(
+            error.to_string().contains("missing field `kind`"),
+            "{error}"
+        );
+        let unknown = r#"{"message_id":"r/1","status":"lost"}"#;
+        let error = serde_json::from_str::<MessageResult>(unknown).unwrap_err();
+        assert!(
+            error.to_string().contains("unknown variant `lost`"),
+            "{error}"
+        );
+        let no_id = r#"{"status":"failed"}"#;
+        assert!(serde_json::from_str::<MessageResult>(no_id).is_err());
+    }
+
+    #[test]
+    fn unknown_fields_of_a_result_are_ignored_and_the_shape_stays_flat() {
+        let newer = r#"{"message_id":"r/1","status":"accepted","cost_cents":3}"#;
+        let result: MessageResult = serde_json::from_str(newer).unwrap();
+        assert_eq!(
+            result.status,
+            SendStatus::Accepted {
+                provider_message_id: None
+            }
+        );
+        let retry = MessageResult {
+            message_id: "r/2".to_owned(),
+            status: SendStatus::Retry {
+                reason: "busy".to_owned(),
+                retry_after_ms: None,
+            },
+        };
+        assert_eq!(
+            serde_json::to_string(&retry).unwrap(),
+            r#"{"message_id":"r/2","status":"retry","reason":"busy"}"#
         );
     }
 }
