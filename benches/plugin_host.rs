@@ -53,7 +53,16 @@ fn main() -> anyhow::Result<()> {
         config: serde_json::json!({"channel": "email", "concurrency": 1}),
     };
     let host = PluginHost::load(&[spec], Duration::from_secs(60))?;
-    let sender = host.sender("email").expect("the plugin serves email");
+    // The SDK plugin serves `email` as configured; the C one its own channel.
+    let channel = host
+        .channels()
+        .keys()
+        .next()
+        .expect("the plugin serves a channel")
+        .clone();
+    let sender = host
+        .sender(&channel)
+        .expect("the plugin serves its channel");
     let runtime = tokio::runtime::Runtime::new()?;
     println!(
         "CPU ns per message; host: encode batch, decode results; SDK in the plugin: decode batch, encode results\nbatch  calls  wall ns/msg  cpu ns/msg  host enc.  host dec.   sdk dec.   sdk enc."
