@@ -22,7 +22,7 @@ const PAGE: usize = 500;
 /// What an erasure did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Erasure {
-    /// History entries removed.
+    /// History entries removed (as the profile listed them before).
     pub history_entries: u64,
     /// Finished runs that had sent the recipient a message, now cleared of
     /// their rows (runs that only froze them in an audience are cleared too,
@@ -40,9 +40,11 @@ pub async fn erase_profile(
     now: DateTime<Utc>,
 ) -> StoreResult<Erasure> {
     let mut sent = BTreeSet::new();
+    let mut listed = 0;
     let mut cursor = None;
     loop {
         let page = store.history(recipient_id, cursor.as_deref(), PAGE).await?;
+        listed += page.items.len() as u64;
         sent.extend(page.items.into_iter().map(|e| e.run_id.to_string()));
         match page.next_cursor {
             Some(next) => cursor = Some(next),
@@ -63,7 +65,8 @@ pub async fn erase_profile(
             erasure.runs_erased.push(run);
         }
     }
-    erasure.history_entries = store.erase_history(recipient_id).await?;
+    // Clearing a run also drops its history entry: count what was listed.
+    erasure.history_entries = listed.max(store.erase_history(recipient_id).await?);
     Ok(erasure)
 }
 

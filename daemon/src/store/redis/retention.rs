@@ -60,6 +60,9 @@ impl RedisStore {
                 .await
                 .map_err(store_err)?;
             offset += ids.len();
+            if ids.is_empty() {
+                break;
+            }
             let mut pipe = redis::pipe();
             for id in &ids {
                 let k = keys::RunKeys::new(&self.prefix, &id_of(&self.global.runs, id)?);
