@@ -145,7 +145,18 @@ impl Tx<'_> {
         let mut rec = self.existing_run(id)?;
         {
             let mut table = self.txn.open_table(TRACKING).db()?;
+            let outcomes = self.txn.open_table(OUTCOMES).db()?;
             for (recipient, kind) in events {
+                // Once rows were purged or erased, an erased recipient is
+                // not written back: only those with an outcome count.
+                if rec.run.outcomes_purged
+                    && outcomes
+                        .get((id.as_str(), recipient.as_str()))
+                        .db()?
+                        .is_none()
+                {
+                    continue;
+                }
                 let kinds: &[TrackingKind] = match kind {
                     TrackingKind::Click => &[TrackingKind::Click, TrackingKind::Open],
                     other => std::slice::from_ref(other),

@@ -8,7 +8,7 @@ use super::tables::{
     RunRecord, TRACKING, Tx, Txn, from_json, to_json, us,
 };
 use crate::runs::RunId;
-use crate::store::{RecipientOutcome, Step, StoreError, StoreResult};
+use crate::store::{HistoryEntry, RecipientOutcome, Step, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use redb::ReadableTable;
 
@@ -40,12 +40,22 @@ impl Tx<'_> {
                     break;
                 }
                 let o: RecipientOutcome = from_json(v.value(), &format!("outcomes/{id}"))?;
-                batch.push((k.value().1.to_owned(), o.provider_message_id));
+                batch.push((k.value().1.to_owned(), o));
             }
-            for (recipient, pmid) in &batch {
+            let mut history = self.txn.open_table(HISTORY).db()?;
+            for (recipient, o) in &batch {
                 outcomes.remove((id.as_str(), recipient.as_str())).db()?;
-                if let Some(pmid) = pmid {
+                if let Some(pmid) = &o.provider_message_id {
                     messages.remove(pmid.as_str()).db()?;
+                    // The provider id goes with the run's rows; the entry stays.
+                    let key = (recipient.as_str(), -us(o.at), id.as_str());
+                    let entry = history.get(key).db()?.map(|v| v.value().to_vec());
+                    if let Some(bytes) = entry {
+                        let mut entry: HistoryEntry =
+                            from_json(&bytes, &format!("history/{recipient}"))?;
+                        entry.provider_message_id = None;
+                        history.insert(key, to_json(&entry)?.as_slice()).db()?;
+                    }
                 }
             }
             removed += batch.len();

@@ -1,8 +1,7 @@
 //! Outcomes, feedback, tracking, counters and recipients' history.
 
-use super::codec::{fields, micros, run_from_fields};
+use super::codec::{fields, from_micros, micros, run_from_fields};
 use super::lists::{parse_cursor, seen};
-use super::retention::Archived;
 use super::runs::to_json;
 use super::{RedisStore, keys, scripts, store_err};
 use crate::runs::{Outcome, RunId};
@@ -149,7 +148,8 @@ impl RedisStore {
             .key(&k.run)
             .key(&k.opens)
             .key(&k.clicks)
-            .key(&k.unsubscribes);
+            .key(&k.unsubscribes)
+            .key(&k.outcomes);
         for (recipient, kind) in events {
             let kind = match kind {
                 TrackingKind::Open => "open",
@@ -257,20 +257,23 @@ impl RedisStore {
             .await
             .map_err(store_err)?;
         let mut items = Vec::with_capacity(runs.len());
-        for ((run, pair), (member, _)) in runs.into_iter().zip(replies.chunks(2)).zip(&picked) {
-            // Retention archived the entry in the member when it purged the run.
-            if let Some((_, json)) = member.split_once('\x1f') {
-                let a: Archived = serde_json::from_str(json).map_err(|e| StoreError::Corrupt {
-                    key: format!("{index} {member}"),
-                    problem: e.to_string(),
-                })?;
+        for ((run, pair), (member, us)) in runs.into_iter().zip(replies.chunks(2)).zip(&picked) {
+            // Retention left the outcome in the member when it purged the
+            // run; the instant is the score, the channel in the run's hash.
+            if let (Some((_, outcome)), Some(channel)) = (member.split_once('\x1f'), &pair[1]) {
+                let outcome = outcome
+                    .parse()
+                    .map_err(|e: crate::runs::model::UnknownValue| StoreError::Corrupt {
+                        key: format!("{index} {member}"),
+                        problem: e.to_string(),
+                    })?;
                 items.push(HistoryEntry {
                     delivery_id: run.delivery_id().to_owned(),
                     run_id: run,
-                    channel: a.channel,
-                    outcome: a.outcome,
-                    provider_message_id: a.provider_message_id,
-                    at: a.at,
+                    channel: channel.clone(),
+                    outcome,
+                    provider_message_id: None,
+                    at: from_micros(*us),
                 });
                 continue;
             }

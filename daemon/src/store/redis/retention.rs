@@ -6,28 +6,13 @@
 
 use super::codec::micros;
 use super::{RedisStore, keys, scripts, store_err};
-use crate::runs::{Outcome, RunId, RunState};
+use crate::runs::{RunId, RunState};
 use crate::store::{RecipientOutcome, Step, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 /// How many runs of the `:runs` index one call reads at a time.
 const RUN_PAGE: usize = 500;
-
-/// A history entry kept in the recipient's history member once its run's
-/// outcome is purged (`run id \x1f` this JSON).
-#[derive(Debug, Serialize, Deserialize)]
-pub(super) struct Archived {
-    /// The run's channel.
-    pub channel: String,
-    /// The recipient's outcome.
-    pub outcome: Outcome,
-    /// The provider's message id, if any.
-    pub provider_message_id: Option<String>,
-    /// When the outcome was recorded.
-    pub at: DateTime<Utc>,
-}
 
 /// Whether run-hash fields say the run has ended for good.
 fn ended(state: Option<&str>, finished_at: Option<&str>, drain: Option<&str>) -> bool {
@@ -143,19 +128,11 @@ impl RedisStore {
                     key: format!("{} {recipient}", k.outcomes),
                     problem: e.to_string(),
                 })?;
-            let entry = Archived {
-                channel: run.channel.clone(),
-                outcome: o.outcome,
-                provider_message_id: o.provider_message_id.clone(),
-                at: o.at,
-            };
-            let entry = serde_json::to_string(&entry)
-                .map_err(|e| StoreError::Other(format!("cannot encode a history entry: {e}")))?;
             let mut archive = scripts::ARCHIVE_HISTORY.prepare_invoke();
             archive
                 .key(keys::history(&self.prefix, recipient))
                 .arg(id.as_str())
-                .arg(entry);
+                .arg(o.outcome.as_str());
             pipe.invoke_script(&archive).ignore();
             if let Some(pmid) = &o.provider_message_id {
                 message_ids.arg(pmid);
