@@ -12,7 +12,7 @@ use crate::plugin_host::{PluginHost, PluginSpec};
 use crate::scheduler::Scheduler;
 use crate::store::{SharedStore, StoreError};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -124,6 +124,14 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
     let watcher = tokio::spawn(folder.watch(rescan_rx, stopping.clone()));
     let scheduler = tokio::spawn(scheduler.run());
     let server_stop = stopping.clone();
+    let (retention_tx, retention_rx) =
+        watch::channel(crate::retention::Policy::from_config(&config.retention));
+    let housekeeping = tokio::spawn(crate::retention::sweep::run(
+        store.clone(),
+        control.clock.clone(),
+        retention_rx,
+        stopping.clone(),
+    ));
     let timers = tokio::spawn(crate::tracking::timers::run(
         tracking.clone(),
         store.clone(),
@@ -164,7 +172,7 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
             () = control.shutdown.cancelled() => break,
             Some(()) = control.reload.recv() => {
                 ops::notify_reloading();
-                reload(&loaded.path, &rescan_tx, &users).await;
+                reload(&loaded.path, &rescan_tx, &users, &retention_tx).await;
                 ops::notify_ready();
             }
         }
@@ -190,6 +198,7 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
         let _ = public_server.await;
     }
     let _ = timers.await;
+    let _ = housekeeping.await;
     // The listeners are closed: nothing more can join the buffer.
     tracking.buffer().flush(&store).await;
     info!("Herald stopped.");
@@ -201,10 +210,14 @@ async fn reload(
     path: &std::path::Path,
     rescan: &mpsc::Sender<oneshot::Sender<()>>,
     users: &crate::http::auth::Users,
+    retention: &watch::Sender<crate::retention::Policy>,
 ) {
     match config::load(path) {
         Ok(loaded) => {
             users.replace(&loaded.config.users);
+            retention.send_replace(crate::retention::Policy::from_config(
+                &loaded.config.retention,
+            ));
             info!(config = %path.display(), "Configuration reloaded.");
         }
         Err(error) => warn!(%error, "The configuration no longer loads; keeping the old one."),

@@ -17,6 +17,7 @@
 //! - [`plugin_host`]: loads channel plugins and calls them off the async workers.
 //! - [`kpi`]: counters, rates, recount.
 //! - [`tracking`]: signed links, open and click tracking.
+//! - [`retention`]: the data lifecycle: purging old runs and history, erasing profiles.
 //! - [`http`]: the API for confirmers, the confirm page, tracking routes.
 //! - [`ops`]: sd_notify, signals, metrics, logging.
 //! - [`config`]: the daemon's own configuration file.
@@ -33,6 +34,7 @@ pub mod http;
 pub mod kpi;
 pub mod ops;
 pub mod plugin_host;
+pub mod retention;
 pub mod runs;
 pub mod scheduler;
 pub mod store;

@@ -219,6 +219,14 @@ pub fn endpoints() -> Vec<Endpoint> {
                 || get(profiles::messages),
             )
         },
+        e(
+            Method::DELETE,
+            "/api/v1/profiles/{recipient_id}",
+            "Erase a recipient: their history and their rows in finished runs now, in runs still going when they finish; KPI counts stay",
+            admin,
+            Json(schema::<ErasureAnswer>),
+            || delete(profiles::erase),
+        ),
         Endpoint {
             query: Some(schema::<suppressions::SuppressionQuery>),
             ..e(

@@ -325,3 +325,17 @@ pub struct SuppressAnswer {
     /// Whether the address is on the list now.
     pub listed: bool,
 }
+
+/// The answer of `DELETE /api/v1/profiles/{recipient_id}`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct ErasureAnswer {
+    /// The recipient erased.
+    pub recipient_id: String,
+    /// History entries removed.
+    pub history_entries_erased: u64,
+    /// Finished runs that had sent the recipient a message, now cleared of
+    /// their rows and marked `outcomes_purged`.
+    pub runs_erased: Vec<String>,
+    /// Runs not finished yet: they are cleared when they finish.
+    pub runs_pending: Vec<String>,
+}

@@ -334,6 +334,59 @@ pub trait Store: Send + Sync + 'static {
     /// once, never overwritten) and returns the one kept.
     async fn shared_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>>;
 
+    // ----- retention and erasure (daemon.md `retention`, http-api.md profiles) -----
+
+    /// Finished runs (`sent`, `cancelled`, `expired`, `failed`) that ended
+    /// at or before `ended_before` and whose per-recipient rows retention
+    /// has not purged yet, oldest first, at most `limit`.
+    async fn runs_to_purge(
+        &self,
+        ended_before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<RunId>>;
+
+    /// One bounded step of purging a finished run: removes at most `limit`
+    /// recipients' outcomes and tracking records with their provider
+    /// message ids, then (last step) its frozen audience and preview. The
+    /// counters stay and the run is marked `outcomes_purged`. History
+    /// entries outlive the run's rows until `retention.history`.
+    async fn purge_run(&self, id: &RunId, limit: usize) -> StoreResult<Step>;
+
+    /// Removes history entries recorded before `before`, for at most
+    /// `limit` recipients per call; returns how many entries went.
+    async fn purge_history(&self, before: DateTime<Utc>, limit: usize) -> StoreResult<u64>;
+
+    /// One bounded step of erasing a recipient from a finished run: on the
+    /// first step (`from_chunk` 0) its outcome, tracking records, provider
+    /// message id and history entry for the run; on every step its rows in
+    /// at most `max_chunks` chunks from `from_chunk`. A run it touched is
+    /// marked `outcomes_purged`; counters stay.
+    async fn erase_from_run(
+        &self,
+        id: &RunId,
+        recipient_id: &str,
+        from_chunk: u32,
+        max_chunks: u32,
+    ) -> StoreResult<Step>;
+
+    /// Deletes a recipient's whole history; returns how many entries went.
+    async fn erase_history(&self, recipient_id: &str) -> StoreResult<u64>;
+
+    /// Keeps the erasure of a recipient from a run that has not finished,
+    /// to be applied when it does (idempotent).
+    async fn keep_erasure(
+        &self,
+        id: &RunId,
+        recipient_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+
+    /// Kept erasures as `(run, recipient)`, at most `limit`.
+    async fn kept_erasures(&self, limit: usize) -> StoreResult<Vec<(RunId, String)>>;
+
+    /// Forgets a kept erasure once applied (or its run is gone).
+    async fn drop_erasure(&self, id: &RunId, recipient_id: &str) -> StoreResult<()>;
+
     // ----- run states at a glance -----
 
     /// How many runs are in each state (metrics `herald_runs{state}`).

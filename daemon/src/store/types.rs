@@ -308,3 +308,16 @@ pub struct HistoryEntry {
     /// When the outcome was recorded.
     pub at: DateTime<Utc>,
 }
+
+/// How far one bounded purge or erasure step got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The run is not finished (or draining its cancelled chunks): nothing
+    /// was touched; try again once it has ended.
+    NotFinished,
+    /// Some rows were removed and more remain; call again, from this chunk
+    /// for an erasure (retention steps ignore it).
+    More(u32),
+    /// Nothing (more) to remove from this run.
+    Done,
+}

@@ -4,6 +4,7 @@
 
 mod browser;
 mod cli;
+mod erasure;
 mod race;
 mod webdriver;
 mod webhook;

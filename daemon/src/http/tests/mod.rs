@@ -3,6 +3,7 @@
 
 mod api;
 mod limits;
+mod profiles;
 mod routes;
 
 use super::{AppState, auth::Users, router};

@@ -17,6 +17,7 @@ mod fixtures;
 mod leases;
 mod lists;
 mod records;
+mod retention;
 
 pub use actions::*;
 pub use creation::*;
@@ -24,6 +25,7 @@ pub use fixtures::*;
 pub use leases::*;
 pub use lists::*;
 pub use records::*;
+pub use retention::*;
 
 /// Expands to one `#[tokio::test]` per behaviour of the suite, in a module
 /// named `$backend`; `$make` is an `async fn() -> SharedStore` giving a
@@ -88,6 +90,11 @@ macro_rules! conformance_tests {
                 changes_are_notified_when_a_run_becomes_due_sooner,
                 a_shared_secret_is_set_once_and_then_kept,
                 concurrent_shared_secret_candidates_agree_on_one,
+                retention_purges_finished_runs_once_their_time_has_passed,
+                purging_a_run_goes_in_bounded_steps,
+                history_past_its_retention_goes,
+                erasing_a_profile_clears_finished_runs_now_and_others_when_they_finish,
+                erasure_steps_are_bounded,
             );
         }
     };

@@ -11,6 +11,7 @@
 mod lists;
 mod lock;
 mod records;
+mod retention;
 mod runs;
 mod sending;
 mod store_impl;

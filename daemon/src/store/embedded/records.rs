@@ -2,7 +2,8 @@
 //! ids, history, tracking, and the recount that rebuilds counters.
 
 use super::tables::{
-    Db, HISTORY, MESSAGES, OUTCOMES, RunRecord, TRACKING, Tx, Txn, from_json, to_json, us,
+    Db, HISTORY, HISTORY_BY_TIME, MESSAGES, OUTCOMES, RunRecord, TRACKING, Tx, Txn, from_json,
+    to_json, us,
 };
 use crate::runs::{Outcome, RunId};
 use crate::store::{
@@ -51,6 +52,7 @@ impl Tx<'_> {
             // The hot path of sending: each table is opened once per batch.
             let mut table = self.txn.open_table(OUTCOMES).db()?;
             let mut history = self.txn.open_table(HISTORY).db()?;
+            let mut by_time = self.txn.open_table(HISTORY_BY_TIME).db()?;
             let mut messages = self.txn.open_table(MESSAGES).db()?;
             for o in outcomes {
                 let key = (id.as_str(), o.recipient_id.as_str());
@@ -70,6 +72,9 @@ impl Tx<'_> {
                 let history_key = (o.recipient_id.as_str(), -us(o.at), id.as_str());
                 history
                     .insert(history_key, to_json(&entry)?.as_slice())
+                    .db()?;
+                by_time
+                    .insert((us(o.at), o.recipient_id.as_str(), id.as_str()), ())
                     .db()?;
                 if let Some(pmid) = &o.provider_message_id {
                     let target = to_json(&(id, &o.recipient_id))?;
@@ -140,7 +145,18 @@ impl Tx<'_> {
         let mut rec = self.existing_run(id)?;
         {
             let mut table = self.txn.open_table(TRACKING).db()?;
+            let outcomes = self.txn.open_table(OUTCOMES).db()?;
             for (recipient, kind) in events {
+                // Once rows were purged or erased, an erased recipient is
+                // not written back: only those with an outcome count.
+                if rec.run.outcomes_purged
+                    && outcomes
+                        .get((id.as_str(), recipient.as_str()))
+                        .db()?
+                        .is_none()
+                {
+                    continue;
+                }
                 let kinds: &[TrackingKind] = match kind {
                     TrackingKind::Click => &[TrackingKind::Click, TrackingKind::Open],
                     other => std::slice::from_ref(other),

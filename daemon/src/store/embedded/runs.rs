@@ -49,6 +49,7 @@ impl Tx<'_> {
             },
             prep_owner: None,
             prep_lease_until: None,
+            purged: false,
         };
         let id = new.id.as_str();
         self.put_run(&rec, None)?;

@@ -350,4 +350,59 @@ impl Store for EmbeddedStore {
         self.write(move |tx| tx.shared_secret(&name, &candidate))
             .await
     }
+
+    async fn runs_to_purge(
+        &self,
+        ended_before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<RunId>> {
+        self.read(move |tx| tx.runs_to_purge(ended_before, limit))
+            .await
+    }
+
+    async fn purge_run(&self, id: &RunId, limit: usize) -> StoreResult<Step> {
+        let id = id.clone();
+        self.write(move |tx| tx.purge_run(&id, limit)).await
+    }
+
+    async fn purge_history(&self, before: DateTime<Utc>, limit: usize) -> StoreResult<u64> {
+        self.write(move |tx| tx.purge_history(before, limit)).await
+    }
+
+    async fn erase_from_run(
+        &self,
+        id: &RunId,
+        recipient_id: &str,
+        from_chunk: u32,
+        max_chunks: u32,
+    ) -> StoreResult<Step> {
+        let (id, recipient) = (id.clone(), recipient_id.to_owned());
+        self.write(move |tx| tx.erase_from_run(&id, &recipient, from_chunk, max_chunks))
+            .await
+    }
+
+    async fn erase_history(&self, recipient_id: &str) -> StoreResult<u64> {
+        let recipient = recipient_id.to_owned();
+        self.write(move |tx| tx.erase_history(&recipient)).await
+    }
+
+    async fn keep_erasure(
+        &self,
+        id: &RunId,
+        recipient_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let (id, recipient) = (id.clone(), recipient_id.to_owned());
+        self.write(move |tx| tx.keep_erasure(&id, &recipient, now))
+            .await
+    }
+
+    async fn kept_erasures(&self, limit: usize) -> StoreResult<Vec<(RunId, String)>> {
+        self.read(move |tx| tx.kept_erasures(limit)).await
+    }
+
+    async fn drop_erasure(&self, id: &RunId, recipient_id: &str) -> StoreResult<()> {
+        let (id, recipient) = (id.clone(), recipient_id.to_owned());
+        self.write(move |tx| tx.drop_erasure(&id, &recipient)).await
+    }
 }

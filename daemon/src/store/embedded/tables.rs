@@ -35,6 +35,13 @@ pub(super) const MESSAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("
 /// History entries (JSON) by `(recipient_id, -at_us, run_id)`: newest first.
 pub(super) const HISTORY: TableDefinition<(&str, i64, &str), &[u8]> =
     TableDefinition::new("history");
+/// The history by age, `(at_us, recipient_id, run_id)`, so retention
+/// finds old entries without scanning every recipient.
+pub(super) const HISTORY_BY_TIME: TableDefinition<(i64, &str, &str), ()> =
+    TableDefinition::new("history_by_time");
+/// Erasures kept until their run finishes: `(run_id, recipient_id)` →
+/// when asked (µs).
+pub(super) const ERASURES: TableDefinition<(&str, &str), i64> = TableDefinition::new("erasures");
 /// Unique tracking events: `(run_id, recipient_id, kind)`.
 pub(super) const TRACKING: TableDefinition<(&str, &str, u8), ()> = TableDefinition::new("tracking");
 /// Schedule cursors by delivery id.
@@ -58,6 +65,9 @@ pub(super) struct RunRecord {
     pub prep_owner: Option<String>,
     /// Until when.
     pub prep_lease_until: Option<DateTime<Utc>>,
+    /// Retention purged its per-recipient rows (erasure alone does not set it).
+    #[serde(default)]
+    pub purged: bool,
 }
 
 /// The lease and completion of one chunk.
@@ -181,6 +191,8 @@ impl Tx<'_> {
         self.txn.open_table(OUTCOMES).db()?;
         self.txn.open_table(MESSAGES).db()?;
         self.txn.open_table(HISTORY).db()?;
+        self.txn.open_table(HISTORY_BY_TIME).db()?;
+        self.txn.open_table(ERASURES).db()?;
         self.txn.open_table(TRACKING).db()?;
         self.txn.open_table(CURSORS).db()?;
         self.txn.open_table(THROTTLES).db()?;

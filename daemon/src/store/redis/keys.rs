@@ -62,6 +62,12 @@ pub(super) struct GlobalKeys {
     pub messages: String,
     /// HASH: address → soft bounces counted.
     pub soft_bounces: String,
+    /// ZSET: recipient id → instant (µs) of their oldest history entry,
+    /// so retention finds old history without scanning every recipient.
+    pub history_due: String,
+    /// HASH: `run id\nrecipient id` → when the erasure was asked, for runs
+    /// not finished yet.
+    pub erasures: String,
     /// Pub/sub channel announcing "a run may be due sooner".
     pub changes: String,
     prefix: String,
@@ -78,6 +84,8 @@ impl GlobalKeys {
             cursors: format!("{base}:cursors"),
             messages: format!("{base}:messages"),
             soft_bounces: format!("{base}:soft_bounces"),
+            history_due: format!("{base}:history_due"),
+            erasures: format!("{base}:erasures"),
             changes: format!("{prefix}:changes"),
             prefix: base,
         }
@@ -160,6 +168,8 @@ mod tests {
             &g.cursors,
             &g.messages,
             &g.soft_bounces,
+            &g.history_due,
+            &g.erasures,
             &g.delivery_runs("d"),
             &list,
             &index,

@@ -14,6 +14,7 @@ mod codec;
 mod keys;
 mod lists;
 mod outcomes;
+mod retention;
 mod runs;
 mod scripts;
 mod sending;

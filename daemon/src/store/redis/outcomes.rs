@@ -1,6 +1,6 @@
 //! Outcomes, feedback, tracking, counters and recipients' history.
 
-use super::codec::{fields, micros, run_from_fields};
+use super::codec::{fields, from_micros, micros, run_from_fields};
 use super::lists::{parse_cursor, seen};
 use super::runs::to_json;
 use super::{RedisStore, keys, scripts, store_err};
@@ -47,6 +47,9 @@ impl RedisStore {
         let mut message_ids = redis::cmd("HSET");
         message_ids.arg(&self.global.messages);
         let mut any_message_id = false;
+        // Retention finds old history through each recipient's oldest entry.
+        let mut due = redis::cmd("ZADD");
+        due.arg(&self.global.history_due).arg("LT");
         for position in new {
             let Some(o) = outcomes.get(position.wrapping_sub(1)) else {
                 continue;
@@ -56,6 +59,7 @@ impl RedisStore {
                 .arg(micros(o.at))
                 .arg(id.as_str())
                 .ignore();
+            due.arg(micros(o.at)).arg(&o.recipient_id);
             if let Some(pmid) = &o.provider_message_id {
                 message_ids
                     .arg(pmid)
@@ -66,6 +70,7 @@ impl RedisStore {
         if any_message_id {
             pipe.add_command(message_ids).ignore();
         }
+        pipe.add_command(due).ignore();
         pipe.query_async::<()>(&mut self.conn())
             .await
             .map_err(store_err)
@@ -143,7 +148,8 @@ impl RedisStore {
             .key(&k.run)
             .key(&k.opens)
             .key(&k.clicks)
-            .key(&k.unsubscribes);
+            .key(&k.unsubscribes)
+            .key(&k.outcomes);
         for (recipient, kind) in events {
             let kind = match kind {
                 TrackingKind::Open => "open",
@@ -208,8 +214,8 @@ impl RedisStore {
             let full = page.len() == batch;
             picked.extend(
                 page.into_iter()
-                    .map(|(run, us)| (run, us as i64))
-                    .filter(|(run, us)| !seen(&after, run, *us)),
+                    .map(|(member, us)| (member, us as i64))
+                    .filter(|(member, us)| !seen(&after, run_of(member), *us)),
             );
             if picked.len() > limit || !full {
                 break;
@@ -217,7 +223,9 @@ impl RedisStore {
         }
         let next_cursor = if picked.len() > limit {
             picked.truncate(limit);
-            picked.last().map(|(run, us)| format!("{us}:{run}"))
+            picked
+                .last()
+                .map(|(member, us)| format!("{us}:{}", run_of(member)))
         } else {
             None
         };
@@ -231,9 +239,10 @@ impl RedisStore {
         // amend, one command per recipient when recording.
         let mut pipe = redis::pipe();
         let mut runs = Vec::with_capacity(picked.len());
-        for (run, _) in &picked {
+        for (member, _) in &picked {
             let run: RunId =
-                run.parse()
+                run_of(member)
+                    .parse()
                     .map_err(|e: crate::runs::model::BadRunId| StoreError::Corrupt {
                         key: index.clone(),
                         problem: e.to_string(),
@@ -248,8 +257,27 @@ impl RedisStore {
             .await
             .map_err(store_err)?;
         let mut items = Vec::with_capacity(runs.len());
-        for (run, pair) in runs.into_iter().zip(replies.chunks(2)) {
-            // A purged run leaves its history entry without a record.
+        for ((run, pair), (member, us)) in runs.into_iter().zip(replies.chunks(2)).zip(&picked) {
+            // Retention left the outcome in the member when it purged the
+            // run; the instant is the score, the channel in the run's hash.
+            if let (Some((_, outcome)), Some(channel)) = (member.split_once('\x1f'), &pair[1]) {
+                let outcome = outcome
+                    .parse()
+                    .map_err(|e: crate::runs::model::UnknownValue| StoreError::Corrupt {
+                        key: format!("{index} {member}"),
+                        problem: e.to_string(),
+                    })?;
+                items.push(HistoryEntry {
+                    delivery_id: run.delivery_id().to_owned(),
+                    run_id: run,
+                    channel: channel.clone(),
+                    outcome,
+                    provider_message_id: None,
+                    at: from_micros(*us),
+                });
+                continue;
+            }
+            // An entry whose record went (an erasure under way) is skipped.
             let (Some(json), Some(channel)) = (&pair[0], &pair[1]) else {
                 continue;
             };
@@ -265,6 +293,11 @@ impl RedisStore {
         }
         Ok(Page { items, next_cursor })
     }
+}
+
+/// The run id of a history member (`run id`, or `run id \x1f entry` once archived).
+fn run_of(member: &str) -> &str {
+    member.split_once('\x1f').map_or(member, |(run, _)| run)
 }
 
 /// An outcome record from its JSON.

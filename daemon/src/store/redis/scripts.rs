@@ -51,3 +51,8 @@ plain_script!(SUPPRESS, "suppress.lua");
 plain_script!(UNSUPPRESS, "unsuppress.lua");
 plain_script!(SOFT_BOUNCE, "soft_bounce.lua");
 plain_script!(THROTTLE, "throttle.lua");
+run_script!(PURGE_OUTCOMES, "purge_outcomes.lua");
+run_script!(PURGE_RUN, "purge_run.lua");
+run_script!(ERASE_FROM_RUN, "erase_from_run.lua");
+plain_script!(ARCHIVE_HISTORY, "archive_history.lua");
+plain_script!(TRIM_HISTORY, "trim_history.lua");

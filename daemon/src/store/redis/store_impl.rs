@@ -266,4 +266,52 @@ impl Store for RedisStore {
     async fn shared_secret(&self, name: &str, candidate: &[u8]) -> StoreResult<Vec<u8>> {
         self.shared_secret_impl(name, candidate).await
     }
+
+    async fn runs_to_purge(
+        &self,
+        ended_before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<RunId>> {
+        self.runs_to_purge_impl(ended_before, limit).await
+    }
+
+    async fn purge_run(&self, id: &RunId, limit: usize) -> StoreResult<Step> {
+        self.purge_run_impl(id, limit).await
+    }
+
+    async fn purge_history(&self, before: DateTime<Utc>, limit: usize) -> StoreResult<u64> {
+        self.purge_history_impl(before, limit).await
+    }
+
+    async fn erase_from_run(
+        &self,
+        id: &RunId,
+        recipient_id: &str,
+        from_chunk: u32,
+        max_chunks: u32,
+    ) -> StoreResult<Step> {
+        self.erase_from_run_impl(id, recipient_id, from_chunk, max_chunks)
+            .await
+    }
+
+    async fn erase_history(&self, recipient_id: &str) -> StoreResult<u64> {
+        self.erase_history_impl(recipient_id).await
+    }
+
+    async fn keep_erasure(
+        &self,
+        id: &RunId,
+        recipient_id: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.keep_erasure_impl(id, recipient_id, now).await
+    }
+
+    async fn kept_erasures(&self, limit: usize) -> StoreResult<Vec<(RunId, String)>> {
+        self.kept_erasures_impl(limit).await
+    }
+
+    async fn drop_erasure(&self, id: &RunId, recipient_id: &str) -> StoreResult<()> {
+        self.drop_erasure_impl(id, recipient_id).await
+    }
 }

@@ -3,6 +3,7 @@
 mod lifecycle;
 mod records;
 mod resilience;
+mod retention;
 mod sending;
 
 use super::{RedisSettings, RedisStore};
