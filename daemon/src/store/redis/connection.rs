@@ -55,7 +55,7 @@ pub(super) enum RedisConn {
 /// What the change listener subscribes through.
 pub(super) enum Subscriber {
     /// The one server.
-    Single(Client),
+    Single(Box<Client>),
     /// The seed nodes, tried in turn: a classic PUBLISH reaches every node
     /// of a cluster, so any one of them hears every change.
     Cluster(Vec<Client>, usize),
@@ -80,7 +80,10 @@ pub(super) fn open(topology: &RedisTopology) -> Result<(RedisConn, Subscriber), 
                 .set_max_delay(std::time::Duration::from_millis(500));
             let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
                 .map_err(|e| format!("redis: {e}"))?;
-            Ok((RedisConn::Single(conn), Subscriber::Single(client)))
+            Ok((
+                RedisConn::Single(conn),
+                Subscriber::Single(Box::new(client)),
+            ))
         }
         RedisTopology::Cluster(nodes) => {
             let infos = addresses("store.cluster_nodes", nodes)?;
@@ -156,7 +159,7 @@ impl Subscriber {
     /// give another node (next seed, newly promoted master).
     pub(super) async fn client(&mut self) -> RedisResult<Client> {
         match self {
-            Subscriber::Single(client) => Ok(client.clone()),
+            Subscriber::Single(client) => Ok((**client).clone()),
             Subscriber::Cluster(seeds, next) => {
                 let client = seeds[*next % seeds.len()].clone();
                 *next = next.wrapping_add(1);
