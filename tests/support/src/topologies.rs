@@ -233,6 +233,17 @@ impl RedisSentinelSet {
         self.master.kill();
     }
 
+    /// Asks Sentinel for a graceful failover (`SENTINEL FAILOVER`): the
+    /// master stays up but is demoted to a replica of the promoted one.
+    pub fn failover(&self) -> Duration {
+        let reply = redis_cli(
+            self.sentinels[0].port,
+            &["sentinel", "failover", MASTER_NAME],
+        );
+        assert_eq!(reply.trim(), "OK", "SENTINEL FAILOVER: {reply}");
+        self.wait_promotion()
+    }
+
     /// Waits until the Sentinels name the replica as master and it says so
     /// itself; returns how long that took.
     ///

@@ -4,6 +4,7 @@ mod lifecycle;
 mod records;
 mod resilience;
 mod sending;
+mod topologies;
 
 use super::{RedisSettings, RedisStore, RedisTopology};
 use crate::runs::{Outcome, RunId};
