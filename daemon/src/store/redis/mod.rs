@@ -194,6 +194,15 @@ fn is_unavailable(e: &redis::RedisError) -> bool {
                 | ErrorKind::Server(S::ReadOnly)
                 | ErrorKind::ClusterConnectionNotFound
         )
+        || refused_for_want_of_replicas(e)
+}
+
+/// Whether `min-replicas-to-write` refused a write (alone or in a
+/// pipeline) because too few replicas keep up: an outage to wait out.
+fn refused_for_want_of_replicas(e: &redis::RedisError) -> bool {
+    e.clone()
+        .into_server_errors()
+        .is_some_and(|errors| errors.iter().any(|(_, e)| e.code() == "NOREPLICAS"))
 }
 
 /// A Redis error as a store error.

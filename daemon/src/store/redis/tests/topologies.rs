@@ -153,3 +153,17 @@ async fn the_sentinel_store_leaves_a_demoted_master_for_the_promoted_one() {
     .unwrap();
     assert!(new_master.run(&daily.id).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn writes_refused_for_want_of_replicas_are_an_outage_not_an_error() {
+    let server = RedisServer::start_with(&["--min-replicas-to-write", "1"]);
+    let store = store_on(&server).await;
+    let err = store
+        .create_run(&new_run("weekly", false))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, crate::store::StoreError::Unavailable(_)),
+        "{err:?}"
+    );
+}
