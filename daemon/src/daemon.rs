@@ -281,6 +281,11 @@ pub async fn open_store(config: &Config) -> Result<SharedStore, StoreError> {
                     "Redis persistence is off (appendonly no): a Redis restart loses runs and outcomes. Set `appendonly yes` (see the README's deployment section)."
                 );
             }
+            if !store.noeviction().await.unwrap_or(true) {
+                warn!(
+                    "Redis may evict keys when full (maxmemory-policy is not noeviction): it would drop runs, leases or outcomes. Set `maxmemory-policy noeviction` (see the README's operations section)."
+                );
+            }
             Ok(Arc::new(store))
         }
     }

@@ -103,15 +103,34 @@ impl RedisStore {
     /// Whether Redis persists with an append-only file. `true` when CONFIG
     /// is not permitted (managed services), so only a known "no" warns.
     pub async fn appendonly_enabled(&self) -> StoreResult<bool> {
+        Ok(self
+            .config_get("appendonly")
+            .await?
+            .is_none_or(|v| v != "no"))
+    }
+
+    /// Whether Redis keeps every key when full (`maxmemory-policy
+    /// noeviction`); an evicting policy would drop runs or outcomes. `true`
+    /// when CONFIG is not permitted, so only a known other policy warns.
+    pub async fn noeviction(&self) -> StoreResult<bool> {
+        Ok(self
+            .config_get("maxmemory-policy")
+            .await?
+            .is_none_or(|v| v == "noeviction"))
+    }
+
+    /// `CONFIG GET name` (on one node of a cluster), or `None` when the
+    /// server does not permit CONFIG.
+    async fn config_get(&self, name: &str) -> StoreResult<Option<String>> {
         let reply: Result<Vec<String>, redis::RedisError> = redis::cmd("CONFIG")
             .arg("GET")
-            .arg("appendonly")
+            .arg(name)
             .query_async(&mut self.conn())
             .await;
         match reply {
-            Ok(pair) => Ok(pair.get(1).is_none_or(|v| v != "no")),
+            Ok(pair) => Ok(pair.into_iter().nth(1)),
             Err(e) if is_unavailable(&e) => Err(unavailable(e)),
-            Err(_) => Ok(true),
+            Err(_) => Ok(None),
         }
     }
 

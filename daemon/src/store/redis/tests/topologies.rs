@@ -167,3 +167,11 @@ async fn writes_refused_for_want_of_replicas_are_an_outage_not_an_error() {
         "{err:?}"
     );
 }
+
+#[tokio::test]
+async fn an_evicting_memory_policy_is_reported() {
+    let f = fixture().await;
+    assert!(f.store.noeviction().await.unwrap(), "Redis's default");
+    let lru = RedisServer::start_with(&["--maxmemory-policy", "allkeys-lru"]);
+    assert!(!store_on(&lru).await.noeviction().await.unwrap());
+}
