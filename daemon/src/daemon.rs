@@ -275,14 +275,28 @@ pub async fn open_store(config: &Config) -> Result<SharedStore, StoreError> {
             Ok(Arc::new(store))
         }
         StoreKind::Redis => {
-            let settings = crate::store::redis::RedisSettings {
-                url: config.store.url.clone().unwrap_or_default(),
-                key_prefix: config.store.key_prefix.clone(),
+            use crate::store::redis::{RedisStore, RedisTopology};
+            let s = &config.store;
+            // `config::check` made sure exactly one of the three is set.
+            let topology = if !s.cluster_nodes.is_empty() {
+                RedisTopology::Cluster(s.cluster_nodes.clone())
+            } else if !s.sentinels.is_empty() {
+                RedisTopology::Sentinel {
+                    sentinels: s.sentinels.clone(),
+                    master_name: s.master_name.clone(),
+                }
+            } else {
+                RedisTopology::Single(s.url.clone().unwrap_or_default())
             };
-            let store = crate::store::redis::RedisStore::connect(settings).await?;
+            let store = RedisStore::connect_topology(topology, s.key_prefix.clone()).await?;
             if !store.appendonly_enabled().await.unwrap_or(true) {
                 warn!(
                     "Redis persistence is off (appendonly no): a Redis restart loses runs and outcomes. Set `appendonly yes` (see the README's deployment section)."
+                );
+            }
+            if !store.noeviction().await.unwrap_or(true) {
+                warn!(
+                    "Redis may evict keys when full (maxmemory-policy is not noeviction): it would drop runs, leases or outcomes. Set `maxmemory-policy noeviction` (see the README's operations section)."
                 );
             }
             Ok(Arc::new(store))

@@ -2,7 +2,9 @@
 //! rendering one variable, plugin call, outcome recording, KPIs) through a
 //! no-op channel, with the Redis backend and, beside it, the embedded one.
 //!
-//! `p1_throughput [RECIPIENTS] [BATCH_SIZE]` (defaults 200000, 50).
+//! `p1_throughput [RECIPIENTS] [BATCH_SIZE] [--cluster]` (defaults 200000,
+//! 50). With `--cluster`: one Redis against a 3-master Redis Cluster on
+//! the same machine, instead of Redis against the embedded store.
 
 #[path = "sending_bed/mod.rs"]
 mod bed;
@@ -19,7 +21,12 @@ fn main() {
         "P1 on {}: {n} recipients, batch_size {batch}",
         bed::machine()
     );
-    for backend in [Backend::Redis, Backend::Embedded] {
+    let backends = if bed::flag("--cluster") {
+        [Backend::Redis, Backend::RedisCluster]
+    } else {
+        [Backend::Redis, Backend::Embedded]
+    };
+    for backend in backends {
         let mut bed = Bed::new(backend);
         bed.audience(n as usize);
         bed.start(r#""concurrency": 4"#, &sending);

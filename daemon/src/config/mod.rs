@@ -73,8 +73,11 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let text = read_bounded(path)?;
     let mut config = parse(path, &text)?;
     if let Ok(url) = std::env::var("HERALD_REDIS_URL") {
+        // The variable replaces the file's whole Redis topology.
         config.store.kind = StoreKind::Redis;
         config.store.url = Some(url);
+        config.store.cluster_nodes.clear();
+        config.store.sentinels.clear();
     }
     check(path, &config)?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -163,15 +166,44 @@ fn check(path: &Path, config: &Config) -> Result<(), ConfigError> {
     if sending.lease.get().as_millis() < 1000 {
         return Err(invalid("sending.lease", "must be at least 1s".into()));
     }
-    if config.store.kind == StoreKind::Redis
-        && config.store.url.is_none()
-        && config.store.cluster_nodes.is_empty()
-        && config.store.sentinels.is_empty()
-    {
-        return Err(invalid(
-            "store.url",
-            "`store.kind: redis` needs `url`, `cluster_nodes`, or `sentinels` with `master_name` (or HERALD_REDIS_URL)".into(),
-        ));
+    if config.store.kind == StoreKind::Redis {
+        let store = &config.store;
+        let given: Vec<&str> = [
+            ("url", store.url.is_some()),
+            ("cluster_nodes", !store.cluster_nodes.is_empty()),
+            ("sentinels", !store.sentinels.is_empty()),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect();
+        match given.as_slice() {
+            [] => {
+                return Err(invalid(
+                    "store.url",
+                    "`store.kind: redis` needs `url`, `cluster_nodes`, or `sentinels` with `master_name` (or HERALD_REDIS_URL)".into(),
+                ));
+            }
+            [_] => {}
+            several => {
+                return Err(invalid(
+                    &format!("store.{}", several[1]),
+                    format!(
+                        "give exactly one of `store.url` (one Redis), `store.cluster_nodes` (Redis Cluster) or `store.sentinels` (Sentinel); this file sets {}",
+                        several
+                            .iter()
+                            .map(|k| format!("`store.{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(" and ")
+                    ),
+                ));
+            }
+        }
+        if !store.sentinels.is_empty() && store.master_name.trim().is_empty() {
+            return Err(invalid(
+                "store.master_name",
+                "`store.sentinels` needs the name the Sentinels monitor the master under, such as `herald`".into(),
+            ));
+        }
     }
     let mut names = std::collections::HashSet::new();
     for (i, user) in config.users.iter().enumerate() {

@@ -144,6 +144,46 @@ fn redis_without_an_address_is_refused() {
     }
 }
 
+/// The error `check` gives for a store block, or `None` when it passes.
+fn store_error(store: &str) -> Option<String> {
+    let path = Path::new("herald.yaml");
+    let config = parse(path, &format!("store: {store}\n")).unwrap();
+    check(path, &config).err().map(|e| e.to_string())
+}
+
+#[test]
+fn a_cluster_or_sentinels_stand_in_for_the_url() {
+    assert_eq!(
+        store_error("{kind: redis, cluster_nodes: [\"127.0.0.1:7000\", \"127.0.0.1:7001\"]}"),
+        None
+    );
+    assert_eq!(
+        store_error("{kind: redis, sentinels: [\"127.0.0.1:26379\"], master_name: main}"),
+        None
+    );
+    let config =
+        parse_str("store:\n  kind: redis\n  sentinels: [a:1, b:2]\n  master_name: main\n").unwrap();
+    assert_eq!(config.store.sentinels, ["a:1", "b:2"]);
+    assert_eq!(config.store.master_name, "main");
+}
+
+#[test]
+fn more_than_one_redis_topology_is_refused_naming_the_keys() {
+    let err =
+        store_error("{kind: redis, url: \"redis://h/0\", cluster_nodes: [\"h:7000\"]}").unwrap();
+    assert!(err.contains("store.cluster_nodes"), "{err}");
+    assert!(
+        err.contains("`store.url` and `store.cluster_nodes`"),
+        "{err}"
+    );
+    let err = store_error("{kind: redis, cluster_nodes: [\"h:7000\"], sentinels: [\"h:26379\"]}")
+        .unwrap();
+    assert!(err.contains("exactly one of"), "{err}");
+    assert!(err.contains("`store.sentinels`"), "{err}");
+    let err = store_error("{kind: redis, sentinels: [\"h:26379\"], master_name: \"\"}").unwrap();
+    assert!(err.contains("store.master_name"), "{err}");
+}
+
 #[test]
 fn garbage_is_a_clear_error_not_a_panic() {
     for text in [

@@ -3,6 +3,8 @@
 //! - [`RedisServer`]: a private `redis-server` on a free loopback port, with
 //!   its own data folder, that a test can stop, kill and restart at will
 //!   (guarantees.md: tests never touch another Redis).
+//! - [`RedisCluster`] (3 masters) and [`RedisSentinelSet`] (a master, a
+//!   replica, 3 Sentinels): Redis past one server, on loopback.
 //! - [`Daemon`]: the built `herald` binary with a temporary config, ready
 //!   once `/readyz` answers; it can be stopped (SIGTERM) or killed (SIGKILL).
 //!
@@ -11,6 +13,8 @@
 
 mod daemon;
 mod redis_server;
+mod topologies;
 
 pub use daemon::Daemon;
 pub use redis_server::RedisServer;
+pub use topologies::{MASTER_NAME, RedisCluster, RedisSentinelSet, redis_cli};

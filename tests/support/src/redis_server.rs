@@ -16,6 +16,8 @@ pub struct RedisServer {
     port: u16,
     dir: tempfile::TempDir,
     tls: bool,
+    /// Extra `redis-server` arguments (cluster mode, `--replicaof`, ...).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -26,6 +28,17 @@ impl RedisServer {
     /// When `redis-server` is not installed or does not answer in time:
     /// the message says how to fix it.
     pub fn start() -> RedisServer {
+        RedisServer::start_with(&[])
+    }
+
+    /// Starts a server with extra `redis-server` arguments (such as
+    /// `--cluster-enabled yes` or `--replicaof 127.0.0.1 <port>`), kept
+    /// across restarts, and waits until it answers PING.
+    ///
+    /// # Panics
+    ///
+    /// Like [`start`](Self::start).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
         let dir = tempfile::Builder::new()
             .prefix("herald-redis-")
             .tempdir()
@@ -35,6 +48,7 @@ impl RedisServer {
             port: free_port(),
             dir,
             tls: false,
+            extra: extra.iter().map(|a| (*a).to_owned()).collect(),
         };
         server.spawn();
         server
@@ -57,6 +71,7 @@ impl RedisServer {
             port: free_port(),
             dir,
             tls: true,
+            extra: Vec::new(),
         };
         server.spawn();
         server
@@ -146,6 +161,7 @@ impl RedisServer {
             .args(["--save", "", "--appendonly", "yes", "--dir"])
             .arg(self.dir.path())
             .args(["--daemonize", "no", "--loglevel", "warning"])
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -267,7 +283,7 @@ fn make_certificates(dir: &Path) {
 }
 
 /// A loopback port nobody listens on right now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("cannot bind a free port");
     listener
         .local_addr()
@@ -276,7 +292,7 @@ fn free_port() -> u16 {
 }
 
 /// Whether a server on `port` answers `PING` with `+PONG`.
-fn ping(port: u16) -> bool {
+pub(crate) fn ping(port: u16) -> bool {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
         return false;

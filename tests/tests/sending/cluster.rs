@@ -1,9 +1,10 @@
-//! A test bed: one private Redis, a deliveries folder, a sink folder the
-//! `count` plugin logs accepted message ids into, and daemons started on it.
+//! A test bed: one private Redis (or any Redis topology, see
+//! [`Cluster::on`]), a deliveries folder, a sink folder the `count` plugin
+//! logs accepted message ids into, and daemons started on it.
 
 use herald::runs::{RunId, RunState};
 use herald::store::Store;
-use herald::store::redis::{RedisSettings, RedisStore};
+use herald::store::redis::{RedisStore, RedisTopology};
 use herald_test_support::{Daemon, RedisServer};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -12,9 +13,12 @@ use std::time::{Duration, Instant};
 /// Redis, folders and a store handle shared by the daemons of one test.
 pub struct Cluster {
     pub dir: tempfile::TempDir,
-    pub redis: RedisServer,
+    /// The private Redis of [`Cluster::new`]; `None` on another topology.
+    pub redis: Option<RedisServer>,
     pub rt: tokio::runtime::Runtime,
     pub store: RedisStore,
+    /// The daemons' `store:` block, as indented YAML lines.
+    store_block: String,
 }
 
 /// What the sink and the store say about one run.
@@ -33,26 +37,50 @@ pub struct Tally {
 impl Cluster {
     /// A fresh Redis and empty `deliveries/` and `sink/` folders.
     pub fn new() -> Cluster {
+        let redis = RedisServer::start();
+        let mut cluster = Cluster::on(RedisTopology::Single(redis.url()));
+        cluster.redis = Some(redis);
+        cluster
+    }
+
+    /// Empty folders, with daemons and the test's store on `topology`
+    /// (which the caller keeps running).
+    pub fn on(topology: RedisTopology) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("herald-sending-")
             .tempdir()
             .expect("a temporary folder");
         std::fs::create_dir_all(dir.path().join("deliveries")).expect("deliveries folder");
         std::fs::create_dir_all(dir.path().join("sink")).expect("sink folder");
-        let redis = RedisServer::start();
+        let list = |items: &[String]| format!("[{}]", items.join(", "));
+        let address = match &topology {
+            RedisTopology::Single(url) => format!("url: {url}"),
+            RedisTopology::Cluster(nodes) => format!("cluster_nodes: {}", list(nodes)),
+            RedisTopology::Sentinel {
+                sentinels,
+                master_name,
+            } => format!(
+                "sentinels: {}\n  master_name: {master_name}",
+                list(sentinels)
+            ),
+        };
+        let store_block = format!("  kind: redis\n  {address}\n  key_prefix: herald");
         let rt = tokio::runtime::Runtime::new().expect("a tokio runtime");
         let store = rt
-            .block_on(RedisStore::connect(RedisSettings {
-                url: redis.url(),
-                key_prefix: "herald".into(),
-            }))
+            .block_on(RedisStore::connect_topology(topology, "herald".into()))
             .expect("the test connects to its Redis");
         Cluster {
             dir,
-            redis,
+            redis: None,
             rt,
             store,
+            store_block,
         }
+    }
+
+    /// The daemons' `store:` block, as indented YAML lines.
+    pub fn store_block(&self) -> &str {
+        &self.store_block
     }
 
     /// The folder the `count` plugin logs into.
@@ -94,9 +122,7 @@ impl Cluster {
             r#"deliveries_dir: deliveries
 audience_roots: []
 store:
-  kind: redis
-  url: {url}
-  key_prefix: herald
+{store}
 http:
   listen: "{{listen}}"
 plugins:
@@ -108,7 +134,7 @@ kpi:
   flush_interval: 1s
 users: []
 "#,
-            url = self.redis.url(),
+            store = self.store_block,
             plugin_path = Daemon::plugin("herald_test_count").display(),
             sink = sink.display(),
         );

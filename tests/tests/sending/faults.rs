@@ -116,8 +116,8 @@ fn a_plugin_answering_garbage_fails_its_messages_and_the_daemon_goes_on() {
     cluster.audience("fine.csv", 200, |i| format!("a{i}"));
     cluster.delivery("fine", "fine.csv", "");
     let config = format!(
-        "deliveries_dir: deliveries\nstore:\n  kind: redis\n  url: {}\nhttp:\n  listen: \"{{listen}}\"\nplugins:\n  - path: {}\n    config: \"garbage\"\n  - path: {}\n    config: {{ \"dir\": \"{}\", \"address_column\": \"address\" }}\nsending:\n{SENDING}\n",
-        cluster.redis.url(),
+        "deliveries_dir: deliveries\nstore:\n{}\nhttp:\n  listen: \"{{listen}}\"\nplugins:\n  - path: {}\n    config: \"garbage\"\n  - path: {}\n    config: {{ \"dir\": \"{}\", \"address_column\": \"address\" }}\nsending:\n{SENDING}\n",
+        cluster.store_block(),
         garbage.display(),
         Daemon::plugin("herald_test_count").display(),
         cluster.sink().display(),

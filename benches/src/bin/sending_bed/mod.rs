@@ -1,11 +1,11 @@
 //! The bed shared by the sending benchmarks (P1, P6, P7): a private Redis
-//! (or the embedded store), a CSV audience, release daemons with the
+//! (a 3-master Redis Cluster, or the embedded store), a CSV audience, release daemons with the
 //! `count` test plugin as a no-op or slow channel, and the time until every
 //! recipient has a recorded outcome, read from the daemons' `/metrics`.
 
 #![allow(dead_code)]
 
-use herald_test_support::{Daemon, RedisServer};
+use herald_test_support::{Daemon, RedisCluster, RedisServer};
 use std::io::{BufWriter, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -18,12 +18,15 @@ pub enum Backend {
     Redis,
     /// The embedded redb file (one instance only).
     Embedded,
+    /// A private 3-master Redis Cluster on loopback (appendonly).
+    RedisCluster,
 }
 
 /// Folders, the store and the daemons of one measurement.
 pub struct Bed {
     pub dir: tempfile::TempDir,
     pub redis: Option<RedisServer>,
+    pub cluster: Option<RedisCluster>,
     pub backend: Backend,
     pub daemons: Vec<Daemon>,
 }
@@ -37,9 +40,11 @@ impl Bed {
             .expect("a temporary folder");
         std::fs::create_dir_all(dir.path().join("deliveries")).expect("deliveries folder");
         let redis = (backend == Backend::Redis).then(RedisServer::start);
+        let cluster = (backend == Backend::RedisCluster).then(RedisCluster::start);
         Bed {
             dir,
             redis,
+            cluster,
             backend,
             daemons: Vec::new(),
         }
@@ -61,12 +66,16 @@ impl Bed {
     /// (JSON object members) and the `sending` block.
     pub fn start(&mut self, plugin: &str, sending: &str) {
         let name = format!("d{}", self.daemons.len());
-        let store = match &self.redis {
-            Some(redis) => format!(
+        let store = match (&self.redis, &self.cluster) {
+            (Some(redis), _) => format!(
                 "  kind: redis\n  url: {}\n  key_prefix: herald",
                 redis.url()
             ),
-            None => "  kind: embedded\n  path: herald.db".to_owned(),
+            (_, Some(cluster)) => format!(
+                "  kind: redis\n  cluster_nodes: [{}]\n  key_prefix: herald",
+                cluster.nodes().join(", ")
+            ),
+            (None, None) => "  kind: embedded\n  path: herald.db".to_owned(),
         };
         let config = format!(
             "deliveries_dir: deliveries\nstore:\n{store}\nhttp:\n  listen: \"{{listen}}\"\nplugins:\n  - path: {}\n    config: {{ \"log\": false, \"address_column\": \"address\", {plugin} }}\nsending:\n{sending}\n",
@@ -168,10 +177,17 @@ pub fn machine() -> String {
     format!("{cores} cores, {model}")
 }
 
-/// The `n`-th command-line argument as a number, or `default`.
+/// The `n`-th command-line argument as a number (`--flags` not counted),
+/// or `default`.
 pub fn arg(n: usize, default: u64) -> u64 {
     std::env::args()
+        .filter(|a| !a.starts_with("--"))
         .nth(n)
         .and_then(|a| a.parse().ok())
         .unwrap_or(default)
+}
+
+/// Whether `--flag` is among the command-line arguments.
+pub fn flag(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
 }

@@ -1,5 +1,6 @@
-//! The Redis backend: several daemon instances share one Redis (or a
-//! managed one, later a Cluster) and split the work.
+//! The Redis backend: several daemon instances share one Redis (a managed
+//! one, a Redis Cluster, or a Sentinel-watched master) and split the work;
+//! `connection` hides which topology it is.
 //!
 //! Every multi-key state change is one Lua script under `lua/`, touching
 //! keys of one hash slot (`README.md` in this folder lists every key).
@@ -11,6 +12,7 @@
 //! the run and the next operation corrects it), never a missing one.
 
 mod codec;
+mod connection;
 mod keys;
 mod lists;
 mod outcomes;
@@ -24,8 +26,9 @@ mod suppressions;
 mod tests;
 
 use crate::store::{StoreError, StoreResult};
+pub use connection::RedisTopology;
+use connection::{RedisConn, Subscriber};
 use keys::GlobalKeys;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -46,7 +49,7 @@ pub struct RedisSettings {
 /// The Redis implementation of [`Store`](crate::store::Store). Cheap to clone.
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: RedisConn,
     prefix: String,
     global: Arc<GlobalKeys>,
     changes: Arc<Notify>,
@@ -65,31 +68,31 @@ impl RedisStore {
     ///
     /// [`StoreError::Other`] for a malformed URL or an empty prefix.
     pub async fn connect(cfg: RedisSettings) -> StoreResult<RedisStore> {
-        if cfg.key_prefix.is_empty() || cfg.key_prefix.contains(['{', '}']) {
+        RedisStore::connect_topology(RedisTopology::Single(cfg.url), cfg.key_prefix).await
+    }
+
+    /// Like [`connect`](Self::connect), on any topology: one server, a
+    /// Redis Cluster or a Sentinel-managed master.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Other`] for a malformed address or an empty prefix.
+    pub async fn connect_topology(
+        topology: RedisTopology,
+        key_prefix: String,
+    ) -> StoreResult<RedisStore> {
+        if key_prefix.is_empty() || key_prefix.contains(['{', '}']) {
             return Err(StoreError::Other(format!(
-                "`store.key_prefix` = `{}` is not usable: give a non-empty prefix without braces, such as `herald`",
-                cfg.key_prefix
+                "`store.key_prefix` = `{key_prefix}` is not usable: give a non-empty prefix without braces, such as `herald`"
             )));
         }
-        let client = redis::Client::open(cfg.url.as_str()).map_err(|e| {
-            StoreError::Other(format!(
-                "`store.url` = `{}` is not a Redis URL ({e}); expected `redis://host:port/db` or `rediss://...`",
-                redact(&cfg.url)
-            ))
-        })?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(TIMEOUT))
-            .set_response_timeout(Some(TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn =
-            ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(unavailable)?;
-        let global = Arc::new(GlobalKeys::new(&cfg.key_prefix));
+        let (conn, subscriber) = connection::open(&topology).map_err(StoreError::Other)?;
+        let global = Arc::new(GlobalKeys::new(&key_prefix));
         let changes = Arc::new(Notify::new());
-        let task = tokio::spawn(listen(client, global.changes.clone(), changes.clone()));
+        let task = tokio::spawn(listen(subscriber, global.changes.clone(), changes.clone()));
         Ok(RedisStore {
             conn,
-            prefix: cfg.key_prefix,
+            prefix: key_prefix,
             global,
             changes,
             _listener: Arc::new(Listener(task)),
@@ -101,20 +104,39 @@ impl RedisStore {
     /// Whether Redis persists with an append-only file. `true` when CONFIG
     /// is not permitted (managed services), so only a known "no" warns.
     pub async fn appendonly_enabled(&self) -> StoreResult<bool> {
+        Ok(self
+            .config_get("appendonly")
+            .await?
+            .is_none_or(|v| v != "no"))
+    }
+
+    /// Whether Redis keeps every key when full (`maxmemory-policy
+    /// noeviction`); an evicting policy would drop runs or outcomes. `true`
+    /// when CONFIG is not permitted, so only a known other policy warns.
+    pub async fn noeviction(&self) -> StoreResult<bool> {
+        Ok(self
+            .config_get("maxmemory-policy")
+            .await?
+            .is_none_or(|v| v == "noeviction"))
+    }
+
+    /// `CONFIG GET name` (on one node of a cluster), or `None` when the
+    /// server does not permit CONFIG.
+    async fn config_get(&self, name: &str) -> StoreResult<Option<String>> {
         let reply: Result<Vec<String>, redis::RedisError> = redis::cmd("CONFIG")
             .arg("GET")
-            .arg("appendonly")
+            .arg(name)
             .query_async(&mut self.conn())
             .await;
         match reply {
-            Ok(pair) => Ok(pair.get(1).is_none_or(|v| v != "no")),
+            Ok(pair) => Ok(pair.into_iter().nth(1)),
             Err(e) if is_unavailable(&e) => Err(unavailable(e)),
-            Err(_) => Ok(true),
+            Err(_) => Ok(None),
         }
     }
 
     /// A handle on the shared connection.
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> RedisConn {
         self.conn.clone()
     }
 
@@ -143,11 +165,15 @@ impl Drop for Listener {
 
 /// Wakes the local scheduler on every message of the changes channel, and
 /// after every (re)subscription since messages may have been missed.
-async fn listen(client: redis::Client, channel: String, changes: Arc<Notify>) {
+async fn listen(mut subscriber: Subscriber, channel: String, changes: Arc<Notify>) {
     use futures_util::StreamExt;
     let mut backoff = Duration::from_millis(100);
     loop {
         let subscribed = async {
+            let client = tokio::time::timeout(TIMEOUT * 2, subscriber.client())
+                .await
+                .map_err(|_| ())?
+                .map_err(|_| ())?;
             let mut pubsub = tokio::time::timeout(TIMEOUT, client.get_async_pubsub())
                 .await
                 .map_err(|_| ())?
@@ -188,6 +214,15 @@ fn is_unavailable(e: &redis::RedisError) -> bool {
                 | ErrorKind::Server(S::ReadOnly)
                 | ErrorKind::ClusterConnectionNotFound
         )
+        || refused_for_want_of_replicas(e)
+}
+
+/// Whether `min-replicas-to-write` refused a write (alone or in a
+/// pipeline) because too few replicas keep up: an outage to wait out.
+fn refused_for_want_of_replicas(e: &redis::RedisError) -> bool {
+    e.clone()
+        .into_server_errors()
+        .is_some_and(|errors| errors.iter().any(|(_, e)| e.code() == "NOREPLICAS"))
 }
 
 /// A Redis error as a store error.

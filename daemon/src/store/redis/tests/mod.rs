@@ -5,14 +5,15 @@ mod records;
 mod resilience;
 mod retention;
 mod sending;
+mod topologies;
 
-use super::{RedisSettings, RedisStore};
+use super::{RedisSettings, RedisStore, RedisTopology};
 use crate::runs::{Outcome, RunId};
 use crate::store::SharedStore;
 use crate::store::conformance::conformance_tests;
 use crate::store::{Chunk, FrozenRecipient, NewRun, Prepared, RecipientOutcome, Store, Transition};
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use herald_test_support::RedisServer;
+use herald_test_support::{RedisCluster, RedisServer};
 use std::sync::Arc;
 
 /// A fresh store on its own private redis-server, which lives as long as
@@ -25,6 +26,26 @@ async fn make_store() -> SharedStore {
 }
 
 conformance_tests!(conformance_redis, make_store);
+
+/// A fresh, empty store on the process's shared 3-master Redis Cluster: a
+/// key prefix of its own keeps it apart from the other tests' stores.
+async fn make_cluster_store() -> SharedStore {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let cluster = RedisCluster::shared();
+    let prefix = format!(
+        "c{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut store = RedisStore::connect_topology(RedisTopology::Cluster(cluster.nodes()), prefix)
+        .await
+        .expect("connect to the shared Redis Cluster");
+    store.guard = Some(cluster);
+    Arc::new(store)
+}
+
+conformance_tests!(conformance_redis_cluster, make_cluster_store);
 
 /// A private server and a store on it.
 struct Fixture {
