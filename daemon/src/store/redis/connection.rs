@@ -358,7 +358,8 @@ async fn cluster_pipeline(
     Ok(ordered)
 }
 
-/// The slot of a command's first key (its first argument), if it has one.
+/// The slot of a command's first key, if it has one: the first argument,
+/// or for a script (`EVALSHA sha numkeys key ...`) the first of its keys.
 fn slot_of(cmd: &Cmd) -> Option<Slot> {
     let mut args = cmd.args_iter();
     let name = match args.next()? {
@@ -367,6 +368,19 @@ fn slot_of(cmd: &Cmd) -> Option<Slot> {
     };
     if matches!(name.as_slice(), b"ECHO" | b"PING") {
         return None;
+    }
+    if matches!(
+        name.as_slice(),
+        b"EVAL" | b"EVALSHA" | b"EVAL_RO" | b"EVALSHA_RO" | b"FCALL" | b"FCALL_RO"
+    ) {
+        args.next()?;
+        let keys = match args.next()? {
+            Arg::Simple(n) => std::str::from_utf8(n).ok()?.parse::<usize>().ok()?,
+            _ => return None,
+        };
+        if keys == 0 {
+            return None;
+        }
     }
     match args.next()? {
         Arg::Simple(key) => Some(Slot::for_key(key)),
@@ -391,6 +405,17 @@ mod tests {
         assert_eq!(slot_of(&a), slot_of(&b));
         assert_ne!(slot_of(&a), slot_of(&c));
         assert_eq!(slot_of(&echo), None);
+        // A script's slot is its first key's, not its sha's.
+        let mut script = redis::cmd("EVALSHA");
+        script
+            .arg("0123abcd")
+            .arg(1)
+            .arg("herald:{herald:y}:chunks")
+            .arg("arg");
+        assert_eq!(slot_of(&script), slot_of(&c));
+        let mut keyless = redis::cmd("EVALSHA");
+        keyless.arg("0123abcd").arg(0).arg("arg");
+        assert_eq!(slot_of(&keyless), None);
     }
 
     #[test]
