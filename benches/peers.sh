@@ -92,10 +92,10 @@ cargo build --release --locked -p herald-benches --bin p2_smtp --bin p4_burst >&
 say "P2: smtp-source and Herald into smtp-sink ($N messages, $SIZE bytes, concurrency $C)"
 P2=$(LD_LIBRARY_PATH=$LIBS \
     SMTP_SINK=$POSTFIX/usr/sbin/smtp-sink SMTP_SOURCE=$POSTFIX/usr/sbin/smtp-source \
-    "$TARGET/release/p2_smtp" "$N" "$SIZE" "$C" | tee /dev/stderr)
+    "$TARGET/release/p2_smtp" "$N" "$SIZE" "$C" | tee -a /dev/stderr)
 say "P4: BullMQ and Herald, $N jobs due at one instant"
 P4=$(BULLMQ_SCRIPT=$BULLMQ/bullmq_burst.mjs \
-    "$TARGET/release/p4_burst" "$N" "$BULLMQ_CONCURRENCY" "$LEAD_S" | tee /dev/stderr)
+    "$TARGET/release/p4_burst" "$N" "$BULLMQ_CONCURRENCY" "$LEAD_S" | tee -a /dev/stderr)
 
 echo
 echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'); load average $(cut -d' ' -f1-3 /proc/loadavg)"
