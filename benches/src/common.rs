@@ -133,3 +133,14 @@ pub fn quantile(sorted: &[u64], q: f64) -> u64 {
     let rank = ((sorted.len() as f64 - 1.0) * q).round() as usize;
     sorted[rank]
 }
+
+/// The `lag_ms` field of a log line, if it has one.
+pub fn lag_ms(line: &str) -> Option<u64> {
+    let rest = &line[line.find("lag_ms")? + "lag_ms".len()..];
+    let digits: String = rest
+        .trim_start_matches(|c: char| !c.is_ascii_digit())
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}

@@ -12,20 +12,9 @@
 #[path = "../common.rs"]
 mod common;
 
-use common::{Launched, built, machine, quantile};
+use common::{Launched, built, lag_ms, machine, quantile};
 use herald_test_support::RedisServer;
 use std::time::{Duration, Instant};
-
-/// The `lag_ms` field of a log line, if it has one.
-fn lag_ms(line: &str) -> Option<u64> {
-    let rest = &line[line.find("lag_ms")? + "lag_ms".len()..];
-    let digits: String = rest
-        .trim_start_matches(|c: char| !c.is_ascii_digit())
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
-}
 
 fn main() {
     let mut args = std::env::args().skip(1);

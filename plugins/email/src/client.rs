@@ -1,39 +1,22 @@
 //! The pooled SMTP transport and the mapping of SMTP replies onto results.
 
 use crate::config::{EmailConfig, Security};
+use crate::pool::{Pool, PoolError};
 use herald_plugin_api::{BounceKind, SendStatus};
-use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use std::time::Duration;
 
 /// A pooled SMTP client for one plugin instance.
 pub struct SmtpClient {
     timeout: Duration,
-    /// Always `Some` until dropped: see the `Drop` impl.
-    transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
-    runtime: tokio::runtime::Handle,
-}
-
-impl Drop for SmtpClient {
-    /// The pool spawns a task to close its connections when dropped, which
-    /// needs the runtime entered even when the host drops us from its own thread.
-    fn drop(&mut self) {
-        let _entered = self.runtime.enter();
-        drop(self.transport.take());
-    }
+    pool: Pool,
 }
 
 impl SmtpClient {
-    /// Builds the transport; must run inside the plugin's runtime, since the
-    /// pool starts a background task that closes idle connections.
-    ///
-    /// # Panics
-    ///
-    /// Outside a tokio runtime.
+    /// Builds the pool; connections open on the first sends.
     pub fn new(config: &EmailConfig) -> Result<Self, String> {
         let tls_parameters = || {
             let mut builder = TlsParameters::builder(config.host.clone());
@@ -55,39 +38,45 @@ impl SmtpClient {
             Security::RequiredStartTls => Tls::Required(tls_parameters()?),
             Security::Implicit => Tls::Wrapper(tls_parameters()?),
         };
-        let mut builder =
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.clone())
-                .port(config.port)
-                .tls(tls)
-                .timeout(Some(config.timeout))
-                .pool_config(PoolConfig::new().max_size(config.pool_size));
-        if let Some((user, password)) = &config.credentials {
-            builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
-        }
-        if let Some(name) = &config.helo_name {
-            builder = builder.hello_name(ClientId::Domain(name.clone()));
-        }
+        let hello = match &config.helo_name {
+            Some(name) => ClientId::Domain(name.clone()),
+            None => ClientId::default(),
+        };
+        let credentials = config
+            .credentials
+            .as_ref()
+            .map(|(user, password)| Credentials::new(user.clone(), password.clone()));
         Ok(SmtpClient {
             timeout: config.timeout,
-            transport: Some(builder.build()),
-            runtime: tokio::runtime::Handle::current(),
+            pool: Pool::new(
+                config.host.clone(),
+                config.port,
+                tls,
+                hello,
+                credentials,
+                config.timeout,
+                config.pool_size as usize,
+            ),
         })
     }
 
     /// Sends one message and says what became of it.
     ///
-    /// lettre's tokio transport bounds only the connect with its timeout,
-    /// so the whole exchange is bounded here too: a server that stalls
-    /// mid-command would otherwise hold the host's call until it abandons it.
+    /// The whole exchange is bounded by the timeout, not only the connect:
+    /// a server that stalls mid-command would otherwise hold the host's
+    /// call until it abandons it.
     pub async fn send(&self, message: &lettre::Message) -> SendStatus {
-        let Some(transport) = &self.transport else {
-            unreachable!("the transport is only taken when the client drops");
-        };
-        match tokio::time::timeout(self.timeout, transport.send(message.clone())).await {
+        let formatted = message.formatted();
+        let exchange = self.pool.send(message.envelope(), &formatted);
+        match tokio::time::timeout(self.timeout, exchange).await {
             Ok(Ok(response)) => SendStatus::Accepted {
                 provider_message_id: queue_id(&response),
             },
-            Ok(Err(error)) => map_error(&error),
+            Ok(Err(PoolError::Smtp(error))) => map_error(&error),
+            Ok(Err(error @ PoolError::Connect { .. })) => SendStatus::Retry {
+                reason: error.to_string(),
+                retry_after_ms: None,
+            },
             Err(_) => SendStatus::Retry {
                 reason: format!(
                     "the SMTP server did not finish the exchange within the timeout ({}ms); it may have taken the message, the retry carries the same Message-ID",

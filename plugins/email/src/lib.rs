@@ -10,13 +10,16 @@
 //! - [`message`]: builds the MIME message (multipart/alternative, custom
 //!   headers, a Message-ID derived from the stable message id) and refuses
 //!   header injection.
-//! - [`client`]: the pooled transport and the mapping of SMTP replies: 250
+//! - [`pool`]: the SMTP connections kept open between sends, opened with
+//!   Nagle's algorithm off.
+//! - [`client`]: the pooled client and the mapping of SMTP replies: 250
 //!   is `accepted` (with the queue id), 4xx and connection errors `retry`,
 //!   5xx refusing the recipient `bounced` hard, other 5xx `failed`.
 
 pub mod client;
 pub mod config;
 pub mod message;
+pub mod pool;
 
 use client::SmtpClient;
 use config::EmailConfig;
@@ -32,25 +35,22 @@ pub struct EmailChannel {
     client: SmtpClient,
     limiter: Option<RateLimiter>,
     concurrency: u32,
-    // Declared last so the client (and its pool) drops while the runtime lives.
+    // Declared last so the client's pooled connections drop while the runtime lives.
     runtime: tokio::runtime::Runtime,
 }
 
 impl Channel for EmailChannel {
     fn create(config: &serde_json::Value) -> Result<Self, String> {
         let config = EmailConfig::parse(config).map_err(|e| format!("herald_email: {e}"))?;
-        // Two workers keep the pool's idle-connection task running between
-        // batches, whichever host thread drives `block_on`.
+        // Host threads drive their sends with `block_on`; the two workers
+        // own the I/O driver the pooled connections are registered with.
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("herald-email")
             .enable_all()
             .build()
             .map_err(|e| format!("herald_email: cannot start the plugin's runtime: {e}"))?;
-        let client = {
-            let _entered = runtime.enter();
-            SmtpClient::new(&config).map_err(|e| format!("herald_email: {e}"))?
-        };
+        let client = SmtpClient::new(&config).map_err(|e| format!("herald_email: {e}"))?;
         Ok(EmailChannel {
             client,
             limiter: config.rate.map(RateLimiter::new),
