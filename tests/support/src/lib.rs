@@ -5,12 +5,18 @@
 //!   (guarantees.md: tests never touch another Redis).
 //! - [`Daemon`]: the built `herald` binary with a temporary config, ready
 //!   once `/readyz` answers; it can be stopped (SIGTERM) or killed (SIGKILL).
+//! - [`eml`]: reading the messages the outbox plugin writes.
+//! - [`SmtpSink`]: an SMTP server on loopback that counts messages per
+//!   recipient and keeps them raw.
 //!
 //! The crate does not depend on `herald`, so it can also drive the built
 //! daemon binary as a separate process.
 
 mod daemon;
+pub mod eml;
 mod redis_server;
+mod smtp_sink;
 
 pub use daemon::Daemon;
 pub use redis_server::RedisServer;
+pub use smtp_sink::{RawMessage, SmtpSink};
