@@ -3,7 +3,7 @@
 
 use crate::runs::Outcome;
 use herald_plugin_api::{BounceKind, SendStatus};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The decision for one message after one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +97,12 @@ pub fn retry_or_give_up(
             suppression: Suppression::None,
         }
     }
+}
+
+/// When a message answered `retry` may be tried again: `now` plus
+/// [`backoff`].
+pub fn retry_at(now: Instant, attempt: u32, asked: Option<Duration>) -> Instant {
+    now + backoff(attempt, asked)
 }
 
 /// Exponential backoff with full jitter, never shorter than the provider asked.
