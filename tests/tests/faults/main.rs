@@ -5,6 +5,7 @@
 //!   middle of a run; the restarted daemon finishes it (G3, G4, issue 6).
 //! - [`loader`]: hostile files dropped into the deliveries folder while a
 //!   delivery is sending (G5), and audience paths escaping their roots.
+//! - [`plugins`]: plugins of the wrong ABI are refused at start (G6).
 //! - [`rates`]: the `kpi.rates_interval` timer recounts open and click
 //!   figures that drifted from the tracking records (issue 8).
 //! - [`security`]: token guessing, tampered tracking and unsubscribe
@@ -17,6 +18,7 @@
 
 mod embedded_crash;
 mod loader;
+mod plugins;
 mod rates;
 mod security;
 
