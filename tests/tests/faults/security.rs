@@ -81,6 +81,11 @@ fn guessed_tokens_tampered_links_hostile_templates_and_bad_bodies_are_refused() 
             "  text: \"{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}\"\n",
         ),
     );
+    // G2: waits for a confirmer for the whole test; only refused tries come.
+    bed.deliver(
+        "held.yaml",
+        email_delivery(4, "  text: held\nschedule:\n  confirm: true\n"),
+    );
     let config = bed.config(
         &format!("  kind: redis\n  url: {}\n", redis.url()),
         &bed.outbox_plugin(),
@@ -93,6 +98,10 @@ fn guessed_tokens_tampered_links_hostile_templates_and_bad_bodies_are_refused() 
             r["state"] == "sent"
         });
     }
+    api.wait(&run_path("held@once"), Duration::from_secs(30), |r| {
+        r["state"] == "pending"
+    });
+    let pending_since = Instant::now();
 
     // Token guessing: every unknown token gets 401, on reads and writes.
     let started = Instant::now();
@@ -260,6 +269,37 @@ fn guessed_tokens_tampered_links_hostile_templates_and_bad_bodies_are_refused() 
         Some(vec![0xff, 0xfe, 0x00, 0x7b]),
     );
     assert_eq!(answer.status, 400, "{}", answer.body);
+
+    // G2: a viewer's confirm is refused, and nothing of the pending run was
+    // sent during the many scheduler ticks of this test.
+    let refused = api.send(
+        "POST",
+        "/api/v1/runs/held%40once/confirm",
+        Some(VIEWER),
+        None,
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert_eq!(
+        refused.json()["error"],
+        "You do not have the start_deliveries role: only users who hold it can confirm a send."
+    );
+    let guessed = api.send(
+        "POST",
+        "/api/v1/runs/held%40once/confirm",
+        Some("guess"),
+        None,
+    );
+    assert_eq!(guessed.status, 401, "{}", guessed.body);
+    let held = api.get(&run_path("held@once"));
+    let leaked = eml::of_run(&bed.path("outbox"), "held@once").len();
+    println!(
+        "G2: held@once pending for {:?} with a viewer's 403 and a guessed 401: state {}, sent {}, {leaked} messages written",
+        pending_since.elapsed(),
+        held["state"],
+        held["kpi"]["sent"]
+    );
+    assert_eq!(held["state"], "pending");
+    assert_eq!(leaked, 0, "messages of a run nobody confirmed");
     assert!(daemon.is_running(), "the daemon died:\n{}", daemon.log());
 }
 
