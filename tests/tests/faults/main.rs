@@ -49,6 +49,12 @@ pub struct Bed {
     pub dir: tempfile::TempDir,
 }
 
+impl Default for Bed {
+    fn default() -> Bed {
+        Bed::new()
+    }
+}
+
 impl Bed {
     /// A fresh folder.
     pub fn new() -> Bed {
