@@ -31,7 +31,8 @@ pub use delivery::{Content, Delivery, Tracking};
 pub use duration::{Per, Throttle};
 pub use errors::FileError;
 pub use folder::{
-    FileReport, Loaded, check_file, is_delivery_file_name, load_file, load_folder, load_paths,
+    FileReport, Loaded, check_bytes, check_file, is_delivery_file_name, load_file, load_folder,
+    load_paths,
 };
 pub use fsio::MAX_FILE_BYTES;
 pub use schedule::{Aggregation, CatchUp, Schedule, When};

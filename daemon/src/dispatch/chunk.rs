@@ -245,9 +245,8 @@ async fn send_batch(
                     ));
                 }
                 Verdict::Retry { after, .. } => {
-                    let delay = results::backoff(pending.attempt, after);
                     retries.push(Pending {
-                        not_before: Instant::now() + delay,
+                        not_before: results::retry_at(Instant::now(), pending.attempt, after),
                         attempt: pending.attempt + 1,
                         recipient: pending.recipient,
                     });

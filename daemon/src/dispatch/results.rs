@@ -3,7 +3,7 @@
 
 use crate::runs::Outcome;
 use herald_plugin_api::{BounceKind, SendStatus};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The decision for one message after one attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,18 +99,45 @@ pub fn retry_or_give_up(
     }
 }
 
-/// Exponential backoff with full jitter, never shorter than the provider asked.
+/// When a message answered `retry` may be tried again: `now` plus
+/// [`backoff`].
+pub fn retry_at(now: Instant, attempt: u32, asked: Option<Duration>) -> Instant {
+    now + backoff(attempt, asked)
+}
+
+/// The longest delay a plugin's `retry` is honoured for. The chunk waits
+/// for its retries while holding its lease, so a plugin asking for days
+/// (a bug, or a provider's `Retry-After` taken literally) would stall the
+/// run; past this the message is tried again anyway, and fails after
+/// `sending.retries` like any other.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// Exponential backoff with full jitter, never shorter than the provider
+/// asked, up to [`MAX_RETRY_AFTER`].
 pub fn backoff(attempt: u32, asked: Option<Duration>) -> Duration {
     let base = Duration::from_millis(500);
     let cap = Duration::from_secs(60);
     let ceiling = base.saturating_mul(1 << attempt.min(16)).min(cap);
     let jittered = ceiling.mul_f64(0.5 + rand::random::<f64>() * 0.5);
-    asked.map_or(jittered, |asked| asked.max(jittered))
+    asked.map_or(jittered, |asked| asked.min(MAX_RETRY_AFTER).max(jittered))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (fuzz target `plugin_result`): a `retry_after_ms` of
+    /// years put the next try out of reach and stalled the chunk forever.
+    #[test]
+    fn a_retry_delay_of_years_is_cut_to_the_maximum() {
+        let now = Instant::now();
+        for asked in [u64::MAX, 99_999_999_999, 3_600_001] {
+            let at = retry_at(now, 0, Some(Duration::from_millis(asked)));
+            assert_eq!(at - now, MAX_RETRY_AFTER, "retry_after_ms {asked}");
+        }
+        let asked = Duration::from_secs(120);
+        assert_eq!(retry_at(now, 0, Some(asked)) - now, asked);
+    }
 
     #[test]
     fn accepted_is_delivered_with_the_provider_id() {

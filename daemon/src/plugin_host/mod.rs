@@ -16,6 +16,7 @@
 //! Libraries are never unloaded and instances are destroyed only after
 //! their last call returns, so nothing a plugin holds is freed under it.
 
+mod decode;
 mod error;
 mod library;
 mod pool;
@@ -23,6 +24,7 @@ mod pool;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use decode::decode_results;
 pub use error::{LoadError, SendError};
 pub use library::{HOST_ABI_MAX, HOST_ABI_MIN, Instance, PluginLibrary, RawReply};
 pub use pool::{PluginHealth, RECENT_WINDOW, UNHEALTHY_OUTSTANDING, UNHEALTHY_RECENT};

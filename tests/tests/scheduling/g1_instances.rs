@@ -1,9 +1,9 @@
 //! G1: one run per (delivery, scheduled instant), whatever the number of
 //! daemon instances and restarts; counted at a real SMTP sink.
 
-use crate::sink::Sink;
 use crate::{Fixture, in_seconds, log_count, wait_for};
 use herald::runs::RunState;
+use herald_test_support::SmtpSink;
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
@@ -36,7 +36,7 @@ fn sleep_until(instant: chrono::DateTime<chrono::Utc>) {
 #[test]
 fn fifty_deliveries_due_at_once_on_three_instances_with_restarts_run_once_each() {
     let f = Fixture::start();
-    let sink = Sink::start();
+    let sink = SmtpSink::start();
     let config = f.config(&sink.email_plugin());
     let at = in_seconds(14);
     for i in 0..DELIVERIES {

@@ -1,11 +1,11 @@
 //! G2: a run that asks for confirmation sends nothing before it is
 //! confirmed, and a confirmed run nothing before its scheduled instant.
 
-use crate::sink::Sink;
 use crate::{Fixture, in_seconds, wait_for};
 use chrono::Utc;
 use herald::runs::{RunId, RunState};
 use herald::store::{Store, Transition};
+use herald_test_support::SmtpSink;
 use std::time::{Duration, SystemTime};
 
 /// An email delivery of `n` recipients named `{name}-{j}@test.example`.
@@ -27,7 +27,7 @@ fn email_delivery(name: &str, n: usize, schedule: &str) -> String {
 #[test]
 fn a_confirmed_run_sends_nothing_before_confirmation_nor_before_its_instant() {
     let f = Fixture::start();
-    let sink = Sink::start();
+    let sink = SmtpSink::start();
     // The daemon starts (and the binaries build, when a test runs alone)
     // before any instant is chosen, so a slow start cannot eat the time
     // between the confirmation and the instant; the live folder picks the

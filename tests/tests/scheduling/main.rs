@@ -9,7 +9,6 @@ mod g1_instances;
 mod g2_confirm;
 mod g7_outage;
 mod live_folder;
-mod sink;
 
 use herald::runs::RunId;
 use herald::store::redis::{RedisSettings, RedisStore};

@@ -9,7 +9,6 @@
 //! - [`cli`]: `herald suppress add|import|list|remove` over the API.
 
 mod cli;
-mod eml;
 mod story;
 
 use herald_test_support::Daemon;

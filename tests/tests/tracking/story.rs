@@ -1,7 +1,7 @@
 //! The whole story of issue 8, item 7.
 
-use super::eml;
 use super::*;
+use herald_test_support::eml;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -15,6 +15,7 @@ pub struct Eml {
 }
 
 impl Eml {
+    /// Reads the `.eml` file at `path`.
     pub fn read(path: &Path) -> Eml {
         let raw = std::fs::read_to_string(path).unwrap();
         let head = raw

@@ -1,6 +1,7 @@
 //! A counting SMTP sink (mailin-embedded on loopback): every message
 //! accepted is counted per recipient address with its arrival instant, so
-//! a duplicate send is seen even when the content is identical.
+//! a duplicate send is seen even when the content is identical; the raw
+//! messages are kept too, so a test can read the headers as sent.
 
 use mailin_embedded::response::{OK, START_DATA};
 use mailin_embedded::{Handler, Response, Server};
@@ -12,10 +13,24 @@ use std::time::SystemTime;
 /// What the sink received, per recipient address: the arrival instants.
 pub type Received = Arc<Mutex<BTreeMap<String, Vec<SystemTime>>>>;
 
+/// The raw messages received (DATA as sent, dot-unstuffed), in order.
+pub type Raw = Arc<Mutex<Vec<RawMessage>>>;
+
+/// One message as the sink received it.
+#[derive(Debug, Clone)]
+pub struct RawMessage {
+    /// The envelope recipients (`RCPT TO`).
+    pub to: Vec<String>,
+    /// The message: headers, blank line, body.
+    pub data: Vec<u8>,
+}
+
 #[derive(Clone, Default)]
 struct Counter {
     received: Received,
+    raw: Raw,
     to: Vec<String>,
+    data: Vec<u8>,
 }
 
 impl Handler for Counter {
@@ -32,12 +47,17 @@ impl Handler for Counter {
         START_DATA
     }
 
-    fn data(&mut self, _buf: &[u8]) -> std::io::Result<()> {
+    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.data.extend_from_slice(buf);
         Ok(())
     }
 
     fn data_end(&mut self) -> Response {
         let now = SystemTime::now();
+        self.raw.lock().unwrap().push(RawMessage {
+            to: self.to.clone(),
+            data: std::mem::take(&mut self.data),
+        });
         let mut received = self.received.lock().unwrap();
         for to in self.to.drain(..) {
             received.entry(to.to_lowercase()).or_default().push(now);
@@ -47,18 +67,21 @@ impl Handler for Counter {
 }
 
 /// A running sink; it serves until the test process ends.
-pub struct Sink {
+pub struct SmtpSink {
     /// Where it listens.
     pub addr: SocketAddr,
     /// What it received.
     pub received: Received,
+    /// The raw messages it received.
+    pub raw: Raw,
 }
 
-impl Sink {
+impl SmtpSink {
     /// Starts a sink on a free loopback port.
-    pub fn start() -> Sink {
+    pub fn start() -> SmtpSink {
         let counter = Counter::default();
         let received = counter.received.clone();
+        let raw = counter.raw.clone();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let mut server = Server::new(counter);
@@ -73,7 +96,11 @@ impl Sink {
                 panic!("the test SMTP sink stopped: {e}");
             }
         });
-        Sink { addr, received }
+        SmtpSink {
+            addr,
+            received,
+            raw,
+        }
     }
 
     /// Messages received in all.
@@ -91,6 +118,11 @@ impl Sink {
             .collect()
     }
 
+    /// The raw messages received so far.
+    pub fn messages(&self) -> Vec<RawMessage> {
+        self.raw.lock().unwrap().clone()
+    }
+
     /// The earliest arrival, if any.
     pub fn first_arrival(&self) -> Option<SystemTime> {
         self.received
@@ -106,7 +138,7 @@ impl Sink {
     pub fn email_plugin(&self) -> String {
         format!(
             "  - path: {}\n    config: {{ smtp_url: \"smtp://{}\", pool_size: 4, timeout: 10s }}\n",
-            herald_test_support::Daemon::plugin("herald_email").display(),
+            crate::Daemon::plugin("herald_email").display(),
             self.addr
         )
     }
