@@ -1,8 +1,7 @@
 //! The plugin result decoder: a plugin's raw reply to `send_batch`, checked
 //! against the batch it answers. Everything here comes from a library the
-//! host does not trust, so nothing may panic (fuzzed by `fuzz/plugin_result`).
-//! For now `pool.rs` keeps its own copy (`Pool::check`); see tests/README.md,
-//! "Known problem", before making the pool call this one.
+//! host does not trust, so nothing may panic (fuzzed by `fuzz/plugin_result`,
+//! which drives this very function, as the pool does).
 
 use super::error::SendError;
 use super::library::RawReply;

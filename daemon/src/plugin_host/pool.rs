@@ -4,7 +4,7 @@
 
 use super::error::{LoadError, SendError};
 use super::library::{Instance, RawReply};
-use herald_plugin_api::{Batch, BatchResults, WIRE_VERSION};
+use herald_plugin_api::{Batch, BatchResults};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -179,7 +179,7 @@ impl Pool {
         };
         metrics::histogram!("herald_plugin_batch_seconds", "channel" => channel.to_owned())
             .record(started.elapsed().as_secs_f64());
-        self.check(channel, batch, raw)
+        super::decode::decode_results(&self.health.name, channel, batch, &raw)
     }
 
     /// Decides, against the worker, what a call past its timeout means.
@@ -221,61 +221,6 @@ impl Pool {
                 timeout,
             });
         }
-    }
-
-    fn check(
-        &self,
-        channel: &str,
-        batch: &Batch,
-        raw: RawReply,
-    ) -> Result<BatchResults, SendError> {
-        let plugin = || self.health.name.clone();
-        let channel = || channel.to_owned();
-        if raw.code != herald_plugin_api::abi::HERALD_OK {
-            let message = String::from_utf8_lossy(&raw.bytes).into_owned();
-            return Err(SendError::Plugin {
-                channel: channel(),
-                plugin: plugin(),
-                code: raw.code,
-                message,
-            });
-        }
-        let invalid = |reason: String| SendError::InvalidResults {
-            channel: channel(),
-            plugin: plugin(),
-            reason,
-        };
-        let results: BatchResults = serde_json::from_slice(&raw.bytes)
-            .map_err(|e| invalid(format!("not BatchResults JSON: {e}")))?;
-        if results.version != WIRE_VERSION {
-            return Err(invalid(format!(
-                "version {} where {WIRE_VERSION} was expected",
-                results.version
-            )));
-        }
-        if results.results.len() != batch.messages.len() {
-            return Err(SendError::ResultCount {
-                channel: channel(),
-                plugin: plugin(),
-                expected: batch.messages.len(),
-                got: results.results.len(),
-            });
-        }
-        let mismatch = batch
-            .messages
-            .iter()
-            .zip(&results.results)
-            .position(|(m, r)| m.message_id != r.message_id);
-        if let Some(index) = mismatch {
-            return Err(SendError::ResultId {
-                channel: channel(),
-                plugin: plugin(),
-                index,
-                expected: batch.messages[index].message_id.clone(),
-                got: results.results[index].message_id.clone(),
-            });
-        }
-        Ok(results)
     }
 }
 
