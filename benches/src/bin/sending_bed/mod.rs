@@ -87,19 +87,34 @@ impl Bed {
 
     /// Drops the delivery in (every daemon loads it) and returns when
     /// `n` outcomes are recorded across the daemons: the elapsed time.
-    pub fn run(&self, n: u64, mut sample: impl FnMut()) -> Duration {
+    pub fn run(&self, n: u64, sample: impl FnMut()) -> Duration {
+        self.run_timed(n, sample).total
+    }
+
+    /// As [`Bed::run`], also timing the sending phase alone: from the
+    /// first recorded outcome (preparation done) to the last.
+    pub fn run_timed(&self, n: u64, mut sample: impl FnMut()) -> Timing {
         let yaml = "id: bench\nchannel: count\naudience:\n  file: bench.csv\ncontent:\n  body: \"Hello {{ name }}\"\n";
         let start = Instant::now();
         std::fs::write(self.dir.path().join("deliveries/bench.yaml"), yaml)
             .expect("the delivery is written");
         let mut next = Instant::now();
+        let mut first_outcome = None;
         loop {
             sample();
             if Instant::now() >= next {
                 next = Instant::now() + Duration::from_millis(50);
                 let done: u64 = self.daemons.iter().map(|d| messages_total(&d.url())).sum();
+                if done > 0 && first_outcome.is_none() {
+                    first_outcome = Some((Instant::now(), done));
+                }
                 if done >= n {
-                    return start.elapsed();
+                    let (first, sent_then) = first_outcome.expect("set above");
+                    return Timing {
+                        total: start.elapsed(),
+                        sending: first.elapsed(),
+                        sending_recipients: n - sent_then,
+                    };
                 }
                 assert!(
                     start.elapsed() < Duration::from_secs(600),
@@ -114,6 +129,16 @@ impl Bed {
     pub fn path(&self) -> PathBuf {
         self.dir.path().to_owned()
     }
+}
+
+/// How long a run took, in all and in its sending phase.
+pub struct Timing {
+    /// From dropping the delivery in to the last outcome.
+    pub total: Duration,
+    /// From the first outcome seen (50 ms polls) to the last.
+    pub sending: Duration,
+    /// The outcomes recorded during `sending`.
+    pub sending_recipients: u64,
 }
 
 /// Points the test-support helpers at the daemon and plugins built beside
