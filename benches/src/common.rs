@@ -4,11 +4,28 @@
 
 #![allow(dead_code)]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The program's positional numeric arguments, read in order.
+pub struct Args(std::iter::Skip<std::env::Args>);
+
+impl Args {
+    /// The arguments after the program name.
+    pub fn new() -> Args {
+        Args(std::env::args().skip(1))
+    }
+
+    /// The next argument, `default` when absent; a non-number panics
+    /// naming the argument.
+    pub fn next(&mut self, default: u64, name: &str) -> u64 {
+        self.0.next().map_or(default, |a| {
+            a.parse().unwrap_or_else(|_| panic!("{name}: {a}"))
+        })
+    }
+}
 
 /// A file built beside this program (`herald`, `libherald_outbox.so`).
 pub fn built(name: &str) -> PathBuf {
@@ -61,7 +78,7 @@ impl Launched {
             if let Ok(Some(status)) = launched.child.try_wait() {
                 panic!("herald exited with {status}:\n{}", launched.log_text());
             }
-            if get_status(addr, "/readyz") == Some(200) {
+            if herald_test_support::get_status(addr, "/readyz") == Some(200) {
                 return (launched, started.elapsed());
             }
             assert!(
@@ -97,20 +114,6 @@ impl Launched {
         }
         let _ = self.child.wait();
     }
-}
-
-/// The status code of `GET path`, or `None` when nothing answers.
-pub fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
 /// `N cores, CPU model` from /proc/cpuinfo.

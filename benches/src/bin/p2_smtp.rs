@@ -141,15 +141,10 @@ fn text(size: usize) -> String {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut next = |default: u64, name: &str| {
-        args.next().map_or(default, |a| {
-            a.parse().unwrap_or_else(|_| panic!("{name}: {a}"))
-        })
-    };
-    let n = next(20_000, "N");
-    let size = next(1000, "SIZE") as usize;
-    let concurrency = next(4, "C");
+    let mut args = common::Args::new();
+    let n = args.next(20_000, "N");
+    let size = args.next(1000, "SIZE") as usize;
+    let concurrency = args.next(4, "C");
     let program = |var: &str| {
         std::env::var(var).unwrap_or_else(|_| {
             panic!("{var} must name Postfix's program; benches/peers.sh sets it")

@@ -35,15 +35,10 @@ struct Figures {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut next = |default: u64, name: &str| {
-        args.next().map_or(default, |a| {
-            a.parse().unwrap_or_else(|_| panic!("{name}: {a}"))
-        })
-    };
-    let n = next(20_000, "N");
-    let concurrency = next(100, "BULLMQ_CONCURRENCY");
-    let lead = next(30, "LEAD_S");
+    let mut args = common::Args::new();
+    let n = args.next(20_000, "N");
+    let concurrency = args.next(100, "BULLMQ_CONCURRENCY");
+    let lead = args.next(30, "LEAD_S");
     let script = std::env::var("BULLMQ_SCRIPT")
         .expect("BULLMQ_SCRIPT must name bullmq_burst.mjs; benches/peers.sh sets it");
     println!("P4 on {}: {n} jobs due at one instant", machine());

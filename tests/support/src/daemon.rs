@@ -223,7 +223,7 @@ impl Drop for Daemon {
 }
 
 /// The status code of `GET path`, or `None` when nothing answers.
-fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
+pub fn get_status(addr: SocketAddr, path: &str) -> Option<u16> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     write!(

@@ -20,7 +20,7 @@ mod redis_server;
 mod smtp_sink;
 mod topologies;
 
-pub use daemon::Daemon;
+pub use daemon::{Daemon, get_status};
 pub use redis_server::RedisServer;
 pub use smtp_sink::{RawMessage, SmtpSink};
 pub use topologies::{MASTER_NAME, RedisCluster, RedisSentinelSet, redis_cli};

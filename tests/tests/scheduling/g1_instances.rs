@@ -1,7 +1,7 @@
 //! G1: one run per (delivery, scheduled instant), whatever the number of
 //! daemon instances and restarts; counted at a real SMTP sink.
 
-use crate::{Fixture, in_seconds, log_count, wait_for};
+use crate::{Fixture, email_delivery, in_seconds, log_count, wait_for};
 use herald::runs::RunState;
 use herald_test_support::SmtpSink;
 use std::collections::BTreeSet;
@@ -9,22 +9,6 @@ use std::time::{Duration, SystemTime};
 
 const DELIVERIES: usize = 50;
 const RECIPIENTS: usize = 20;
-
-/// An email delivery of `RECIPIENTS` recipients due at `at`.
-fn email_delivery(i: usize, at: &str) -> String {
-    let mut yaml = String::from("channel: email\naudience:\n  recipients:\n");
-    for j in 0..RECIPIENTS {
-        yaml.push_str(&format!(
-            "    - {{ id: r{j}, email: \"d{i}-r{j}@test.example\" }}\n"
-        ));
-    }
-    yaml.push_str(
-        "content:\n  from: \"Shop <news@shop.example>\"\n  subject: \"Hello\"\n  text: \"Hi {{ recipient_id }}\"\n",
-    );
-    yaml.push_str("tracking: { opens: false, clicks: false }\n");
-    yaml.push_str(&format!("schedule:\n  at: \"{at}\"\n"));
-    yaml
-}
 
 /// Sleeps until `instant` (returns at once when it has passed).
 fn sleep_until(instant: chrono::DateTime<chrono::Utc>) {
@@ -42,7 +26,11 @@ fn fifty_deliveries_due_at_once_on_three_instances_with_restarts_run_once_each()
     for i in 0..DELIVERIES {
         f.write_delivery(
             &format!("g1-{i:02}.yaml"),
-            &email_delivery(i, &at.to_rfc3339()),
+            &email_delivery(
+                &format!("d{i}"),
+                RECIPIENTS,
+                &format!("  at: \"{}\"\n", at.to_rfc3339()),
+            ),
         );
     }
     let mut a = f.daemon("a", &config);

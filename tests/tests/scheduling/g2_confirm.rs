@@ -1,28 +1,12 @@
 //! G2: a run that asks for confirmation sends nothing before it is
 //! confirmed, and a confirmed run nothing before its scheduled instant.
 
-use crate::{Fixture, in_seconds, wait_for};
+use crate::{Fixture, email_delivery, in_seconds, wait_for};
 use chrono::Utc;
 use herald::runs::{RunId, RunState};
 use herald::store::{Store, Transition};
 use herald_test_support::SmtpSink;
 use std::time::{Duration, SystemTime};
-
-/// An email delivery of `n` recipients named `{name}-{j}@test.example`.
-fn email_delivery(name: &str, n: usize, schedule: &str) -> String {
-    let mut yaml = String::from("channel: email\naudience:\n  recipients:\n");
-    for j in 0..n {
-        yaml.push_str(&format!(
-            "    - {{ id: r{j}, email: \"{name}-{j}@test.example\" }}\n"
-        ));
-    }
-    yaml.push_str(
-        "content:\n  from: \"Shop <news@shop.example>\"\n  subject: \"Hello\"\n  text: \"Hi {{ recipient_id }}\"\n",
-    );
-    yaml.push_str("tracking: { opens: false, clicks: false }\nschedule:\n");
-    yaml.push_str(schedule);
-    yaml
-}
 
 #[test]
 fn a_confirmed_run_sends_nothing_before_confirmation_nor_before_its_instant() {

@@ -236,3 +236,19 @@ pub fn in_seconds(secs: i64) -> chrono::DateTime<chrono::Utc> {
         .duration_trunc(TimeDelta::seconds(1))
         .unwrap()
 }
+
+/// An email delivery of `n` recipients named `{name}-r{j}@test.example`.
+pub fn email_delivery(name: &str, n: usize, schedule: &str) -> String {
+    let mut yaml = String::from("channel: email\naudience:\n  recipients:\n");
+    for j in 0..n {
+        yaml.push_str(&format!(
+            "    - {{ id: r{j}, email: \"{name}-r{j}@test.example\" }}\n"
+        ));
+    }
+    yaml.push_str(
+        "content:\n  from: \"Shop <news@shop.example>\"\n  subject: \"Hello\"\n  text: \"Hi {{ recipient_id }}\"\n",
+    );
+    yaml.push_str("tracking: { opens: false, clicks: false }\nschedule:\n");
+    yaml.push_str(schedule);
+    yaml
+}
