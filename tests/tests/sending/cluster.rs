@@ -150,13 +150,15 @@ users: []
     }
 
     /// Waits until the run is in one of `states`; panics after `within`.
+    /// A store that does not answer for a moment (a Sentinel failover in
+    /// progress) is waited out like a state not reached yet.
     pub fn wait_state(&self, run: &RunId, states: &[RunState], within: Duration) -> RunState {
         let deadline = Instant::now() + within;
         loop {
-            if let Some(state) = self.state(run)
-                && states.contains(&state)
+            if let Ok(Some(run)) = self.rt.block_on(self.store.run(run))
+                && states.contains(&run.state)
             {
-                return state;
+                return run.state;
             }
             assert!(
                 Instant::now() < deadline,
