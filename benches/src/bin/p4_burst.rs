@@ -11,6 +11,9 @@
 //! - Herald (b): N one-recipient deliveries due at one instant, written
 //!   before the daemon starts and due LEAD_S seconds after they are written.
 //!
+//! `P4_CASES` (default `bullmq,a,b`) picks the measurements to make, so
+//! one of them can be repeated alone while profiling.
+//!
 //! Herald runs release `herald run` with the `herald_test_count` plugin (a
 //! no-op channel that appends each accepted message id to a file, one
 //! write per batch). A message's lag is the instant its id reaches that
@@ -28,6 +31,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Throughput and lag figures of one measurement.
+#[derive(Clone, Copy)]
 struct Figures {
     throughput: f64,
     p50: i64,
@@ -39,16 +43,35 @@ fn main() {
     let n = args.next(20_000, "N");
     let concurrency = args.next(100, "BULLMQ_CONCURRENCY");
     let lead = args.next(30, "LEAD_S");
-    let script = std::env::var("BULLMQ_SCRIPT")
-        .expect("BULLMQ_SCRIPT must name bullmq_burst.mjs; benches/peers.sh sets it");
     println!("P4 on {}: {n} jobs due at one instant", machine());
+    let cases = std::env::var("P4_CASES").unwrap_or_else(|_| "bullmq,a,b".into());
+    let wanted = |case: &str| cases.split(',').any(|c| c.trim() == case);
     let redis = RedisServer::start();
 
-    let bullmq = bullmq(&script, redis.port(), n, concurrency);
-    flush(redis.port());
-    let one = herald_one_delivery(&redis, n);
-    flush(redis.port());
-    let many = herald_many_deliveries(&redis, n, lead);
+    let skipped = Figures {
+        throughput: f64::NAN,
+        p50: 0,
+        p99: 0,
+    };
+    let bullmq = if wanted("bullmq") {
+        let script = std::env::var("BULLMQ_SCRIPT")
+            .expect("BULLMQ_SCRIPT must name bullmq_burst.mjs; benches/peers.sh sets it");
+        bullmq(&script, redis.port(), n, concurrency)
+    } else {
+        skipped
+    };
+    let one = if wanted("a") {
+        flush(redis.port());
+        herald_one_delivery(&redis, n)
+    } else {
+        skipped
+    };
+    let many = if wanted("b") {
+        flush(redis.port());
+        herald_many_deliveries(&redis, n, lead)
+    } else {
+        skipped
+    };
 
     let row = |system: &str, f: &Figures, verdict: &str| {
         println!(
