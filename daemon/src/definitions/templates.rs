@@ -330,12 +330,22 @@ impl Renderer {
 
     /// Renders the message of `row` in run `run_id`.
     pub fn render(&self, row: &AudienceRow, run_id: &str) -> Result<Rendered, RenderError> {
-        let mut vars: BTreeMap<String, Value> = row
-            .fields
+        self.render_recipient(&row.id, &row.fields, run_id)
+    }
+
+    /// Renders every part for one recipient given by id and fields, so a
+    /// frozen recipient is rendered without copying it into a row first.
+    pub fn render_recipient(
+        &self,
+        recipient_id: &str,
+        fields: &BTreeMap<String, String>,
+        run_id: &str,
+    ) -> Result<Rendered, RenderError> {
+        let mut vars: BTreeMap<String, Value> = fields
             .iter()
             .map(|(k, v)| (k.clone(), Value::from(v.as_str())))
             .collect();
-        vars.insert("recipient_id".into(), Value::from(row.id.as_str()));
+        vars.insert("recipient_id".into(), Value::from(recipient_id));
         vars.insert("delivery_id".into(), Value::from(self.delivery_id.as_str()));
         vars.insert("run_id".into(), Value::from(run_id));
         let ctx = Value::from(vars);

@@ -4,7 +4,6 @@
 
 use super::RunContext;
 use super::results::{self, Suppression, Verdict};
-use crate::definitions::AudienceRow;
 use crate::engine::Engine;
 use crate::runs::{Outcome, RunState};
 use crate::store::{ClaimedChunk, FrozenRecipient, RecipientOutcome, StoreResult, SuppressionList};
@@ -256,24 +255,33 @@ async fn send_batch(
     }
     if !finals.is_empty() {
         engine.store.record_outcomes(&run.id, &finals).await?;
-        for o in &finals {
-            metrics::counter!("herald_messages_total", "channel" => run.channel.clone(), "outcome" => o.outcome.as_str())
-                .increment(1);
-        }
+        count_messages(&run.channel, &finals);
     }
     apply_suppressions(engine, suppressions).await?;
     Ok(retries)
 }
 
+/// Adds a batch's outcomes to `herald_messages_total`: one registry
+/// lookup per outcome kind, not per message.
+fn count_messages(channel: &str, finals: &[RecipientOutcome]) {
+    let mut counts: Vec<(Outcome, u64)> = Vec::new();
+    for o in finals {
+        match counts.iter_mut().find(|(kind, _)| *kind == o.outcome) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((o.outcome, 1)),
+        }
+    }
+    for (outcome, n) in counts {
+        metrics::counter!("herald_messages_total", "channel" => channel.to_owned(), "outcome" => outcome.as_str())
+            .increment(n);
+    }
+}
+
 /// The rendered message for one recipient, or why it cannot be sent.
 fn render(context: &RunContext, recipient: &FrozenRecipient) -> Result<Message, String> {
-    let row = AudienceRow {
-        id: recipient.id.clone(),
-        fields: recipient.fields.clone(),
-    };
     let rendered = context
         .renderer
-        .render(&row, context.run.id.as_str())
+        .render_recipient(&recipient.id, &recipient.fields, context.run.id.as_str())
         .map_err(|e| e.to_string())?;
     let mut message = Message {
         message_id: format!("{}/{}", context.run.id, recipient.id),

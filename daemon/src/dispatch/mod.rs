@@ -9,7 +9,7 @@ pub mod results;
 use crate::definitions::{Delivery, Renderer};
 use crate::engine::Engine;
 use crate::plugin_host::ChannelSender;
-use crate::runs::{BusyGuard, RunId};
+use crate::runs::BusyGuard;
 use crate::store::{Run, StoreResult};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -20,6 +20,14 @@ use tracing::{debug, warn};
 #[derive(Clone)]
 pub struct Dispatcher {
     engine: Arc<Engine>,
+}
+
+/// A run's definition snapshot, read and with its templates compiled.
+pub struct Snapshot {
+    /// The delivery as the run was created from it.
+    pub delivery: Delivery,
+    /// Its templates, compiled.
+    pub renderer: Renderer,
 }
 
 /// What every chunk of one run needs, built once per run and instance.
@@ -39,11 +47,15 @@ impl Dispatcher {
         Dispatcher { engine }
     }
 
-    /// Works on a sending (or cancelled) run until it has no chunk left to
-    /// claim here: as many chunk workers as the channel's plugin wants
-    /// concurrent calls. The guard keeps the run in hand until then.
-    pub async fn dispatch(&self, id: &RunId, _guard: BusyGuard) {
-        let context = match self.context(id).await {
+    /// Works on a sending (or cancelled) run, as just read from the store
+    /// (with its definition snapshot when already in hand), until it has
+    /// no chunk left to claim here: as many chunk workers as the channel's
+    /// plugin wants concurrent calls, or as chunks are left if fewer. The
+    /// guard keeps the run in hand until then.
+    pub async fn dispatch(&self, run: Run, snapshot: Option<Snapshot>, _guard: BusyGuard) {
+        let id = &run.id.clone();
+        let left = run.chunks.saturating_sub(run.chunks_done).max(1) as usize;
+        let context = match self.context(run, snapshot).await {
             Ok(Some(context)) => Arc::new(context),
             Ok(None) => return,
             Err(error) => {
@@ -51,7 +63,7 @@ impl Dispatcher {
                 return;
             }
         };
-        let workers = context.sender.concurrency().max(1);
+        let workers = context.sender.concurrency().clamp(1, left);
         let mut set = JoinSet::new();
         for _ in 0..workers {
             let engine = self.engine.clone();
@@ -73,22 +85,35 @@ impl Dispatcher {
         debug!(delivery_id = id.delivery_id(), run_id = %id, "No chunk left to claim here.");
     }
 
-    async fn context(&self, id: &RunId) -> StoreResult<Option<RunContext>> {
+    async fn context(
+        &self,
+        run: Run,
+        snapshot: Option<Snapshot>,
+    ) -> StoreResult<Option<RunContext>> {
         let store = &self.engine.store;
-        let Some(run) = store.run(id).await? else {
-            return Ok(None);
-        };
-        let Some(definition) = store.definition(id).await? else {
-            return Ok(None);
-        };
+        let id = &run.id;
         let now = self.engine.clock.now();
         let fail = |reason: String| async move {
             warn!(delivery_id = id.delivery_id(), run_id = %id, %reason, "Run failed: it cannot be sent.");
             store.fail_run(id, &reason, now).await.map(|_| None)
         };
-        let delivery: Delivery = match serde_json::from_str(&definition) {
-            Ok(delivery) => delivery,
-            Err(e) => return fail(format!("the definition snapshot cannot be read: {e}")).await,
+        let Snapshot { delivery, renderer } = match snapshot {
+            Some(snapshot) => snapshot,
+            None => {
+                let Some(definition) = store.definition(id).await? else {
+                    return Ok(None);
+                };
+                let delivery: Delivery = match serde_json::from_str(&definition) {
+                    Ok(delivery) => delivery,
+                    Err(e) => {
+                        return fail(format!("the definition snapshot cannot be read: {e}")).await;
+                    }
+                };
+                match Renderer::new(&delivery) {
+                    Ok(renderer) => Snapshot { delivery, renderer },
+                    Err(e) => return fail(e.to_string()).await,
+                }
+            }
         };
         let Some(sender) = self.engine.plugins.sender(delivery.channel()) else {
             return fail(format!(
@@ -96,10 +121,6 @@ impl Dispatcher {
                 delivery.channel()
             ))
             .await;
-        };
-        let renderer = match Renderer::new(&delivery) {
-            Ok(renderer) => renderer,
-            Err(e) => return fail(e.to_string()).await,
         };
         let tracking = (delivery.channel() == "email")
             .then(|| self.engine.tracking.clone())

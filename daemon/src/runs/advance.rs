@@ -30,7 +30,18 @@ async fn step(
     // time: the operation also rewrites the run's agenda entry, so an entry
     // left early by a crash corrects itself instead of staying due.
     match run.state {
-        RunState::Preparing => prepare::prepare(engine, &run).await,
+        RunState::Preparing => {
+            // A run due now goes straight on to sending, in hand already,
+            // without waiting for the scheduler's next pass.
+            if let Some(ready) = prepare::prepare(engine, &run).await?
+                && ready.run.state == RunState::Sending
+            {
+                dispatcher
+                    .dispatch(ready.run, Some(ready.snapshot), guard)
+                    .await;
+            }
+            Ok(())
+        }
         RunState::Pending => {
             if let Transition::Done(_) = store.expire(id, now).await? {
                 info!(delivery_id = %run.delivery_id, run_id = %id, "Run expired: nobody confirmed it before its deadline.");
@@ -38,14 +49,14 @@ async fn step(
             Ok(())
         }
         RunState::Scheduled => {
-            if let Transition::Done(_) = store.start_sending(id, now).await? {
+            if let Transition::Done(after) = store.start_sending(id, now).await? {
                 info!(delivery_id = %run.delivery_id, run_id = %id, "Run started sending.");
-                dispatcher.dispatch(id, guard).await;
+                dispatcher.dispatch(*after, None, guard).await;
             }
             Ok(())
         }
         RunState::Sending | RunState::Cancelled => {
-            dispatcher.dispatch(id, guard).await;
+            dispatcher.dispatch(run, None, guard).await;
             Ok(())
         }
         RunState::Paused | RunState::Sent | RunState::Expired | RunState::Failed => {

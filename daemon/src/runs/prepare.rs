@@ -8,6 +8,7 @@
 
 use super::{ExclusionReason, Outcome, RunId};
 use crate::definitions::{AudienceRow, Delivery, Renderer, normalise_address};
+use crate::dispatch::Snapshot;
 use crate::engine::Engine;
 use crate::store::{
     Chunk, FrozenRecipient, Prepared, Preview, RecipientOutcome, Run, StoreResult, Transition,
@@ -21,15 +22,25 @@ use tracing::{info, warn};
 /// Rows read from the audience per message on the reader's channel.
 const ROWS_PER_READ: usize = 1000;
 
-/// Prepares a `preparing` run, unless another instance holds its lease.
-pub async fn prepare(engine: &Engine, run: &Run) -> StoreResult<()> {
+/// A run this instance has just prepared, with the definition it was
+/// prepared from, so sending it at once needs no second read.
+pub struct Ready {
+    /// The run as preparation left it: pending, scheduled or sending.
+    pub run: Run,
+    /// Its definition snapshot, compiled.
+    pub snapshot: Snapshot,
+}
+
+/// Prepares a `preparing` run, unless another instance holds its lease;
+/// `None` when it was not prepared here or failed.
+pub async fn prepare(engine: &Engine, run: &Run) -> StoreResult<Option<Ready>> {
     let store = &engine.store;
     let now = engine.clock.now();
     if !store
         .claim_preparation(&run.id, &engine.owner, engine.lease_until(), now)
         .await?
     {
-        return Ok(());
+        return Ok(None);
     }
     let delivery = match load_snapshot(engine, run).await? {
         Ok(delivery) => delivery,
@@ -59,14 +70,18 @@ pub async fn prepare(engine: &Engine, run: &Run) -> StoreResult<()> {
     let prepared = freezer.finish().await?;
     let to_send = prepared.targeted - prepared.excluded_by_reason.values().sum::<u64>();
     let now = engine.clock.now();
-    if let Transition::Done(after) = store
+    let Transition::Done(after) = store
         .finish_preparation(&run.id, &engine.owner, &prepared, now)
         .await?
-    {
-        info!(delivery_id = %run.delivery_id, run_id = %run.id, targeted = prepared.targeted, to_send, state = %after.state, "Run prepared.");
-        crate::http::webhook::announce_pending(engine, &after);
-    }
-    Ok(())
+    else {
+        return Ok(None);
+    };
+    info!(delivery_id = %run.delivery_id, run_id = %run.id, targeted = prepared.targeted, to_send, state = %after.state, "Run prepared.");
+    crate::http::webhook::announce_pending(engine, &after);
+    Ok(Some(Ready {
+        run: *after,
+        snapshot: Snapshot { delivery, renderer },
+    }))
 }
 
 async fn load_snapshot(engine: &Engine, run: &Run) -> StoreResult<Result<Delivery, String>> {
@@ -79,13 +94,13 @@ async fn load_snapshot(engine: &Engine, run: &Run) -> StoreResult<Result<Deliver
         .map_err(|e| format!("the definition snapshot cannot be read: {e}")))
 }
 
-async fn fail(engine: &Engine, run: &Run, reason: &str) -> StoreResult<()> {
+async fn fail(engine: &Engine, run: &Run, reason: &str) -> StoreResult<Option<Ready>> {
     warn!(delivery_id = %run.delivery_id, run_id = %run.id, reason, "Run failed during preparation.");
     engine
         .store
         .fail_run(&run.id, reason, engine.clock.now())
         .await?;
-    Ok(())
+    Ok(None)
 }
 
 /// Streams the audience from a blocking reader thread, a batch at a time,
@@ -139,6 +154,8 @@ struct Freezer<'a> {
     pending: Vec<FrozenRecipient>,
     chunks: u32,
     preview: Option<Preview>,
+    /// When the preparation lease was last taken or renewed.
+    claimed: std::time::Instant,
 }
 
 impl<'a> Freezer<'a> {
@@ -155,6 +172,7 @@ impl<'a> Freezer<'a> {
             pending: Vec::new(),
             chunks: 0,
             preview: None,
+            claimed: std::time::Instant::now(),
         }
     }
 
@@ -241,11 +259,10 @@ impl<'a> Freezer<'a> {
 
     fn keep(&mut self, recipient: FrozenRecipient) {
         if self.preview.is_none() {
-            let row = AudienceRow {
-                id: recipient.id.clone(),
-                fields: recipient.fields.clone(),
-            };
-            if let Ok(rendered) = self.renderer.render(&row, self.run.id.as_str()) {
+            let rendered =
+                self.renderer
+                    .render_recipient(&recipient.id, &recipient.fields, self.run.id.as_str());
+            if let Ok(rendered) = rendered {
                 self.preview = Some(Preview {
                     recipient_id: recipient.id.clone(),
                     content: rendered.content,
@@ -262,17 +279,21 @@ impl<'a> Freezer<'a> {
         };
         self.engine.store.put_chunk(&self.run.id, &chunk).await?;
         self.chunks += 1;
-        // Keep the preparation lease while a long audience streams in.
+        // Keep the preparation lease while a long audience streams in
+        // (a third of the lease at a time, like a chunk's).
         let engine = self.engine;
-        engine
-            .store
-            .claim_preparation(
-                &self.run.id,
-                &engine.owner,
-                engine.lease_until(),
-                engine.clock.now(),
-            )
-            .await?;
+        if self.claimed.elapsed() >= engine.settings.lease / 3 {
+            self.claimed = std::time::Instant::now();
+            engine
+                .store
+                .claim_preparation(
+                    &self.run.id,
+                    &engine.owner,
+                    engine.lease_until(),
+                    engine.clock.now(),
+                )
+                .await?;
+        }
         Ok(())
     }
 

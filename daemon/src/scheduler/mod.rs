@@ -16,6 +16,7 @@ use crate::ops::{Readiness, Watchdog};
 use crate::runs::{self, Busy, RunId};
 use crate::store::{NewRun, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use plan::Occurrence;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -28,6 +29,13 @@ const SAFETY_NET: Duration = Duration::from_secs(5);
 
 /// Due runs taken from the agenda per pass.
 const DUE_PER_PASS: usize = 256;
+
+/// How long the loop lets wake-ups gather before a pass.
+const COALESCE: Duration = Duration::from_millis(2);
+
+/// Runs created at once when many occurrences share an instant: enough
+/// to fill the store connection's pipeline, few enough to keep a pass short.
+const CREATIONS_AT_ONCE: usize = 64;
 
 /// The scheduler of one daemon instance.
 pub struct Scheduler {
@@ -108,15 +116,21 @@ impl Scheduler {
             // A slow pass (a store timing out) must not starve the watchdog.
             self.watchdog.ping();
             let sleep = sleep.min(SAFETY_NET).min(self.watchdog.period());
-            tokio::select! {
+            let nudged = tokio::select! {
                 () = self.engine.stopping.cancelled() => break,
-                () = tokio::time::sleep(sleep) => {}
-                () = &mut store_changed => {}
-                () = &mut woken => {}
+                () = tokio::time::sleep(sleep) => false,
+                () = &mut store_changed => true,
+                () = &mut woken => true,
                 changed = deliveries.changed() => {
                     if changed.is_err() { break; }
                     replan = true;
+                    false
                 }
+            };
+            if nudged {
+                // Thousands of runs finishing or changing at once would
+                // otherwise cost a pass (two store calls) each.
+                tokio::time::sleep(COALESCE).await;
             }
         }
         debug!("Scheduler stopped.");
@@ -126,21 +140,7 @@ impl Scheduler {
     /// returns how long to sleep.
     async fn pass(&mut self) -> StoreResult<Duration> {
         let now = self.engine.clock.now();
-        while let Some((at, id)) = self.queue.first().cloned() {
-            if at > now {
-                break;
-            }
-            self.queue.pop_first();
-            if let Some(occurrence) = self.planned.remove(&id) {
-                // A store error must not lose the occurrence: it goes back
-                // in the queue and is retried once the store answers
-                // (creation is idempotent, so a half-done attempt is safe).
-                if let Err(error) = self.fire(&id, occurrence.clone(), now).await {
-                    self.enqueue(&id, occurrence);
-                    return Err(error);
-                }
-            }
-        }
+        self.fire_due(now).await?;
 
         let due = self.engine.store.due_runs(now, DUE_PER_PASS).await?;
         let mut all_busy = !due.is_empty();
@@ -168,11 +168,48 @@ impl Scheduler {
         Ok(agenda_sleep.min(plan_sleep))
     }
 
-    /// Creates the run of a due occurrence; when the loop fell behind (a
-    /// store outage, a suspended host) so that later occurrences are due
-    /// too, the missed ones are handled by the delivery's `catch_up`, as
-    /// after a stop.
-    async fn fire(
+    /// Creates the runs of every occurrence whose preparation time has
+    /// come. A store error must not lose an occurrence: it goes back in
+    /// the queue and is retried once the store answers (creation is
+    /// idempotent, so a half-done attempt is safe).
+    async fn fire_due(&mut self, now: DateTime<Utc>) -> StoreResult<()> {
+        let mut on_time = Vec::new();
+        while let Some((at, id)) = self.queue.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.queue.pop_first();
+            let Some(occurrence) = self.planned.remove(&id) else {
+                continue;
+            };
+            if !self.fell_behind(&id, &occurrence, now) {
+                on_time.push((id, occurrence));
+            } else if let Err(error) = self.catch_up(&id, occurrence.clone(), now).await {
+                self.enqueue(&id, occurrence);
+                for (id, occurrence) in on_time {
+                    self.enqueue(&id, occurrence);
+                }
+                return Err(error);
+            }
+        }
+        self.create(on_time).await
+    }
+
+    /// Whether the loop fell behind a delivery (a store outage, a
+    /// suspended host) so that occurrences after this one are due too.
+    fn fell_behind(&self, delivery_id: &str, occurrence: &Occurrence, now: DateTime<Utc>) -> bool {
+        occurrence.moves_cursor
+            && self.known.get(delivery_id).is_some_and(|delivery| {
+                delivery
+                    .schedule()
+                    .next_after(occurrence.instant)
+                    .is_some_and(|next| next <= now)
+            })
+    }
+
+    /// Handles the occurrences missed by a delivery the loop fell behind
+    /// by its `catch_up`, as after a stop.
+    async fn catch_up(
         &mut self,
         delivery_id: &str,
         occurrence: Occurrence,
@@ -181,14 +218,6 @@ impl Scheduler {
         let Some(delivery) = self.known.get(delivery_id).cloned() else {
             return Ok(());
         };
-        let behind = occurrence.moves_cursor
-            && delivery
-                .schedule()
-                .next_after(occurrence.instant)
-                .is_some_and(|next| next <= now);
-        if !behind {
-            return self.create(delivery_id, occurrence).await;
-        }
         // Cron instants are whole seconds: a cursor just before this
         // occurrence makes it the first missed one.
         let cursor = occurrence.instant - chrono::Duration::milliseconds(1);
@@ -199,33 +228,76 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Creates the run of an occurrence, then plans the delivery's next one.
-    async fn create(&mut self, delivery_id: &str, occurrence: Occurrence) -> StoreResult<()> {
-        let Some(delivery) = self.known.get(delivery_id).cloned() else {
+    /// Creates the runs of occurrences, many at once (ten thousand
+    /// deliveries may share an instant), then moves their cursors in one
+    /// store call and plans each delivery's next occurrence. On a store
+    /// error every occurrence goes back in the queue.
+    async fn create(&mut self, due: Vec<(String, Occurrence)>) -> StoreResult<()> {
+        if due.is_empty() {
             return Ok(());
-        };
-        let store = &self.engine.store;
-        let now = self.engine.clock.now();
-        let new_run = new_run(&delivery, &occurrence, now)?;
-        if store.create_run(&new_run).await? {
-            info!(delivery_id, run_id = %occurrence.run_id, scheduled_for = %occurrence.instant, "Run created.");
-            metrics::counter!("herald_runs_created_total").increment(1);
         }
-        if occurrence.moves_cursor {
-            store
-                .advance_cursor(delivery_id, occurrence.instant)
-                .await?;
-            if let Some(next) = delivery.schedule().next_after(occurrence.instant) {
-                let ahead = chrono::Duration::from_std(delivery.schedule().prepare_ahead())
-                    .unwrap_or_default();
-                let next = Occurrence {
-                    run_id: RunId::at(delivery.id(), next),
-                    instant: next,
-                    prepare_at: next - ahead,
-                    moves_cursor: true,
-                };
-                self.enqueue(delivery.id(), next);
+        let store = self.engine.store.clone();
+        let now = self.engine.clock.now();
+        let known = &self.known;
+        let attempts: Vec<_> = futures_util::stream::iter(due)
+            .map(|(id, occurrence)| {
+                let (store, delivery) = (&store, known.get(&id).cloned());
+                async move {
+                    let created = match &delivery {
+                        Some(delivery) => match new_run(delivery, &occurrence, now) {
+                            Ok(run) => store.create_run(&run).await,
+                            Err(error) => Err(error),
+                        },
+                        // Removed since it was planned: nothing to create.
+                        None => Ok(false),
+                    };
+                    (id, occurrence, delivery, created)
+                }
+            })
+            .buffer_unordered(CREATIONS_AT_ONCE)
+            .collect()
+            .await;
+
+        let mut failure = None;
+        let mut moves = Vec::new();
+        let mut next = Vec::new();
+        let mut created_here = Vec::new();
+        for (delivery_id, occurrence, delivery, created) in attempts {
+            let Some(delivery) = delivery else { continue };
+            match created {
+                Ok(created) => {
+                    if created {
+                        info!(delivery_id, run_id = %occurrence.run_id, scheduled_for = %occurrence.instant, "Run created.");
+                        metrics::counter!("herald_runs_created_total").increment(1);
+                    }
+                    if occurrence.moves_cursor {
+                        moves.push((delivery_id.clone(), occurrence.instant));
+                        if let Some(upcoming) = next_occurrence(&delivery, occurrence.instant) {
+                            next.push((delivery_id.clone(), upcoming));
+                        }
+                    }
+                    created_here.push((delivery_id, occurrence));
+                }
+                Err(error) => {
+                    self.enqueue(&delivery_id, occurrence);
+                    failure.get_or_insert(error);
+                }
             }
+        }
+        let stored = match failure {
+            Some(error) => Err(error),
+            None => store.advance_cursors(&moves).await,
+        };
+        if let Err(error) = stored {
+            // Cursors not stored: the created runs' occurrences stay
+            // planned, and their creation is retried (a no-op).
+            for (delivery_id, occurrence) in created_here {
+                self.enqueue(&delivery_id, occurrence);
+            }
+            return Err(error);
+        }
+        for (delivery_id, upcoming) in next {
+            self.enqueue(&delivery_id, upcoming);
         }
         Ok(())
     }
@@ -279,7 +351,7 @@ impl Scheduler {
         let mut cursor = None;
         if let Some(catch_up) = plan.catch_up {
             let run_id = catch_up.run_id.clone();
-            self.create(delivery_id, catch_up).await?;
+            self.create(vec![(delivery_id.to_owned(), catch_up)]).await?;
             info!(delivery_id, %run_id, "Caught up a missed occurrence.");
         } else {
             cursor = plan.cursor;
@@ -303,6 +375,21 @@ impl Scheduler {
                 .remove(&(occurrence.prepare_at, delivery_id.to_owned()));
         }
     }
+}
+
+/// The occurrence after `instant`, planned `prepare_ahead` before it.
+fn next_occurrence(
+    delivery: &crate::definitions::Delivery,
+    instant: DateTime<Utc>,
+) -> Option<Occurrence> {
+    let next = delivery.schedule().next_after(instant)?;
+    let ahead = chrono::Duration::from_std(delivery.schedule().prepare_ahead()).unwrap_or_default();
+    Some(Occurrence {
+        run_id: RunId::at(delivery.id(), next),
+        instant: next,
+        prepare_at: next - ahead,
+        moves_cursor: true,
+    })
 }
 
 /// The run record of an occurrence, carrying the definition snapshot.
