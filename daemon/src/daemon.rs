@@ -14,7 +14,7 @@ use crate::store::{SharedStore, StoreError};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -141,30 +141,29 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
     ));
     // With a public listener the tracking routes are served there alone;
     // without one they join the API's router.
+    let timeouts = crate::http::Timeouts::default();
     let (api_app, public_server) = match public_listener {
         Some(listener) => {
             let stop = stopping.clone();
-            let server = tokio::spawn(async move {
-                if let Err(error) = axum::serve(listener, public_routes)
-                    .with_graceful_shutdown(async move { stop.cancelled().await })
-                    .await
-                {
-                    error!(%error, "Public HTTP server stopped.");
-                }
-            });
-            (crate::http::router(state), Some(server))
+            let server = tokio::spawn(crate::http::serve(
+                listener,
+                public_routes,
+                timeouts.header,
+                async move { stop.cancelled().await },
+            ));
+            (crate::http::router_with(state, timeouts), Some(server))
         }
-        None => (crate::http::router(state).merge(public_routes), None),
+        None => (
+            crate::http::router_with(state, timeouts).merge(public_routes),
+            None,
+        ),
     };
-    let server = tokio::spawn(async move {
-        let app = api_app;
-        if let Err(error) = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { server_stop.cancelled().await })
-            .await
-        {
-            error!(%error, "HTTP server stopped.");
-        }
-    });
+    let server = tokio::spawn(crate::http::serve(
+        listener,
+        api_app,
+        timeouts.header,
+        async move { server_stop.cancelled().await },
+    ));
     ops::notify_ready();
 
     loop {

@@ -3,6 +3,7 @@
 
 mod api;
 mod limits;
+mod logs;
 mod profiles;
 mod routes;
 

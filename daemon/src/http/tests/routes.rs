@@ -54,8 +54,9 @@ async fn every_route_of_the_router_is_in_the_openapi_document_and_vice_versa() {
         ("DELETE", "/api/v1/runs/x@once"),
         ("GET", "/api/v1/runs/x@once/confirm"),
     ] {
-        let (status, _) = h.call(method, path, Some(ADMIN), None).await;
+        let (status, body) = h.call(method, path, Some(ADMIN), None).await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert!(body["error"].is_string(), "{method} {path}: {body}");
     }
 }
 
