@@ -81,7 +81,7 @@ impl Harness {
             wake: Arc::default(),
             stopping: Default::default(),
             tasks: Default::default(),
-            webhook: None,
+            webhook: Default::default(),
             tracking: None,
         });
         let readiness = Readiness::default();
