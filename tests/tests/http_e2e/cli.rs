@@ -166,7 +166,7 @@ fn outbox(dir: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
-/// The routes of http-api.md's table under `/api/v1` and the health routes.
+/// The routes of http-api.md's table.
 const SPEC_ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
     ("get", "/readyz"),
@@ -189,12 +189,17 @@ const SPEC_ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/suppressions/{list}/{address}"),
     ("post", "/api/v1/feedback"),
     ("get", "/api/v1/openapi.json"),
+    ("get", "/t/o/{token}"),
+    ("get", "/t/c/{token}"),
+    ("get", "/u/{token}"),
+    ("post", "/u/{token}"),
 ];
 
 /// The document the daemon serves lists every route of the spec, and the
-/// daemon routes every operation of the document: without a token each
-/// answers 401 (under `/api/v1`) or serves (the public ones), never the
-/// router's 404 or 405.
+/// daemon (without `public_listen`, so the tracking routes too) routes
+/// every operation of the document: without a token each answers 401
+/// (under `/api/v1`), serves, or refuses the made-up link token (404 from
+/// the route, not the router), never the router's 404 or 405.
 async fn openapi_matches_the_live_routes(api: &Api) {
     let (status, doc) = api.call("GET", "/api/v1/openapi.json", VIEWER).await;
     assert_eq!(status, 200);
