@@ -58,6 +58,15 @@ async fn a_confirmer_confirms_on_the_page_and_a_viewer_sees_the_403_message() {
     // A confirmer confirms; the run leaves pending and is sent.
     let browser = Browser::start().await;
     sign_in(&browser, &daemon, CONFIRMER).await;
+    // Delivery with its label, channel, scheduled instant, to_send, preview.
+    let row = browser
+        .wait_text(r#"#pending tr[data-run-id="promo@once"]"#, |t| {
+            t.contains("promo (Winter promo)")
+        })
+        .await;
+    let (_, run) = api.call("GET", "/api/v1/runs/promo%40once", VIEWER).await;
+    let year = &run["scheduled_for"].as_str().unwrap()[..4];
+    assert!(row.contains("outbox") && row.contains(year), "{row}");
     let preview = browser
         .wait_text(r#"tr[data-run-id="promo@once"] .preview"#, |t| {
             !t.is_empty()
