@@ -127,7 +127,7 @@ async fn unsubscribe(State(state): State<PublicState>, Path(token): Path<String>
     let outcome = match state.store.outcome(&run, &claim.recipient).await {
         Ok(Some(outcome)) if !outcome.address.is_empty() => outcome,
         Ok(_) => return not_found(),
-        Err(error) => return unavailable(&error),
+        Err(error) => return unavailable(&run, &error),
     };
     let now = state.clock.now();
     if let Err(error) = state
@@ -140,21 +140,21 @@ async fn unsubscribe(State(state): State<PublicState>, Path(token): Path<String>
         )
         .await
     {
-        return unavailable(&error);
+        return unavailable(&run, &error);
     }
     state
         .tracking
         .buffer()
         .record(run.clone(), &claim.recipient, TrackingKind::Unsubscribe);
-    info!(run_id = %run, recipient_id = ?claim.recipient, "Recipient unsubscribed.");
+    info!(delivery_id = run.delivery_id(), run_id = %run, recipient_id = ?claim.recipient, "Recipient unsubscribed.");
     page(
         "Unsubscribed",
         "<p>You are unsubscribed: you will not receive these messages any more.</p>",
     )
 }
 
-fn unavailable(error: &crate::store::StoreError) -> Response {
-    warn!(%error, "Unsubscribe could not be recorded.");
+fn unavailable(run: &RunId, error: &crate::store::StoreError) -> Response {
+    warn!(delivery_id = run.delivery_id(), run_id = %run, %error, "Unsubscribe could not be recorded.");
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [(header::RETRY_AFTER, "60")],

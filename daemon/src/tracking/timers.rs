@@ -62,7 +62,9 @@ pub async fn recount_recent(store: &SharedStore) {
         }
         match store.recount(&run.id).await {
             Ok(_) => counted += 1,
-            Err(error) => warn!(run_id = %run.id, %error, "Could not recount the run."),
+            Err(error) => {
+                warn!(delivery_id = %run.delivery_id, run_id = %run.id, %error, "Could not recount the run.")
+            }
         }
     }
     debug!(runs = counted, "Open and click figures recounted.");
