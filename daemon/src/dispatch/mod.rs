@@ -108,6 +108,12 @@ impl Dispatcher {
             .then(|| self.engine.tracking.clone())
             .flatten()
             .map(|t| (t, delivery.tracking()));
+        if let Some((tracking, _)) = &tracking {
+            // A daemon started while the store was down gets the links' key
+            // here; without it no e-mail is sent (the run waits, as for any
+            // store error).
+            tracking.load_key().await?;
+        }
         Ok(Some(RunContext {
             run,
             renderer,

@@ -31,7 +31,12 @@ pub async fn run(
     loop {
         tokio::select! {
             () = stopping.cancelled() => return,
-            _ = flush.tick() => tracking.buffer().flush(&store).await,
+            _ = flush.tick() => {
+                // Gets the links' key once the store answers, for a daemon
+                // started without it, so the routes can check links.
+                let _ = tracking.load_key().await;
+                tracking.buffer().flush(&store).await;
+            }
             _ = rates.tick() => {
                 tracking.buffer().flush(&store).await;
                 recount_recent(&store).await;
