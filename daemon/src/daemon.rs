@@ -14,7 +14,7 @@ use crate::store::{SharedStore, StoreError};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +79,7 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
         wake: Arc::default(),
         stopping: stopping.clone(),
         tasks: Default::default(),
-        webhook: confirmation_webhook(&config),
+        webhook: crate::http::webhook::WebhookSlot::from_config(&config),
         tracking: Some(tracking.clone()),
     });
     let dispatcher = Arc::new(Dispatcher::new(engine.clone()));
@@ -141,30 +141,29 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
     ));
     // With a public listener the tracking routes are served there alone;
     // without one they join the API's router.
+    let timeouts = crate::http::Timeouts::default();
     let (api_app, public_server) = match public_listener {
         Some(listener) => {
             let stop = stopping.clone();
-            let server = tokio::spawn(async move {
-                if let Err(error) = axum::serve(listener, public_routes)
-                    .with_graceful_shutdown(async move { stop.cancelled().await })
-                    .await
-                {
-                    error!(%error, "Public HTTP server stopped.");
-                }
-            });
-            (crate::http::router(state), Some(server))
+            let server = tokio::spawn(crate::http::serve(
+                listener,
+                public_routes,
+                timeouts.header,
+                async move { stop.cancelled().await },
+            ));
+            (crate::http::router_with(state, timeouts), Some(server))
         }
-        None => (crate::http::router(state).merge(public_routes), None),
+        None => (
+            crate::http::router_with(state, timeouts).merge(public_routes),
+            None,
+        ),
     };
-    let server = tokio::spawn(async move {
-        let app = api_app;
-        if let Err(error) = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { server_stop.cancelled().await })
-            .await
-        {
-            error!(%error, "HTTP server stopped.");
-        }
-    });
+    let server = tokio::spawn(crate::http::serve(
+        listener,
+        api_app,
+        timeouts.header,
+        async move { server_stop.cancelled().await },
+    ));
     ops::notify_ready();
 
     loop {
@@ -172,7 +171,7 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
             () = control.shutdown.cancelled() => break,
             Some(()) = control.reload.recv() => {
                 ops::notify_reloading();
-                reload(&loaded.path, &rescan_tx, &users, &retention_tx).await;
+                reload(&loaded.path, &rescan_tx, &users, &engine.webhook, &retention_tx).await;
                 ops::notify_ready();
             }
         }
@@ -210,11 +209,13 @@ async fn reload(
     path: &std::path::Path,
     rescan: &mpsc::Sender<oneshot::Sender<()>>,
     users: &crate::http::auth::Users,
+    webhook: &crate::http::webhook::WebhookSlot,
     retention: &watch::Sender<crate::retention::Policy>,
 ) {
     match config::load(path) {
         Ok(loaded) => {
             users.replace(&loaded.config.users);
+            webhook.reload(&loaded.config);
             retention.send_replace(crate::retention::Policy::from_config(
                 &loaded.config.retention,
             ));
@@ -226,18 +227,6 @@ async fn reload(
     if rescan.send(done_tx).await.is_ok() {
         let _ = done_rx.await;
     }
-}
-
-/// The webhook of `confirmations.webhook`, linking to the confirm page:
-/// `http.public_url` when the page is served there (no `public_listen`),
-/// else the `listen` address.
-fn confirmation_webhook(config: &Config) -> Option<Arc<crate::http::webhook::Webhook>> {
-    let url = config.confirmations.webhook.clone()?;
-    let page = match (&config.http.public_url, config.http.public_listen) {
-        (Some(public), None) => format!("{}/", public.trim_end_matches('/')),
-        _ => format!("http://{}/", config.http.listen),
-    };
-    Some(Arc::new(crate::http::webhook::Webhook::new(url, page)))
 }
 
 /// The plugins of the config, as the host loads them.

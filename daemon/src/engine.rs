@@ -67,8 +67,8 @@ pub struct Engine {
     pub stopping: CancellationToken,
     /// Preparations and dispatches in flight, awaited on shutdown.
     pub tasks: TaskTracker,
-    /// `confirmations.webhook`: told when a run becomes pending.
-    pub webhook: Option<Arc<crate::http::webhook::Webhook>>,
+    /// `confirmations.webhook`: told when a run becomes pending; reloadable.
+    pub webhook: crate::http::webhook::WebhookSlot,
     /// Signs tracking and unsubscribe links; `None` sends e-mails without them.
     pub tracking: Option<Arc<crate::tracking::Tracking>>,
 }

@@ -1,6 +1,7 @@
 //! The `herald` command line: one module per subcommand. Only this module
 //! decides exit codes: 0 success, 1 invalid input or refused action, 2 usage.
 
+mod client;
 mod hash_token;
 mod plugin_info;
 mod remote;

@@ -3,14 +3,14 @@
 //! applies the same role rules as for any API call; its `error` text is
 //! printed as is. Exit codes: 0 done, 1 refused or unreachable, 2 usage.
 
-mod client;
 mod table;
 
+use super::client::{Client, DEFAULT_URL, RemoteError, encode, token_from_env};
 use crate::http::views::{DeliveryDetail, ProofAnswer, ProofRequest, RunPage, RunView};
 use crate::kpi::Kpi;
 use crate::runs::RunState;
 use anyhow::Context;
-use client::{Client, DEFAULT_URL, RemoteError, encode};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -108,11 +108,9 @@ pub enum Command {
 
 /// Runs a remote command.
 pub fn run(command: Command) -> super::Outcome {
-    let Ok(token) = std::env::var("HERALD_TOKEN") else {
-        eprintln!(
-            "herald: set HERALD_TOKEN to your API token (the one whose `herald hash-token` digest is in the daemon's `users`)"
-        );
-        return Ok(ExitCode::from(EXIT_USAGE));
+    let token = match token_from_env() {
+        Ok(token) => token,
+        Err(code) => return Ok(code),
     };
     let url = match &command {
         Command::Runs(a) => &a.server.url,
@@ -226,7 +224,9 @@ fn kpi(client: &Client, args: &KpiArgs) -> Result<ExitCode, RemoteError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Follows a run with a progress bar until it is no longer sending or paused.
+/// Follows a run with a progress bar until it [`ended`]. On a terminal the bar redraws in place; when
+/// stderr is not one (a CI log, a pipe) indicatif draws nothing, so each
+/// change of state or progress is printed as one line instead.
 fn watch(client: &Client, path: &str, mut run: RunView) -> Result<RunView, RemoteError> {
     let bar = indicatif::ProgressBar::new(run.kpi.to_send.max(1));
     bar.set_style(
@@ -236,15 +236,19 @@ fn watch(client: &Client, path: &str, mut run: RunView) -> Result<RunView, Remot
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
+    let plain = !std::io::stderr().is_terminal();
+    let mut last: Option<(String, u64)> = None;
     loop {
+        let done = run.kpi.sent + run.kpi.cancelled;
         bar.set_length(run.kpi.to_send.max(1));
-        bar.set_position(run.kpi.sent + run.kpi.cancelled);
+        bar.set_position(done);
         bar.set_message(run.state.clone());
-        let active = matches!(
-            run.state.as_str(),
-            "preparing" | "pending" | "scheduled" | "sending" | "paused"
-        );
-        if !active {
+        let now = (run.state.clone(), done);
+        if plain && last.as_ref() != Some(&now) {
+            eprintln!("{}", progress_line(&run));
+            last = Some(now);
+        }
+        if ended(&run) {
             break;
         }
         std::thread::sleep(WATCH_EVERY);
@@ -252,6 +256,29 @@ fn watch(client: &Client, path: &str, mut run: RunView) -> Result<RunView, Remot
     }
     bar.finish();
     Ok(run)
+}
+
+/// Whether `run` is over: in a final state and, if it had started
+/// sending, with every outcome in (a run cancelled while sending hands its
+/// unsent recipients their `cancelled` outcomes after the state changes,
+/// and only then gets `finished_at`).
+fn ended(run: &RunView) -> bool {
+    let last = run
+        .state
+        .parse::<RunState>()
+        .is_ok_and(|state| state.is_final());
+    last && (run.finished_at.is_some() || run.started_at.is_none())
+}
+
+/// `sending 120/300 (40.0 %)`: one line of `--watch` off a terminal.
+fn progress_line(run: &RunView) -> String {
+    let done = run.kpi.sent + run.kpi.cancelled;
+    let share = if run.kpi.to_send == 0 {
+        100.0
+    } else {
+        done as f64 * 100.0 / run.kpi.to_send as f64
+    };
+    format!("{} {done}/{} ({share:.1} %)", run.state, run.kpi.to_send)
 }
 
 fn proof(client: &Client, args: &ProofArgs) -> Result<ExitCode, RemoteError> {

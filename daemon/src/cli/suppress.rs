@@ -3,8 +3,9 @@
 //! server's role rules apply (changes need `admin`). Token from
 //! `HERALD_TOKEN`, address from `--url` or `HERALD_URL`.
 
+use super::client::{Client, DEFAULT_URL, encode, token_from_env};
 use anyhow::{Context, bail};
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -20,7 +21,7 @@ pub struct Args {
     #[arg(
         long,
         env = "HERALD_URL",
-        default_value = "http://127.0.0.1:8425",
+        default_value = DEFAULT_URL,
         global = true
     )]
     pub url: String,
@@ -92,13 +93,11 @@ pub enum Action {
 
 /// Runs `herald suppress`.
 pub fn run(args: Args) -> super::Outcome {
-    let Ok(token) = std::env::var("HERALD_TOKEN") else {
-        eprintln!(
-            "herald: set HERALD_TOKEN to your API token (the one whose `herald hash-token` digest is in the daemon's `users`)"
-        );
-        return Ok(ExitCode::from(2));
+    let token = match token_from_env() {
+        Ok(token) => token,
+        Err(code) => return Ok(code),
     };
-    let api = Api::new(&args.url, token)?;
+    let api = Client::new(&args.url, token).context("starting the HTTP client")?;
     match args.action {
         Action::Add {
             list,
@@ -107,7 +106,7 @@ pub fn run(args: Args) -> super::Outcome {
         } => add_all(&api, list, addresses.iter().map(String::as_str), &reason),
         Action::Remove { list, addresses } => {
             for address in &addresses {
-                api.call(Method::DELETE, &entry_path(list, address), None)?;
+                api.call::<Value, ()>(Method::DELETE, &entry_path(list, address), None)?;
                 println!("{address}: lifted from the {}", list.as_str());
             }
             Ok(ExitCode::SUCCESS)
@@ -133,8 +132,7 @@ pub fn run(args: Args) -> super::Outcome {
                 if let Some(c) = &cursor {
                     path.push_str(&format!("&cursor={}", encode(c)));
                 }
-                let page: EntryPage = serde_json::from_value(api.call(Method::GET, &path, None)?)
-                    .context("the daemon's answer is not a page of entries")?;
+                let page: EntryPage = api.get(&path)?;
                 for e in page.entries.iter().take(limit - printed) {
                     println!(
                         "{:<40} {:<14} {:<25} {}",
@@ -162,7 +160,7 @@ struct EntryPage {
 }
 
 fn add_all<'a>(
-    api: &Api,
+    api: &Client,
     list: List,
     addresses: impl Iterator<Item = &'a str>,
     reason: &str,
@@ -170,7 +168,7 @@ fn add_all<'a>(
     let body = serde_json::json!({ "reason": reason });
     let mut added = 0;
     for address in addresses {
-        api.call(Method::PUT, &entry_path(list, address), Some(&body))
+        api.call::<Value, _>(Method::PUT, &entry_path(list, address), Some(&body))
             .with_context(|| format!("adding {address:?} to the {}", list.as_str()))?;
         added += 1;
     }
@@ -218,68 +216,6 @@ fn read_csv(path: &std::path::Path, column: Option<&str>) -> anyhow::Result<Vec<
         }
     }
     Ok(addresses)
-}
-
-/// Percent-encodes one path segment or query value.
-fn encode(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// A minimal API client on a current-thread runtime.
-struct Api {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Api {
-    fn new(base: &str, token: String) -> anyhow::Result<Api> {
-        Ok(Api {
-            base: base.trim_end_matches('/').to_owned(),
-            token,
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(60))
-                .build()
-                .context("starting the HTTP client")?,
-            runtime: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .context("starting the HTTP client")?,
-        })
-    }
-
-    fn call(&self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
-        let url = format!("{}{path}", self.base);
-        self.runtime.block_on(async {
-            let mut request = self.http.request(method, &url).bearer_auth(&self.token);
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            let response = request.send().await.with_context(|| {
-                format!(
-                    "cannot reach the daemon at {}; is it running? Pass its address with --url",
-                    self.base
-                )
-            })?;
-            let status: StatusCode = response.status();
-            let text = response.text().await.unwrap_or_default();
-            let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-            if !status.is_success() {
-                let message = json["error"].as_str().map_or(text.clone(), str::to_owned);
-                bail!("{message} (HTTP {status})");
-            }
-            Ok(json)
-        })
-    }
 }
 
 #[cfg(test)]

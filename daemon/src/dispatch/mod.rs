@@ -14,7 +14,7 @@ use crate::store::{Run, StoreResult};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use tokio::task::JoinSet;
-use tracing::{debug, warn};
+use tracing::{Instrument, debug, info_span, warn};
 
 /// Sends the chunks of sending runs; one per daemon instance.
 #[derive(Clone)]
@@ -64,11 +64,14 @@ impl Dispatcher {
             }
         };
         let workers = context.sender.concurrency().clamp(1, left);
+        // Lines logged below the workers without the ids of their own (the
+        // plugin host's, about a batch) take them from this span.
+        let span = info_span!("run", delivery_id = %id.delivery_id(), run_id = %id);
         let mut set = JoinSet::new();
         for _ in 0..workers {
             let engine = self.engine.clone();
             let context = context.clone();
-            set.spawn(async move { work(&engine, &context).await });
+            set.spawn(async move { work(&engine, &context).await }.instrument(span.clone()));
         }
         while let Some(joined) = set.join_next().await {
             match joined {
@@ -126,6 +129,12 @@ impl Dispatcher {
             .then(|| self.engine.tracking.clone())
             .flatten()
             .map(|t| (t, delivery.tracking()));
+        if let Some((tracking, _)) = &tracking {
+            // A daemon started while the store was down gets the links' key
+            // here; without it no e-mail is sent (the run waits, as for any
+            // store error).
+            tracking.load_key().await?;
+        }
         Ok(Some(RunContext {
             run,
             renderer,

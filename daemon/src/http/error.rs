@@ -6,7 +6,10 @@
 use crate::runs::RunState;
 use crate::store::StoreError;
 use axum::Json;
-use axum::http::{StatusCode, header};
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -48,6 +51,11 @@ pub enum ApiError {
     /// `400`: the request is malformed; the message says where.
     #[error("{0}")]
     BadRequest(String),
+    /// `408`: the client stopped sending its body.
+    #[error(
+        "the request body stopped arriving before it was complete; send it without long pauses"
+    )]
+    BodyTimeout,
     /// `413`: the body is over the limit.
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge {
@@ -74,6 +82,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) | ApiError::Store(StoreError::Unavailable(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -126,3 +135,48 @@ impl IntoResponse for ApiError {
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The longest plain-text error body carried over into the JSON one.
+const MAX_TEXT: usize = 4096;
+
+/// Middleware: an error answer under `/api/` that is not JSON (axum's
+/// `405`, the `408` of the request timeout, a path that does not decode)
+/// becomes `{"error": "..."}` like every other error of the API.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !api || is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_TEXT)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let error = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            "this method is not allowed on this path: the API is described at /api/v1/openapi.json"
+                .to_owned()
+        }
+        StatusCode::REQUEST_TIMEOUT => {
+            "the request took too long to arrive or to answer; try again".to_owned()
+        }
+        _ if !text.is_empty() => text,
+        other => other
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_lowercase(),
+    };
+    let body = serde_json::to_vec(&ErrorBody { error, state: None }).unwrap_or_default();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body))
+}

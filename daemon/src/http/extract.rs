@@ -8,6 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use tower_http::timeout::TimeoutError;
 
 /// Request bodies over this many bytes get `413` (http-api.md, "Limits").
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -28,10 +29,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
-    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::PayloadTooLarge {
-            limit: MAX_BODY_BYTES,
-        };
+    if let Some(error) = body_error(rejection.status(), &rejection) {
+        return error;
     }
     match rejection {
         JsonRejection::MissingJsonContentType(_) => ApiError::BadRequest(
@@ -39,6 +38,25 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         ),
         other => ApiError::BadRequest(format!("the JSON body is malformed: {}", other.body_text())),
     }
+}
+
+/// The error of a body that could not be read: `413` over the limit,
+/// `408` when the client stopped sending it; `None` for other rejections.
+pub fn body_error(status: StatusCode, rejection: &dyn std::error::Error) -> Option<ApiError> {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return Some(ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    // The body timeout's error is buried under axum's rejection layers.
+    let mut cause = rejection.source();
+    while let Some(error) = cause {
+        if error.is::<TimeoutError>() {
+            return Some(ApiError::BodyTimeout);
+        }
+        cause = error.source();
+    }
+    None
 }
 
 /// A query string.

@@ -8,6 +8,7 @@
 //! - [`runs`], [`deliveries`], [`proof`], [`profiles`], [`suppressions`]: one file per resource.
 //! - [`page`]: the confirm page and the Deployment view.
 //! - [`webhook`]: tells a chat room when a run waits for confirmation.
+//! - [`serve`]: the accept loop, which times out clients slow to send their headers.
 
 pub mod auth;
 pub mod deliveries;
@@ -19,11 +20,13 @@ pub mod page;
 pub mod profiles;
 pub mod proof;
 pub mod runs;
+pub mod serve;
 pub mod suppressions;
 pub mod views;
 pub mod webhook;
 
 pub use error::ApiError;
+pub use serve::{Timeouts, serve};
 
 use crate::definitions::FileError;
 use crate::engine::{Deliveries, Engine};
@@ -36,16 +39,8 @@ use axum::routing::MethodRouter;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
 use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
-
-/// A request that has not been answered by then gets `408`; generous,
-/// because a proof waits for the plugin.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// A client that takes longer than this to send its body is cut off.
-const BODY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -64,8 +59,15 @@ pub struct AppState {
     pub users: auth::Users,
 }
 
-/// The router of the `listen` address.
+/// The router of the `listen` address, with the default [`Timeouts`].
 pub fn router(state: AppState) -> Router {
+    router_with(state, Timeouts::default())
+}
+
+/// The router of the `listen` address: a body that stalls for
+/// `timeouts.body`, or a request not answered within `timeouts.request`,
+/// gets `408`.
+pub fn router_with(state: AppState, timeouts: Timeouts) -> Router {
     let mut by_path: BTreeMap<&'static str, MethodRouter<AppState>> = BTreeMap::new();
     for endpoint in openapi::endpoints() {
         let handler = (endpoint.handler)();
@@ -82,11 +84,14 @@ pub fn router(state: AppState) -> Router {
     router
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
-        .layer(RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
+        .layer(RequestBodyTimeoutLayer::new(timeouts.body))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
+            timeouts.request,
         ))
+        // Outermost, so the answers of the layers above (405, 408) get
+        // the API's JSON error body too.
+        .layer(axum::middleware::from_fn(error::json_errors))
         .with_state(state)
 }
 

@@ -285,7 +285,7 @@ pub fn document() -> Value {
         .with(|s| s.definitions_path = "/components/schemas".into())
         .into_generator();
     let error = schema::<ErrorBody>(&mut generator);
-    let mut paths = Map::new();
+    let mut paths = public_paths();
     for endpoint in endpoints() {
         let operation = operation(&endpoint, &mut generator, &error);
         let item = paths
@@ -306,6 +306,42 @@ pub fn document() -> Value {
         },
         "paths": paths,
     })
+}
+
+/// The paths served by [`crate::tracking::public_routes`]: alone on
+/// `http.public_listen` when it is set, else beside the API. Described
+/// here so the document covers every route of http-api.md; their only
+/// credential is the signed token in the path.
+pub const PUBLIC_PATHS: [&str; 3] = ["/t/o/{token}", "/t/c/{token}", "/u/{token}"];
+
+fn public_paths() -> Map<String, Value> {
+    let token =
+        json!([{"name": "token", "in": "path", "required": true, "schema": {"type": "string"}}]);
+    let invalid = json!({"description": "The token does not verify: nothing is recorded, nothing is redirected"});
+    let html = |what: &str| json!({"description": what, "content": {"text/html": {"schema": {"type": "string"}}}});
+    let op = |id: &str, summary: &str, ok: (&str, Value)| {
+        json!({
+            "summary": summary,
+            "operationId": id,
+            "parameters": token,
+            "responses": {ok.0: ok.1, "404": invalid},
+            "x-herald-listener": "http.public_listen when set, else http.listen",
+        })
+    };
+    let paths = json!({
+        PUBLIC_PATHS[0]: {"get": op("get_t_o_token", "Open tracking: a 1x1 GIF; records a unique open",
+            ("200", json!({"description": "The pixel", "content": {"image/gif": {"schema": {"type": "string", "format": "binary"}}}})))},
+        PUBLIC_PATHS[1]: {"get": op("get_t_c_token", "Click tracking: records a unique click and redirects to the original URL",
+            ("302", json!({"description": "To the original URL", "headers": {"Location": {"schema": {"type": "string"}}}})))},
+        PUBLIC_PATHS[2]: {
+            "get": op("get_u_token", "The unsubscribe page (a GET never unsubscribes)", ("200", html("The page with its button"))),
+            "post": op("post_u_token", "Unsubscribe (RFC 8058 one-click): the address joins the denylist", ("200", html("Done"))),
+        },
+    });
+    match paths {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
 }
 
 fn operation(endpoint: &Endpoint, generator: &mut SchemaGenerator, error: &Schema) -> Value {

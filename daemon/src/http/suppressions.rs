@@ -3,7 +3,7 @@
 use super::AppState;
 use super::auth::{Caller, Right};
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiQuery, MAX_BODY_BYTES, page_limit};
+use super::extract::{ApiQuery, body_error, page_limit};
 use super::views::{SuppressAnswer, SuppressRequest, SuppressionPage};
 use crate::definitions::normalise_address;
 use crate::store::SuppressionList;
@@ -33,7 +33,12 @@ pub async fn list(
     ApiQuery(query): ApiQuery<SuppressionQuery>,
 ) -> ApiResult<Json<SuppressionPage>> {
     caller.require(Right::Read, "read suppressions")?;
-    let list = parse_list(query.list.as_deref().unwrap_or(""))?;
+    let Some(list) = query.list.as_deref() else {
+        return Err(ApiError::BadRequest(
+            "query parameter `list` is required: `quarantine` or `denylist`".to_owned(),
+        ));
+    };
+    let list = parse_list(list)?;
     let page = state
         .engine
         .store
@@ -101,13 +106,8 @@ pub async fn lift(
 /// The body of `PUT`, which may be empty.
 fn optional_body(body: Result<Bytes, BytesRejection>) -> ApiResult<SuppressRequest> {
     let bytes = body.map_err(|rejection| {
-        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge {
-                limit: MAX_BODY_BYTES,
-            }
-        } else {
-            ApiError::BadRequest(rejection.body_text())
-        }
+        body_error(rejection.status(), &rejection)
+            .unwrap_or_else(|| ApiError::BadRequest(rejection.body_text()))
     })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(SuppressRequest::default());

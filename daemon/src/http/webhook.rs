@@ -3,11 +3,13 @@
 //! Retried with exponential backoff; a webhook that stays down is logged,
 //! never allowed to hold up the run.
 
+use crate::config::Config;
 use crate::engine::Engine;
 use crate::runs::RunState;
 use crate::store::Run;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -41,12 +43,61 @@ pub struct Announcement {
     pub text: String,
 }
 
+/// The webhook in force. `confirmations.webhook` is reloaded on SIGHUP,
+/// so the engine holds this slot and reads it at each announcement.
+#[derive(Debug, Clone, Default)]
+pub struct WebhookSlot {
+    /// The confirm page the announcements link to; `listen` and
+    /// `public_url` need a restart, so it is fixed at start.
+    page_url: String,
+    current: Arc<RwLock<Option<Arc<Webhook>>>>,
+}
+
+impl WebhookSlot {
+    /// The slot of `config`: its webhook, if any, linking to the confirm
+    /// page at `http.public_url` when the page is served there (no
+    /// `public_listen`), else at the `listen` address.
+    pub fn from_config(config: &Config) -> WebhookSlot {
+        let page_url = match (&config.http.public_url, config.http.public_listen) {
+            (Some(public), None) => format!("{}/", public.trim_end_matches('/')),
+            _ => format!("http://{}/", config.http.listen),
+        };
+        let slot = WebhookSlot {
+            page_url,
+            current: Arc::default(),
+        };
+        slot.reload(config);
+        slot
+    }
+
+    /// Takes `confirmations.webhook` from a reloaded `config` (none turns
+    /// announcements off).
+    pub fn reload(&self, config: &Config) {
+        let webhook = config
+            .confirmations
+            .webhook
+            .clone()
+            .map(|url| Arc::new(Webhook::new(url, self.page_url.clone())));
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = webhook;
+    }
+
+    /// The webhook in force, if any.
+    pub fn current(&self) -> Option<Arc<Webhook>> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
 /// Where announcements go.
 #[derive(Debug, Clone)]
 pub struct Webhook {
     url: String,
     page_url: String,
     client: reqwest::Client,
+    /// Delay before the second try; doubled after each failure.
+    first_backoff: Duration,
 }
 
 impl Webhook {
@@ -60,6 +111,7 @@ impl Webhook {
             url,
             page_url,
             client,
+            first_backoff: FIRST_BACKOFF,
         }
     }
 
@@ -88,7 +140,7 @@ impl Webhook {
 
     /// Posts `note`, retrying with backoff; `Err` with the last problem after [`ATTEMPTS`] tries.
     pub async fn post(&self, note: &Announcement) -> Result<(), String> {
-        let mut backoff = FIRST_BACKOFF;
+        let mut backoff = self.first_backoff;
         let mut last = String::new();
         for attempt in 1..=ATTEMPTS {
             match self.client.post(&self.url).json(note).send().await {
@@ -108,7 +160,7 @@ impl Webhook {
 /// Called when preparation finishes: announces `run` when it is pending
 /// and a webhook is configured, in the background.
 pub fn announce_pending(engine: &Engine, run: &Run) {
-    let Some(webhook) = engine.webhook.clone() else {
+    let Some(webhook) = engine.webhook.current() else {
         return;
     };
     if run.state != RunState::Pending {
@@ -135,4 +187,99 @@ pub fn announce_pending(engine: &Engine, run: &Run) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+    use std::sync::Mutex;
+    use std::time::Instant;
+
+    /// A hook on loopback that answers `503` to the first `failures`
+    /// posts, then `200`; returns its URL and the instants of the posts.
+    async fn hook(failures: usize) -> (String, Arc<Mutex<Vec<Instant>>>) {
+        let seen: Arc<Mutex<Vec<Instant>>> = Arc::default();
+        let log = seen.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move || {
+                let log = log.clone();
+                async move {
+                    let mut log = log.lock().unwrap();
+                    log.push(Instant::now());
+                    if log.len() <= failures {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    } else {
+                        StatusCode::OK
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, seen)
+    }
+
+    fn note() -> Announcement {
+        Announcement {
+            event: "run.pending".to_owned(),
+            run_id: "promo@once".to_owned(),
+            delivery_id: "promo".to_owned(),
+            label: None,
+            to_send: 2,
+            scheduled_for: Utc::now(),
+            confirm_deadline: Utc::now(),
+            link: "http://127.0.0.1:8425/".to_owned(),
+            text: "Run promo@once waits for confirmation.".to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_webhook_is_retried_with_a_doubling_backoff_then_given_up() {
+        let (url, seen) = hook(usize::MAX).await;
+        let mut webhook = Webhook::new(url, "http://127.0.0.1:8425/".to_owned());
+        webhook.first_backoff = Duration::from_millis(40);
+        let problem = webhook.post(&note()).await.unwrap_err();
+        assert!(problem.contains("503"), "{problem}");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), ATTEMPTS as usize);
+        let gaps: Vec<Duration> = seen.windows(2).map(|w| w[1] - w[0]).collect();
+        for (n, gap) in gaps.iter().enumerate() {
+            let backoff = Duration::from_millis(40) * 2u32.pow(n as u32);
+            assert!(
+                *gap >= backoff,
+                "gap {n} is {gap:?}, backoff {backoff:?}: {gaps:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_webhook_that_recovers_gets_the_note_once() {
+        let (url, seen) = hook(2).await;
+        let webhook = Webhook::new(url, "http://127.0.0.1:8425/".to_owned());
+        let started = Instant::now();
+        webhook.post(&note()).await.unwrap();
+        // Two failures: waits of 500 ms then 1 s before the third try.
+        assert_eq!(seen.lock().unwrap().len(), 3);
+        assert!(started.elapsed() >= FIRST_BACKOFF * 3);
+    }
+
+    #[test]
+    fn a_reload_replaces_the_webhook_and_keeps_the_page_link() {
+        let mut config = Config::default();
+        config.http.public_url = Some("https://t.shop.example/".to_owned());
+        let slot = WebhookSlot::from_config(&config);
+        assert!(slot.current().is_none());
+        config.confirmations.webhook = Some("https://chat.example/hooks/abc".to_owned());
+        config.http.public_url = None;
+        slot.reload(&config);
+        let webhook = slot.current().unwrap();
+        assert_eq!(webhook.url, "https://chat.example/hooks/abc");
+        assert_eq!(webhook.page_url, "https://t.shop.example/");
+        config.confirmations.webhook = None;
+        slot.reload(&config);
+        assert!(slot.current().is_none());
+    }
 }

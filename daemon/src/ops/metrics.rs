@@ -47,6 +47,10 @@ fn describe() {
         "herald_plugin_abandoned_calls",
         "Plugin calls abandoned after the timeout."
     );
+    describe_counter!(
+        "herald_runs_created_total",
+        "Runs created by this instance."
+    );
 }
 
 /// Registers the counters that only move on trouble at zero, so a scrape

@@ -38,3 +38,23 @@ impl Readiness {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_only_once_the_deliveries_are_loaded_and_the_store_answered() {
+        let readiness = Readiness::default();
+        assert_eq!(
+            readiness.problem(),
+            Some("the deliveries are not loaded yet")
+        );
+        readiness.set_deliveries_loaded();
+        assert_eq!(readiness.problem(), Some("the store does not answer"));
+        readiness.set_store(true);
+        assert_eq!(readiness.problem(), None);
+        readiness.set_store(false);
+        assert_eq!(readiness.problem(), Some("the store does not answer"));
+    }
+}

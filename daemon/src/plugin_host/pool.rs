@@ -32,6 +32,8 @@ struct Job {
     batch: Vec<u8>,
     state: Arc<AtomicU8>,
     reply: oneshot::Sender<RawReply>,
+    /// The caller's span (the run's), for what the worker logs about the call.
+    span: tracing::Span,
 }
 
 /// The health counters of one instance.
@@ -168,6 +170,7 @@ impl Pool {
             batch: bytes,
             state: state.clone(),
             reply,
+            span: tracing::Span::current(),
         };
         let stopped = || SendError::Stopped {
             channel: channel.to_owned(),
@@ -249,6 +252,7 @@ fn work(instance: &Instance, queue: &Mutex<mpsc::Receiver<Job>>, health: &Health
             let _ = job.reply.send(raw);
         } else {
             health.returned_late();
+            let _run = job.span.enter();
             tracing::info!(plugin = health.name, "An abandoned plugin call returned.");
         }
     }

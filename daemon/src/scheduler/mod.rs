@@ -107,9 +107,12 @@ impl Scheduler {
                 Err(error) => {
                     metrics::counter!("herald_store_errors_total").increment(1);
                     self.readiness.set_store(false);
-                    warn!(%error, retry_in = ?backoff, "Store unavailable; the scheduler will retry.");
                     let sleep = backoff;
                     backoff = (backoff * 2).min(Duration::from_secs(10));
+                    // The wait logged is the one the loop keeps (below);
+                    // only a WatchdogSec under 10 s would shorten it more.
+                    let retry_in = sleep.min(SAFETY_NET);
+                    warn!(%error, ?retry_in, "Store unavailable; the scheduler will retry.");
                     sleep
                 }
             };

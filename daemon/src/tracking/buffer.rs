@@ -66,13 +66,13 @@ impl Buffer {
             match store.record_tracking(&run, &list).await {
                 Ok(()) => {}
                 Err(error @ StoreError::Unavailable(_)) => {
-                    warn!(run_id = %run, events = list.len(), %error, "Tracked events kept for the next flush.");
+                    warn!(delivery_id = run.delivery_id(), run_id = %run, events = list.len(), %error, "Tracked events kept for the next flush.");
                     for (recipient, kind) in list {
                         self.record(run.clone(), &recipient, kind);
                     }
                 }
                 Err(error) => {
-                    warn!(run_id = %run, events = list.len(), %error, "Tracked events of this run dropped.");
+                    warn!(delivery_id = run.delivery_id(), run_id = %run, events = list.len(), %error, "Tracked events of this run dropped.");
                 }
             }
         }

@@ -25,7 +25,9 @@ use crate::store::{SharedStore, StoreError};
 use buffer::Buffer;
 use herald_plugin_api::Message;
 use rewrite::{Rewrite, rewrite_html};
+use std::sync::OnceLock;
 use token::{Claim, LinkKind, Signer};
+use tracing::warn;
 
 /// Name of the link key in the store's shared secrets.
 const SECRET_NAME: &str = "tracking_links";
@@ -51,7 +53,11 @@ pub enum KeyError {
 
 /// Signs links, decorates e-mails and buffers tracked events.
 pub struct Tracking {
-    signer: Signer,
+    /// Set once: from `http.secret_file` at start, or from the store as
+    /// soon as it answers (a daemon may start while Redis is down).
+    signer: OnceLock<Signer>,
+    /// Where the shared key comes from while `signer` is unset.
+    store: Option<SharedStore>,
     public_url: String,
     buffer: Buffer,
 }
@@ -60,7 +66,8 @@ impl Tracking {
     /// Tracking with `signer`, making links under `public_url`.
     pub fn new(signer: Signer, public_url: &str) -> Tracking {
         Tracking {
-            signer,
+            signer: OnceLock::from(signer),
+            store: None,
             public_url: public_url.trim_end_matches('/').to_owned(),
             buffer: Buffer::default(),
         }
@@ -68,25 +75,58 @@ impl Tracking {
 
     /// Tracking as the config asks: the key of `http.secret_file`, or the
     /// one the store keeps for every instance (created on first use).
+    ///
+    /// A store that does not answer yet is not an error: the daemon starts,
+    /// `/readyz` says why it is not ready, and the key is fetched by
+    /// [`Tracking::load_key`] once the store is back.
     pub async fn from_config(config: &Config, store: &SharedStore) -> Result<Tracking, KeyError> {
-        let key = match &config.http.secret_file {
-            Some(path) => read_secret_file(path)?,
-            None => {
-                let candidate: [u8; 32] = rand::random();
-                store.shared_secret(SECRET_NAME, &candidate).await?
-            }
-        };
         let public_url = config
             .http
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{}", config.http.listen));
-        Ok(Tracking::new(Signer::new(key), &public_url))
+        if let Some(path) = &config.http.secret_file {
+            return Ok(Tracking::new(
+                Signer::new(read_secret_file(path)?),
+                &public_url,
+            ));
+        }
+        let tracking = Tracking {
+            signer: OnceLock::new(),
+            store: Some(store.clone()),
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            buffer: Buffer::default(),
+        };
+        match tracking.load_key().await {
+            Ok(_) => {}
+            Err(error @ StoreError::Unavailable(_)) => {
+                warn!(%error, "The tracking key is not in hand: the store does not answer. Links wait for it.");
+            }
+            Err(error) => return Err(error.into()),
+        }
+        Ok(tracking)
     }
 
-    /// The signer of the links.
-    pub fn signer(&self) -> &Signer {
-        &self.signer
+    /// Fetches the store's shared key unless the key is in hand already;
+    /// e-mails are decorated only after this succeeded.
+    pub async fn load_key(&self) -> Result<&Signer, StoreError> {
+        if let Some(signer) = self.signer.get() {
+            return Ok(signer);
+        }
+        let Some(store) = &self.store else {
+            return Err(StoreError::Other(
+                "tracking has neither a key nor a store to get one from".to_owned(),
+            ));
+        };
+        let candidate: [u8; 32] = rand::random();
+        let key = store.shared_secret(SECRET_NAME, &candidate).await?;
+        // Concurrent fetchers read the same key (the store sets it once).
+        Ok(self.signer.get_or_init(|| Signer::new(key)))
+    }
+
+    /// The signer of the links; `None` until the key is in hand.
+    pub fn signer(&self) -> Option<&Signer> {
+        self.signer.get()
     }
 
     /// The buffer of tracked events.
@@ -95,13 +135,25 @@ impl Tracking {
     }
 
     /// The link of `kind` for a recipient of a run (`url` for a click).
-    pub fn link(&self, kind: LinkKind, run: &str, recipient: &str, url: &str) -> String {
+    /// `None` until the key is in hand.
+    pub fn link(&self, kind: LinkKind, run: &str, recipient: &str, url: &str) -> Option<String> {
+        Some(self.link_signed(self.signer.get()?, kind, run, recipient, url))
+    }
+
+    fn link_signed(
+        &self,
+        signer: &Signer,
+        kind: LinkKind,
+        run: &str,
+        recipient: &str,
+        url: &str,
+    ) -> String {
         let path = match kind {
             LinkKind::Open => "t/o",
             LinkKind::Click => "t/c",
             LinkKind::Unsubscribe => "u",
         };
-        let token = self.signer.sign(&Claim {
+        let token = signer.sign(&Claim {
             kind,
             run: run.to_owned(),
             recipient: recipient.to_owned(),
@@ -113,8 +165,14 @@ impl Tracking {
     /// Adds the unsubscribe headers to an e-mail and, as `choice` asks,
     /// rewrites the links and adds the open pixel of its HTML part.
     pub fn decorate(&self, message: &mut Message, choice: TrackingChoice) -> Result<(), String> {
+        let Some(signer) = self.signer.get() else {
+            // Unreachable in the daemon: a run is sent only after
+            // `load_key` succeeded (dispatch), and the key is never unset.
+            return Err("the tracking key is not in hand yet".to_owned());
+        };
         let (run, recipient) = (message.run_id.as_str(), message.recipient_id.as_str());
-        let unsubscribe = self.link(LinkKind::Unsubscribe, run, recipient, "");
+        let link = |kind, url: &str| self.link_signed(signer, kind, run, recipient, url);
+        let unsubscribe = link(LinkKind::Unsubscribe, "");
         message
             .headers
             .insert("List-Unsubscribe".to_owned(), format!("<{unsubscribe}>"));
@@ -128,8 +186,8 @@ impl Tracking {
         let Some(html) = message.content.get("html") else {
             return Ok(());
         };
-        let click = |url: &str| self.link(LinkKind::Click, run, recipient, url);
-        let pixel = self.link(LinkKind::Open, run, recipient, "");
+        let click = |url: &str| link(LinkKind::Click, url);
+        let pixel = link(LinkKind::Open, "");
         let rewritten = rewrite_html(
             html,
             &Rewrite {
@@ -190,7 +248,7 @@ mod tests {
 
     fn token_of(link: &str, prefix: &str) -> Claim {
         let token = link.strip_prefix(prefix).unwrap();
-        tracking().signer().verify(token).unwrap()
+        tracking().signer().unwrap().verify(token).unwrap()
     }
 
     #[test]

@@ -55,19 +55,44 @@ fn not_found() -> Response {
         .into_response()
 }
 
-/// The claim of a token of `kind` with a well-formed run id.
-fn claim(state: &PublicState, token: &str, kind: LinkKind) -> Option<(Claim, RunId)> {
-    let claim = state.tracking.signer().verify(token)?;
-    if claim.kind != kind {
-        return None;
+/// Why a link's token is not honoured.
+enum Refused {
+    /// Forged, of another kind, or naming no well-formed run: `404`.
+    Invalid,
+    /// The daemon started while the store was down and has not had the
+    /// links' key from it yet: `503`, try again.
+    KeyMissing,
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::Invalid => not_found(),
+            Refused::KeyMissing => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "60")],
+                "This link cannot be checked right now; please try again in a minute.\n",
+            )
+                .into_response(),
+        }
     }
-    let run = claim.run.parse().ok()?;
-    Some((claim, run))
+}
+
+/// The claim of a token of `kind` with a well-formed run id.
+fn claim(state: &PublicState, token: &str, kind: LinkKind) -> Result<(Claim, RunId), Refused> {
+    let signer = state.tracking.signer().ok_or(Refused::KeyMissing)?;
+    let claim = signer
+        .verify(token)
+        .filter(|claim| claim.kind == kind)
+        .ok_or(Refused::Invalid)?;
+    let run = claim.run.parse().map_err(|_| Refused::Invalid)?;
+    Ok((claim, run))
 }
 
 async fn open(State(state): State<PublicState>, Path(token): Path<String>) -> Response {
-    let Some((claim, run)) = claim(&state, &token, LinkKind::Open) else {
-        return not_found();
+    let (claim, run) = match claim(&state, &token, LinkKind::Open) {
+        Ok(found) => found,
+        Err(refused) => return refused.into_response(),
     };
     state
         .tracking
@@ -84,8 +109,9 @@ async fn open(State(state): State<PublicState>, Path(token): Path<String>) -> Re
 }
 
 async fn click(State(state): State<PublicState>, Path(token): Path<String>) -> Response {
-    let Some((claim, run)) = claim(&state, &token, LinkKind::Click) else {
-        return not_found();
+    let (claim, run) = match claim(&state, &token, LinkKind::Click) {
+        Ok(found) => found,
+        Err(refused) => return refused.into_response(),
     };
     let lower = claim.url.to_ascii_lowercase();
     if !(lower.starts_with("http://") || lower.starts_with("https://")) {
@@ -108,8 +134,8 @@ async fn click(State(state): State<PublicState>, Path(token): Path<String>) -> R
 /// `GET /u/{token}`: a page with a button; a GET never unsubscribes,
 /// because mail scanners follow links.
 async fn unsubscribe_page(State(state): State<PublicState>, Path(token): Path<String>) -> Response {
-    if claim(&state, &token, LinkKind::Unsubscribe).is_none() {
-        return not_found();
+    if let Err(refused) = claim(&state, &token, LinkKind::Unsubscribe) {
+        return refused.into_response();
     }
     page(
         "Unsubscribe",
@@ -121,13 +147,14 @@ async fn unsubscribe_page(State(state): State<PublicState>, Path(token): Path<St
 /// `POST /u/{token}` (the page's button, or a mail client's RFC 8058
 /// one-click): the address joins the denylist now.
 async fn unsubscribe(State(state): State<PublicState>, Path(token): Path<String>) -> Response {
-    let Some((claim, run)) = claim(&state, &token, LinkKind::Unsubscribe) else {
-        return not_found();
+    let (claim, run) = match claim(&state, &token, LinkKind::Unsubscribe) {
+        Ok(found) => found,
+        Err(refused) => return refused.into_response(),
     };
     let outcome = match state.store.outcome(&run, &claim.recipient).await {
         Ok(Some(outcome)) if !outcome.address.is_empty() => outcome,
         Ok(_) => return not_found(),
-        Err(error) => return unavailable(&error),
+        Err(error) => return unavailable(&run, &error),
     };
     let now = state.clock.now();
     if let Err(error) = state
@@ -140,21 +167,21 @@ async fn unsubscribe(State(state): State<PublicState>, Path(token): Path<String>
         )
         .await
     {
-        return unavailable(&error);
+        return unavailable(&run, &error);
     }
     state
         .tracking
         .buffer()
         .record(run.clone(), &claim.recipient, TrackingKind::Unsubscribe);
-    info!(run_id = %run, recipient_id = ?claim.recipient, "Recipient unsubscribed.");
+    info!(delivery_id = run.delivery_id(), run_id = %run, recipient_id = ?claim.recipient, "Recipient unsubscribed.");
     page(
         "Unsubscribed",
         "<p>You are unsubscribed: you will not receive these messages any more.</p>",
     )
 }
 
-fn unavailable(error: &crate::store::StoreError) -> Response {
-    warn!(%error, "Unsubscribe could not be recorded.");
+fn unavailable(run: &RunId, error: &crate::store::StoreError) -> Response {
+    warn!(delivery_id = run.delivery_id(), run_id = %run, %error, "Unsubscribe could not be recorded.");
     (
         StatusCode::SERVICE_UNAVAILABLE,
         [(header::RETRY_AFTER, "60")],

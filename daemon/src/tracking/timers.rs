@@ -31,7 +31,12 @@ pub async fn run(
     loop {
         tokio::select! {
             () = stopping.cancelled() => return,
-            _ = flush.tick() => tracking.buffer().flush(&store).await,
+            _ = flush.tick() => {
+                // Gets the links' key once the store answers, for a daemon
+                // started without it, so the routes can check links.
+                let _ = tracking.load_key().await;
+                tracking.buffer().flush(&store).await;
+            }
             _ = rates.tick() => {
                 tracking.buffer().flush(&store).await;
                 recount_recent(&store).await;
@@ -62,7 +67,9 @@ pub async fn recount_recent(store: &SharedStore) {
         }
         match store.recount(&run.id).await {
             Ok(_) => counted += 1,
-            Err(error) => warn!(run_id = %run.id, %error, "Could not recount the run."),
+            Err(error) => {
+                warn!(delivery_id = %run.delivery_id, run_id = %run.id, %error, "Could not recount the run.")
+            }
         }
     }
     debug!(runs = counted, "Open and click figures recounted.");

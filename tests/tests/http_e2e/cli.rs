@@ -1,4 +1,6 @@
-//! `herald runs|confirm|kpi` over the API, with the server's role rules.
+//! The CLI over the API (`herald runs|confirm|cancel|pause|resume|kpi|proof`),
+//! with the server's role rules; and the OpenAPI document checked against
+//! the live daemon's routes.
 
 use super::*;
 use std::process::{Command, Output};
@@ -20,10 +22,7 @@ fn text(bytes: &[u8]) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_confirms_with_the_servers_role_rules_and_prints_kpis() {
     let dir = tempfile::tempdir().unwrap();
-    let store = format!(
-        "  kind: embedded\n  path: {}\n",
-        dir.path().join("herald.db").display()
-    );
+    let store = embedded_store(dir.path());
     confirmed_delivery(dir.path(), "promo", 4);
     let daemon = Daemon::start(dir.path(), &config(dir.path(), &store, ""));
     let api = Api::new(&daemon);
@@ -69,18 +68,47 @@ async fn the_cli_confirms_with_the_servers_role_rules_and_prints_kpis() {
         "{}",
         text(&proof.stdout)
     );
-    let written: Vec<String> = std::fs::read_dir(dir.path().join("outbox"))
-        .unwrap()
-        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap_or_default())
-        .collect();
+    let written = outbox(dir.path());
     assert!(
         written
             .iter()
             .any(|m| m.contains("[PROOF] Hello Name1") && m.contains("qa@example.com")),
         "{written:?}"
     );
-    let (_, run) = api.call("GET", "/api/v1/runs/promo%40once", VIEWER).await;
-    assert_eq!(run["kpi"]["sent"], 0);
+    // `--recipient` picks whose data is rendered.
+    let proof = herald(
+        &daemon,
+        Some(CONFIRMER),
+        &["proof", "promo", "qa2@example.com", "--recipient", "c2"],
+    );
+    assert_eq!(proof.status.code(), Some(0), "{}", text(&proof.stderr));
+    assert!(
+        outbox(dir.path())
+            .iter()
+            .any(|m| m.contains("[PROOF] Hello Name2") && m.contains("qa2@example.com")),
+        "no proof for c2"
+    );
+    // Not a run, not in anyone's history, not counted.
+    let (_, runs) = api.call("GET", "/api/v1/runs?delivery=promo", VIEWER).await;
+    let ids: Vec<&str> = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["promo@once"]);
+    for recipient in ["c1", "c2"] {
+        let (_, history) = api
+            .call(
+                "GET",
+                &format!("/api/v1/profiles/{recipient}/messages"),
+                VIEWER,
+            )
+            .await;
+        assert_eq!(history["messages"], serde_json::json!([]), "{recipient}");
+    }
+    let (_, delivery) = api.call("GET", "/api/v1/deliveries/promo", VIEWER).await;
+    assert_eq!(delivery["kpi"]["sent"], 0, "{delivery}");
 
     let confirmed = herald(&daemon, Some(CONFIRMER), &["confirm", "promo@once"]);
     assert_eq!(
@@ -118,10 +146,237 @@ async fn the_cli_confirms_with_the_servers_role_rules_and_prints_kpis() {
             .any(|l| l.starts_with("delivered rate") && l.ends_with("100.0 %")),
         "{table}"
     );
+    // Four recipients, four sent: the two proofs are not in the figures.
     assert!(
         table
             .lines()
-            .any(|l| l.starts_with("sent") && l.ends_with('4')),
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["sent", "4"]),
         "{table}"
+    );
+    let (_, delivery) = api.call("GET", "/api/v1/deliveries/promo", VIEWER).await;
+    assert_eq!(delivery["kpi"]["sent"], 4, "{delivery}");
+    openapi_matches_the_live_routes(&api).await;
+}
+
+/// Every file the outbox plugin wrote.
+fn outbox(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir.join("outbox"))
+        .unwrap()
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap_or_default())
+        .collect()
+}
+
+/// The routes of http-api.md's table.
+const SPEC_ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/"),
+    ("get", "/api/v1/deliveries"),
+    ("get", "/api/v1/deliveries/{id}"),
+    ("get", "/api/v1/runs"),
+    ("get", "/api/v1/runs/{run_id}"),
+    ("post", "/api/v1/runs/{run_id}/confirm"),
+    ("post", "/api/v1/runs/{run_id}/cancel"),
+    ("post", "/api/v1/runs/{run_id}/pause"),
+    ("post", "/api/v1/runs/{run_id}/resume"),
+    ("post", "/api/v1/deliveries/{id}/statistics"),
+    ("post", "/api/v1/deliveries/{id}/proof"),
+    ("get", "/api/v1/profiles/{recipient_id}/messages"),
+    ("delete", "/api/v1/profiles/{recipient_id}"),
+    ("get", "/api/v1/suppressions"),
+    ("put", "/api/v1/suppressions/{list}/{address}"),
+    ("delete", "/api/v1/suppressions/{list}/{address}"),
+    ("post", "/api/v1/feedback"),
+    ("get", "/api/v1/openapi.json"),
+    ("get", "/t/o/{token}"),
+    ("get", "/t/c/{token}"),
+    ("get", "/u/{token}"),
+    ("post", "/u/{token}"),
+];
+
+/// The document the daemon serves lists every route of the spec, and the
+/// daemon (without `public_listen`, so the tracking routes too) routes
+/// every operation of the document: without a token each answers 401
+/// (under `/api/v1`), serves, or refuses the made-up link token (404 from
+/// the route, not the router), never the router's 404 or 405.
+async fn openapi_matches_the_live_routes(api: &Api) {
+    let (status, doc) = api.call("GET", "/api/v1/openapi.json", VIEWER).await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    let paths = doc["paths"].as_object().unwrap();
+    for (method, path) in SPEC_ROUTES {
+        assert!(
+            paths.get(*path).and_then(|p| p.get(*method)).is_some(),
+            "{method} {path} is not in the document"
+        );
+    }
+    let mut checked = 0;
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            let concrete = path
+                .split('/')
+                .map(|s| if s.starts_with('{') { "x%40once" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            let (status, body) = api.call(&method.to_uppercase(), &concrete, "").await;
+            let routed_404 = status == 404
+                && body["error"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("no such route"));
+            assert!(
+                status != 405 && !routed_404,
+                "{method} {path}: {status} {body}"
+            );
+            if operation.get("security").is_some() {
+                assert_eq!(status, 401, "{method} {path} without a token: {body}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= SPEC_ROUTES.len(), "{checked} operations");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_pauses_resumes_and_cancels_while_kpi_watch_follows_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = embedded_store(dir.path());
+    // 120 messages at 8 a second: about 15 s unless cancelled.
+    throttled_delivery(dir.path(), "slow", 120, 8);
+    confirmed_delivery(dir.path(), "other", 2);
+    let daemon = Daemon::start(dir.path(), &config(dir.path(), &store, SMALL_BATCHES));
+    let api = Api::new(&daemon);
+    api.wait_run("slow@once", |r| r["state"] == "pending").await;
+    api.wait_run("other@once", |r| r["state"] == "pending")
+        .await;
+
+    // Role rules and the state table, as the server says them.
+    let refused = herald(&daemon, Some(VIEWER), &["cancel", "other@once"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains(
+            "You do not have the start_deliveries role: only users who hold it can cancel a run."
+        ),
+        "{}",
+        text(&refused.stderr)
+    );
+    let early = herald(&daemon, Some(CONFIRMER), &["pause", "slow@once"]);
+    assert_eq!(early.status.code(), Some(1));
+    assert!(
+        text(&early.stderr).contains("the run is pending")
+            && text(&early.stderr).contains("HTTP 409"),
+        "{}",
+        text(&early.stderr)
+    );
+    let cancelled = herald(&daemon, Some(CONFIRMER), &["cancel", "other@once"]);
+    assert_eq!(
+        cancelled.status.code(),
+        Some(0),
+        "{}",
+        text(&cancelled.stderr)
+    );
+    assert_eq!(
+        text(&cancelled.stdout).trim(),
+        "Run other@once is now cancelled."
+    );
+
+    let confirmed = herald(&daemon, Some(CONFIRMER), &["confirm", "slow@once"]);
+    assert_eq!(
+        confirmed.status.code(),
+        Some(0),
+        "{}",
+        text(&confirmed.stderr)
+    );
+    api.wait_run("slow@once", |r| r["state"] == "sending").await;
+    // `kpi --watch` without --run follows the delivery's sending run.
+    let watcher = std::process::Command::new(Daemon::binary())
+        .args(["kpi", "slow", "--watch", "--url", &daemon.url()])
+        .env("HERALD_TOKEN", VIEWER)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // Long enough for the watcher (one look a second) to see it move.
+    api.wait_run("slow@once", |r| r["kpi"]["sent"].as_u64() >= Some(32))
+        .await;
+    let paused = herald(&daemon, Some(CONFIRMER), &["pause", "slow@once"]);
+    assert_eq!(paused.status.code(), Some(0), "{}", text(&paused.stderr));
+    assert_eq!(text(&paused.stdout).trim(), "Run slow@once is now paused.");
+    let again = herald(&daemon, Some(CONFIRMER), &["pause", "slow@once"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("the run is paused"),
+        "{}",
+        text(&again.stderr)
+    );
+    // Batches in flight finish; then nothing more is sent while paused.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, held) = api.call("GET", "/api/v1/runs/slow%40once", VIEWER).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, still) = api.call("GET", "/api/v1/runs/slow%40once", VIEWER).await;
+    assert_eq!(still["state"], "paused");
+    assert_eq!(
+        still["kpi"]["sent"], held["kpi"]["sent"],
+        "sent while paused"
+    );
+    assert_eq!(still["paused_by"], "alice");
+
+    let resumed = herald(&daemon, Some(CONFIRMER), &["resume", "slow@once"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
+    assert_eq!(
+        text(&resumed.stdout).trim(),
+        "Run slow@once is now sending."
+    );
+    let before = held["kpi"]["sent"].as_u64().unwrap();
+    api.wait_run("slow@once", |r| {
+        r["kpi"]["sent"].as_u64() >= Some(before + 8)
+    })
+    .await;
+    let cancel = herald(&daemon, Some(CONFIRMER), &["cancel", "slow@once"]);
+    assert_eq!(cancel.status.code(), Some(0), "{}", text(&cancel.stderr));
+
+    // The watcher ends with the run and prints its final figures.
+    let watched = tokio::task::spawn_blocking(move || watcher.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(watched.status.code(), Some(0), "{}", text(&watched.stderr));
+    let table = text(&watched.stdout);
+    assert!(table.starts_with("slow@once (cancelled)"), "{table}");
+    let figure = |name: &str| -> u64 {
+        table
+            .lines()
+            .find_map(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                (words.len() == 2 && words[0] == name).then(|| words[1].parse().unwrap())
+            })
+            .unwrap_or_else(|| panic!("no {name} in {table}"))
+    };
+    let (sent, cancelled, remaining) = (figure("sent"), figure("cancelled"), figure("remaining"));
+    assert!(sent >= before + 8 && cancelled > 0, "{table}");
+    assert_eq!((sent + cancelled, remaining), (120, 0), "{table}");
+    // Off a terminal, --watch prints a line per change: the progress moved,
+    // the pause showed, and the last line is the end.
+    let progress = text(&watched.stderr);
+    let lines: Vec<&str> = progress.lines().collect();
+    let sending = lines.iter().filter(|l| l.starts_with("sending ")).count();
+    assert!(sending >= 3, "{progress}");
+    assert!(lines[0].starts_with("sending "), "{progress}");
+    assert!(lines.iter().any(|l| l.starts_with("paused ")), "{progress}");
+    assert_eq!(
+        *lines.last().unwrap(),
+        "cancelled 120/120 (100.0 %)",
+        "{progress}"
+    );
+
+    let listed = herald(&daemon, Some(VIEWER), &["runs", "--delivery", "slow"]);
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    assert!(
+        text(&listed.stdout)
+            .lines()
+            .any(|l| l.starts_with("slow@once") && l.contains("cancelled")),
+        "{}",
+        text(&listed.stdout)
     );
 }

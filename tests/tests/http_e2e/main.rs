@@ -71,18 +71,39 @@ users:
     )
 }
 
+/// The `store:` block of an embedded store in `dir`.
+pub fn embedded_store(dir: &Path) -> String {
+    format!(
+        "  kind: embedded\n  path: {}\n",
+        dir.join("herald.db").display()
+    )
+}
+
 /// Writes a one-shot outbox delivery `id` that waits for a confirmer.
 pub fn confirmed_delivery(dir: &Path, id: &str, recipients: usize) {
+    write_delivery(dir, id, recipients, "");
+}
+
+/// As [`confirmed_delivery`], sent at `per_second` messages a second at
+/// most (after a first second's burst), so a test can watch it send.
+pub fn throttled_delivery(dir: &Path, id: &str, recipients: usize, per_second: u32) {
+    write_delivery(dir, id, recipients, &format!("throttle: {per_second}/s\n"));
+}
+
+fn write_delivery(dir: &Path, id: &str, recipients: usize, extra: &str) {
     let rows: String = (1..=recipients)
         .map(|n| format!("    - {{ id: c{n}, first_name: Name{n} }}\n"))
         .collect();
     let yaml = format!(
-        "id: {id}\nlabel: Winter promo\nchannel: outbox\naudience:\n  recipients:\n{rows}content:\n  subject: \"Hello {{{{ first_name }}}}\"\n  body: \"Our winter promo, {{{{ first_name }}}}.\"\nschedule:\n  confirm: true\n"
+        "id: {id}\nlabel: Winter promo\nchannel: outbox\naudience:\n  recipients:\n{rows}content:\n  subject: \"Hello {{{{ first_name }}}}\"\n  body: \"Our winter promo, {{{{ first_name }}}}.\"\nschedule:\n  confirm: true\n{extra}"
     );
     let deliveries = dir.join("deliveries");
     std::fs::create_dir_all(&deliveries).unwrap();
     std::fs::write(deliveries.join(format!("{id}.yaml")), yaml).unwrap();
 }
+
+/// Small batches, so a throttled run moves in small steps.
+pub const SMALL_BATCHES: &str = "sending:\n  batch_size: 4\n";
 
 /// A client of one daemon.
 pub struct Api {

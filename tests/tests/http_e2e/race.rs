@@ -1,5 +1,6 @@
 //! Two daemon instances on one private Redis confirm the same run at the
-//! same moment: the store's atomic transition lets exactly one win.
+//! same moment: the store's atomic transition lets exactly one win. Then
+//! "compute statistics" on one repairs counters skewed in Redis.
 
 use super::*;
 use herald_test_support::RedisServer;
@@ -63,5 +64,44 @@ async fn two_instances_confirming_the_same_run_at_once_give_exactly_one_200() {
     assert_eq!(run["confirmed_by"], "alice");
     assert_eq!(run["kpi"]["sent"], 3);
     assert_eq!(run["kpi"]["delivered"], 3);
+
+    // "Compute statistics" repairs counters that drifted: skew the run's
+    // counters in Redis (the key layout of daemon/src/store/redis/keys.rs),
+    // then recount through one instance and read through the other.
+    let skew = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port().to_string()])
+        .args([
+            "HSET",
+            "race:{race:promo@once}:run",
+            "delivered",
+            "999",
+            "bounced",
+            "7",
+        ])
+        .output()
+        .expect("redis-cli runs");
+    assert!(skew.status.success(), "{skew:?}");
+    let (_, drifted) = api_a.call("GET", "/api/v1/runs/promo%40once", VIEWER).await;
+    assert_eq!(drifted["kpi"]["delivered"], 999, "{drifted}");
+    let (status, delivery) = api_a
+        .call("POST", "/api/v1/deliveries/promo/statistics", CONFIRMER)
+        .await;
+    assert_eq!(status, 200, "{delivery}");
+    assert_eq!(delivery["kpi"]["delivered"], 3, "{delivery}");
+    assert_eq!(delivery["kpi"]["bounces_errors"], 0, "{delivery}");
+    let (_, run) = api_b.call("GET", "/api/v1/runs/promo%40once", VIEWER).await;
+    assert_eq!(
+        (
+            &run["kpi"]["sent"],
+            &run["kpi"]["delivered"],
+            &run["kpi"]["delivered_rate"]
+        ),
+        (
+            &serde_json::json!(3),
+            &serde_json::json!(3),
+            &serde_json::json!(1.0)
+        ),
+        "{run}"
+    );
     drop((a, b));
 }

@@ -1,6 +1,6 @@
 //! A small W3C WebDriver client over reqwest, enough to drive headless
 //! Chromium through `chromedriver`: open a page, find, type, click, read,
-//! accept an alert, take a screenshot.
+//! accept an alert, run a script, take a screenshot.
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -180,6 +180,16 @@ impl Browser {
     pub async fn accept_alert(&self) {
         self.command(reqwest::Method::POST, "/alert/accept", Some(json!({})))
             .await;
+    }
+
+    /// Runs `script` (the body of a function) in the page; its return value.
+    pub async fn script(&self, script: &str) -> Value {
+        self.command(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
     }
 
     /// Saves a PNG screenshot of the page.

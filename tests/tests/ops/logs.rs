@@ -1,32 +1,79 @@
 //! Logs: JSON lines with `--log-format json` where every line about a run
-//! carries `delivery_id` and `run_id`, messages written as sentences, and
-//! the human format when stderr is not asked for JSON.
+//! carries `delivery_id` and `run_id` at the top level, messages written
+//! as sentences, and the human format when stderr is not asked for JSON.
 
-use crate::support::{Herald, add_delivery, embedded_config, files_starting, wait_for};
+use crate::support::{
+    Herald, add_delivery, add_misbehave_delivery, files_starting, misbehave_config,
+    unsubscribe_path, wait_for,
+};
+use herald_test_support::Daemon;
 use serde_json::Value;
 use std::time::Duration;
+
+/// Words of a message that make it about one run (or its batches).
+const RUN_WORDS: [&str; 5] = ["run", "batch", "chunk", "recipient", "unsubscribe"];
+
+/// Fields that only a line about a run has.
+const RUN_FIELDS: [&str; 4] = ["run_id", "delivery_id", "chunk", "recipient_id"];
+
+/// Whether a log line is about a run: it names one, has a field only such
+/// lines have, or its message speaks of a run, a batch, a chunk, a
+/// recipient or a plugin call (the plugin host's lines about a batch).
+fn about_a_run(event: &Value, line: &str, run_ids: &[&str]) -> bool {
+    let message = event["message"].as_str().unwrap_or_default().to_lowercase();
+    run_ids.iter().any(|id| line.contains(id))
+        || RUN_FIELDS.iter().any(|f| event.get(f).is_some())
+        || message.contains("plugin call")
+        || message
+            .split(|c: char| !c.is_alphabetic())
+            .any(|word| RUN_WORDS.contains(&word))
+}
 
 #[test]
 fn every_json_line_about_a_run_names_its_delivery_and_run() {
     let dir = tempfile::tempdir().unwrap();
     add_delivery(dir.path(), "json-logs", 500, 1000);
-    let mut herald = Herald::start(
-        dir.path(),
-        &embedded_config(),
-        &["--log-format", "json"],
-        &[],
-    );
+    // One batch of the `slow` delivery outlasts the plugin timeout: the
+    // plugin host logs the abandoned call and, later, its late return,
+    // lines that have no ids of their own but the run's span.
+    add_misbehave_delivery(dir.path(), "slow", &["sleep:2500"]);
+    let config = misbehave_config("  retries: 0\n  plugin_timeout: 1s\n", 2);
+    let mut herald = Herald::start(dir.path(), &config, &["--log-format", "json"], &[]);
     herald.wait_ready();
     let outbox = dir.path().join("var/outbox");
     wait_for(Duration::from_secs(30), "the run to send", || {
         files_starting(&outbox, "json-logs%40once") == 500
     });
+    // The one-click unsubscribe of a sent message logs about its run.
+    let unsubscribe = unsubscribe_path(&outbox, "json-logs%40once");
+    let (status, page) = herald
+        .post(&unsubscribe, "List-Unsubscribe=One-Click")
+        .unwrap();
+    assert_eq!(status, 200, "{page}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !herald.log().contains("An abandoned plugin call returned.") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no late plugin call:\n{}",
+            herald.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The abandoned call is counted where alerts look for it.
+    let (_, metrics) = herald.get("/metrics").unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "herald_plugin_abandoned_calls{plugin=\"misbehave\"} 1"),
+        "{metrics}"
+    );
     herald.signal("HUP");
     std::thread::sleep(Duration::from_millis(500));
     assert!(herald.stop().success());
 
     let log = herald.log();
-    let mut about_runs = 0;
+    let run_ids = ["json-logs@once", "slow@once"];
+    let mut about_runs = Vec::new();
     for (number, line) in log.lines().enumerate() {
         let event: Value = serde_json::from_str(line)
             .unwrap_or_else(|e| panic!("line {} is not JSON ({e}): {line}", number + 1));
@@ -36,30 +83,57 @@ fn every_json_line_about_a_run_names_its_delivery_and_run() {
             "line {}: the message is not a capitalised sentence: {line}",
             number + 1
         );
-        if line.contains("json-logs@once") {
-            about_runs += 1;
+        assert!(
+            !message.contains('='),
+            "line {}: values belong in fields, not in the message: {line}",
+            number + 1
+        );
+        if about_a_run(&event, line, &run_ids) {
             let delivery = event["delivery_id"].as_str();
             let run = event["run_id"].as_str();
             assert!(
                 delivery.is_some() && run.is_some(),
-                "line {} is about a run but lacks delivery_id or run_id: {line}",
+                "line {} is about a run but lacks a top-level delivery_id or run_id: {line}",
                 number + 1
             );
-            assert!(run.unwrap().starts_with(&format!("{}@", delivery.unwrap())));
+            assert!(
+                run.unwrap().starts_with(&format!("{}@", delivery.unwrap())),
+                "{line}"
+            );
+            about_runs.push(message.to_owned());
         }
     }
     println!(
-        "{} JSON lines, {about_runs} about runs",
-        log.lines().count()
+        "{} JSON lines, {} about runs: {:?}",
+        log.lines().count(),
+        about_runs.len(),
+        {
+            let mut kinds = about_runs.clone();
+            kinds.sort();
+            kinds.dedup();
+            kinds
+        }
     );
-    assert!(about_runs >= 4, "too few lines about runs:\n{log}");
+    for expected in [
+        "Run created.",
+        "Run prepared.",
+        "First message of the run handed to the plugin.",
+        "Plugin call abandoned after the timeout.",
+        "An abandoned plugin call returned.",
+        "Recipient unsubscribed.",
+    ] {
+        assert!(
+            about_runs.iter().any(|m| m == expected),
+            "no `{expected}` line about a run:\n{log}"
+        );
+    }
 }
 
 #[test]
 fn text_format_is_the_default_and_is_not_json() {
     let dir = tempfile::tempdir().unwrap();
     add_delivery(dir.path(), "plain", 3, 100);
-    let mut herald = Herald::start(dir.path(), &embedded_config(), &[], &[]);
+    let mut herald = Herald::start(dir.path(), &crate::support::embedded_config(), &[], &[]);
     herald.wait_ready();
     assert!(herald.stop().success());
     let log = herald.log();
@@ -68,4 +142,59 @@ fn text_format_is_the_default_and_is_not_json() {
     assert!(log.contains("Herald is running."), "{log}");
     // No terminal: no colour escapes in a file or the journal.
     assert!(!log.contains('\u{1b}'), "{log}");
+}
+
+/// Runs `herald run --config CONFIG EXTRA...` with a pseudo-terminal as
+/// stderr (util-linux `script`), returning what it wrote there.
+fn on_a_terminal(dir: &std::path::Path, config: &std::path::Path, extra: &str) -> String {
+    let command = format!(
+        "{} run --config {} {extra}",
+        Daemon::binary().display(),
+        config.display()
+    );
+    let output = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .current_dir(dir)
+        .env("HERALD_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script(1) runs (Debian: bsdutils, always installed)");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn on_a_terminal_the_text_format_is_coloured_and_json_stays_plain_json() {
+    // A config whose second plugin does not exist: the daemon logs the
+    // first one's "Plugin loaded." and exits, so the run is short.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("herald.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "deliveries_dir: deliveries\nstore:\n  kind: embedded\n  path: var/herald.db\nhttp:\n  listen: 127.0.0.1:{}\nplugins:\n  - path: {}\n    config:\n      dir: var/outbox\n      channels: [email]\n  - path: {}\n",
+            Daemon::free_port(),
+            Daemon::plugin("herald_outbox").display(),
+            dir.path().join("missing.so").display()
+        ),
+    )
+    .unwrap();
+
+    let text = on_a_terminal(dir.path(), &config, "");
+    let loaded = text
+        .lines()
+        .find(|l| l.contains("Plugin loaded."))
+        .unwrap_or_else(|| panic!("no log line on the terminal:\n{text}"));
+    assert!(
+        loaded.contains("\u{1b}["),
+        "no colour on a terminal: {loaded:?}"
+    );
+
+    let json = on_a_terminal(dir.path(), &config, "--log-format json");
+    let loaded = json
+        .lines()
+        .find(|l| l.contains("Plugin loaded."))
+        .unwrap_or_else(|| panic!("no log line on the terminal:\n{json}"));
+    let event: serde_json::Value = serde_json::from_str(loaded.trim_end())
+        .unwrap_or_else(|e| panic!("not JSON on a terminal ({e}): {loaded:?}"));
+    assert_eq!(event["message"], "Plugin loaded.");
 }

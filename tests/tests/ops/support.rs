@@ -69,6 +69,11 @@ impl Herald {
         http_get(self.addr, path)
     }
 
+    /// `POST path` with a form `body` on its listener.
+    pub fn post(&self, path: &str, body: &str) -> Option<(u16, String)> {
+        http_request(self.addr, "POST", path, body)
+    }
+
     /// Waits until `/readyz` answers 200.
     pub fn wait_ready(&mut self) {
         let log = self.log.clone();
@@ -129,11 +134,22 @@ pub fn wait_for(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
 
 /// `GET path` over HTTP/1.1: status and body, `None` when nothing answers.
 pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    http_request(addr, "GET", path, "")
+}
+
+/// `METHOD path` with a form `body` over HTTP/1.1: status and body.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
     )
     .ok()?;
     let mut raw = Vec::new();
@@ -176,6 +192,27 @@ pub fn write_audience(path: &Path, count: usize) {
     std::fs::write(path, csv).unwrap();
 }
 
+/// The path (`/u/TOKEN`) of the `List-Unsubscribe` link of the first
+/// outbox file of `dir` whose name starts with `prefix`.
+pub fn unsubscribe_path(dir: &Path, prefix: &str) -> String {
+    let file = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .find(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .unwrap_or_else(|| panic!("no outbox file starts with {prefix}"));
+    // Unfolded: a long header continues on lines starting with a space.
+    let eml = std::fs::read_to_string(file.path())
+        .unwrap()
+        .replace("\r\n ", " ");
+    let header = eml
+        .lines()
+        .find_map(|line| line.strip_prefix("List-Unsubscribe: "))
+        .unwrap_or_else(|| panic!("no List-Unsubscribe header in {eml}"));
+    let link = header.trim().trim_start_matches('<').trim_end_matches('>');
+    let start = link.find("/u/").unwrap_or_else(|| panic!("{link}"));
+    link[start..].to_owned()
+}
+
 /// Files of `dir` whose names start with `prefix` (outbox files of a run).
 pub fn files_starting(dir: &Path, prefix: &str) -> usize {
     std::fs::read_dir(dir).map_or(0, |entries| {
@@ -210,6 +247,37 @@ pub fn add_delivery(dir: &Path, id: &str, count: usize, per_second: u32) {
     std::fs::write(
         dir.join(format!("deliveries/{id}.yaml")),
         once_delivery(id, per_second),
+    )
+    .unwrap();
+}
+
+/// The embedded store, the outbox serving `email` into `var/outbox`, and
+/// the `misbehave` test plugin (its channel `misbehave`, `concurrency`
+/// calls at once) whose `sleep:MS` recipients outlast a short
+/// `plugin_timeout`; `sending` adds keys to the `sending:` section.
+pub fn misbehave_config(sending: &str, concurrency: u32) -> String {
+    format!(
+        "deliveries_dir: deliveries\nstore:\n  kind: embedded\n  path: var/herald.db\nhttp:\n  listen: \"{{listen}}\"\nplugins:\n  - path: {}\n    config:\n      dir: var/outbox\n      channels: [email]\n  - path: {}\n    config:\n      concurrency: {concurrency}\nsending:\n  lease: 3s\n  shutdown_grace: 10s\n{sending}",
+        Daemon::plugin("herald_outbox").display(),
+        Daemon::plugin("herald_test_misbehave").display()
+    )
+}
+
+/// A one-shot delivery on the `misbehave` channel to recipients `ids`
+/// (their ids are their addresses: `sleep:2500` sleeps 2.5 s).
+pub fn add_misbehave_delivery(dir: &Path, id: &str, ids: &[&str]) {
+    let audiences = dir.join("deliveries/audiences");
+    std::fs::create_dir_all(&audiences).unwrap();
+    let mut csv = String::from("id,name\n");
+    for recipient in ids {
+        csv.push_str(&format!("{recipient},Name\n"));
+    }
+    std::fs::write(audiences.join(format!("{id}.csv")), csv).unwrap();
+    std::fs::write(
+        dir.join(format!("deliveries/{id}.yaml")),
+        format!(
+            "id: {id}\nchannel: misbehave\naudience:\n  file: audiences/{id}.csv\ncontent:\n  body: \"Hello {{{{ name }}}}\"\n"
+        ),
     )
     .unwrap();
 }

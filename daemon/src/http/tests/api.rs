@@ -399,3 +399,141 @@ async fn a_delivery_sums_its_runs_and_splits_them_by_aggregation_period() {
     assert_eq!(periods[1]["period"], "2026-W49");
     assert_eq!(periods[1]["kpi"]["to_send"], 4);
 }
+
+/// The example run of http-api.md ("JSON shapes"): its field names are binding.
+const SPEC_RUN: &str = r#"{
+  "id": "weekly-digest@20261207T080000Z",
+  "delivery_id": "weekly-digest",
+  "state": "pending",
+  "scheduled_for": "2026-12-07T08:00:00Z",
+  "confirm_deadline": "2026-12-07T14:00:00Z",
+  "aggregation_period": null,
+  "definition_hash": "sha256:9c1f",
+  "created_at": "2026-12-07T06:00:00.012Z",
+  "confirmed_by": null, "confirmed_at": null,
+  "cancelled_by": null, "cancelled_at": null, "cancel_reason": null,
+  "outcomes_purged": false,
+  "preview": {"recipient_id": "c1", "content": {"subject": "Your week, Ana"}},
+  "kpi": {
+    "targeted": 4, "excluded": 2, "to_send": 2, "sent": 0, "remaining": 2,
+    "delivered": 0, "bounces_errors": 0, "cancelled": 0, "opened": 0,
+    "clicked": 0, "unsubscribed": 0, "delivered_rate": null,
+    "bounce_error_rate": null, "open_rate": null, "click_rate": null,
+    "excluded_by_reason": {"no_address": 1, "invalid_address": 1}
+  }
+}"#;
+
+/// Every key of `spec` is in `got`, recursively through objects; `path` names where.
+fn has_every_key(spec: &Value, got: &Value, path: &str) {
+    let Some(fields) = spec.as_object() else {
+        return;
+    };
+    for (key, value) in fields {
+        let inner = got
+            .get(key)
+            .unwrap_or_else(|| panic!("`{path}{key}` is missing from {got}"));
+        has_every_key(value, inner, &format!("{path}{key}."));
+    }
+}
+
+#[tokio::test]
+async fn a_run_carries_every_field_of_the_specs_example_with_the_same_values() {
+    let h = Harness::new().await;
+    let id = h.pending_run("weekly-digest", 2).await;
+    let (status, run) = h
+        .call(
+            "GET",
+            "/api/v1/runs/weekly-digest%4020261207T080000Z",
+            Some(VIEWER),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let spec: Value = serde_json::from_str(SPEC_RUN).unwrap();
+    has_every_key(&spec, &run, "");
+    assert_eq!(run["id"], id.as_str());
+    for field in [
+        "id",
+        "delivery_id",
+        "state",
+        "scheduled_for",
+        "aggregation_period",
+        "confirmed_by",
+        "confirmed_at",
+        "cancelled_by",
+        "cancelled_at",
+        "cancel_reason",
+        "outcomes_purged",
+        "preview",
+    ] {
+        assert_eq!(run[field], spec[field], "{field}");
+    }
+    // The same figures, except open and click, which are `null` here: no
+    // plugin serves `email` in these tests, so the channel has no tracking.
+    let mut kpi = spec["kpi"].clone();
+    kpi["opened"] = Value::Null;
+    kpi["clicked"] = Value::Null;
+    assert_eq!(run["kpi"], kpi);
+}
+
+#[tokio::test]
+async fn a_feedback_user_cannot_confirm_and_gets_the_binding_403_message() {
+    let h = Harness::new().await;
+    let id = h.pending_run("weekly-digest", 2).await;
+    let (status, body) = h
+        .call("POST", &action_path(&id, "confirm"), Some(FEEDBACK), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        body["error"],
+        "You do not have the start_deliveries role: only users who hold it can confirm a send."
+    );
+    for action in ["cancel", "pause", "resume"] {
+        let (status, _) = h
+            .call("POST", &action_path(&id, action), Some(VIEWER), None)
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{action}");
+    }
+    let run = h.store.run(&id).await.unwrap().unwrap();
+    assert_eq!(run.state, crate::runs::RunState::Pending);
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive_and_other_schemes_get_401() {
+    let h = Harness::new().await;
+    for (header, status) in [
+        (format!("bearer {VIEWER}"), StatusCode::OK),
+        (format!("Basic {VIEWER}"), StatusCode::UNAUTHORIZED),
+        (VIEWER.to_owned(), StatusCode::UNAUTHORIZED),
+    ] {
+        let request = Request::builder()
+            .uri("/api/v1/runs")
+            .header("authorization", &header)
+            .body(Body::empty())
+            .unwrap();
+        let response = router(h.state.clone()).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), status, "{header}");
+    }
+}
+
+#[tokio::test]
+async fn suppressions_need_a_list_and_pages_are_capped_at_a_thousand() {
+    let h = Harness::new().await;
+    let (status, body) = h
+        .call("GET", "/api/v1/suppressions", Some(VIEWER), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("`list` is required")
+    );
+    assert_eq!(crate::http::extract::page_limit(None), 100);
+    assert_eq!(crate::http::extract::page_limit(Some(5000)), 1000);
+    assert_eq!(crate::http::extract::page_limit(Some(0)), 1);
+    let (status, _) = h
+        .call("GET", "/api/v1/runs?limit=5000", Some(VIEWER), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}

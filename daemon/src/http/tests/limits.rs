@@ -62,3 +62,158 @@ async fn the_confirm_page_is_served_without_a_token_and_cannot_be_framed() {
     assert!(html.contains(r#"window.confirm("OK?")"#));
     assert!(html.contains("sessionStorage"));
 }
+
+use crate::http::{Timeouts, router_with, serve};
+use axum::body::Bytes;
+use std::time::Instant;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A proof request whose body sends its first bytes and then nothing.
+fn stalled_proof() -> Request<Body> {
+    let first = futures_util::stream::once(async {
+        Ok::<_, std::convert::Infallible>(Bytes::from_static(br#"{"addresses": ["#))
+    });
+    let body = Body::from_stream(futures_util::StreamExt::chain(
+        first,
+        futures_util::stream::pending(),
+    ));
+    Request::builder()
+        .method("POST")
+        .uri("/api/v1/deliveries/promo/proof")
+        .header("authorization", format!("Bearer {CONFIRMER}"))
+        .header("content-type", "application/json")
+        .body(body)
+        .unwrap()
+}
+
+async fn answer(router: axum::Router, request: Request<Body>) -> (StatusCode, Value) {
+    let response = router.oneshot(request).await.unwrap();
+    let status = response.status();
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_gets_a_json_408() {
+    let h = Harness::new().await;
+    let timeouts = Timeouts {
+        body: Duration::from_millis(200),
+        ..Timeouts::default()
+    };
+    let started = Instant::now();
+    let (status, body) = answer(router_with(h.state.clone(), timeouts), stalled_proof()).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("stopped arriving"),
+        "{body}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_request_not_answered_in_time_gets_a_json_408() {
+    let h = Harness::new().await;
+    // The whole-request limit fires first: axum's empty 408 becomes JSON.
+    let timeouts = Timeouts {
+        body: Duration::from_secs(30),
+        request: Duration::from_millis(200),
+        ..Timeouts::default()
+    };
+    let (status, body) = answer(router_with(h.state.clone(), timeouts), stalled_proof()).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("too long"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn clients_slow_to_send_their_headers_are_disconnected() {
+    let h = Harness::new().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stopped = stop.clone();
+    let server = tokio::spawn(serve(
+        listener,
+        router(h.state.clone()),
+        Duration::from_millis(300),
+        async move { stopped.cancelled().await },
+    ));
+
+    // A well-behaved client is served.
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    client
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut reply = String::new();
+    client.read_to_string(&mut reply).await.unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+
+    // Half a request line and headers, then silence; and no byte at all.
+    for opening in [&b"GET /healthz HTTP/1.1\r\nHost: x\r\n"[..], b""] {
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client.write_all(opening).await.unwrap();
+        let started = Instant::now();
+        let mut reply = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut reply)).await;
+        assert!(read.is_ok(), "the connection was kept open for 5 s");
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed >= Duration::from_millis(250) && elapsed < Duration::from_secs(3),
+            "closed after {elapsed:?}"
+        );
+        let reply = String::from_utf8_lossy(&reply);
+        assert!(
+            reply.is_empty() || reply.starts_with("HTTP/1.1 408"),
+            "{reply}"
+        );
+    }
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops when asked")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn every_error_under_the_api_is_json_even_from_axum_itself() {
+    let h = Harness::new().await;
+    // 405 from the router, 400 from a path that does not decode, 400 from a bad query.
+    for (method, path, status, words) in [
+        (
+            "DELETE",
+            "/api/v1/runs/x%40once",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "openapi.json",
+        ),
+        (
+            "GET",
+            "/api/v1/runs/%FF%FE",
+            StatusCode::BAD_REQUEST,
+            "UTF-8",
+        ),
+        (
+            "GET",
+            "/api/v1/runs?limit=many",
+            StatusCode::BAD_REQUEST,
+            "limit",
+        ),
+    ] {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {VIEWER}"))
+            .body(Body::empty())
+            .unwrap();
+        let (got, body) = answer(router(h.state.clone()), request).await;
+        assert_eq!(got, status, "{method} {path}: {body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains(words), "{method} {path}: {error}");
+    }
+}

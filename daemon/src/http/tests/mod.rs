@@ -2,7 +2,9 @@
 //! `AppState` built on the embedded store in a temporary folder.
 
 mod api;
+mod deliveries;
 mod limits;
+mod logs;
 mod profiles;
 mod routes;
 
@@ -35,7 +37,11 @@ pub struct Harness {
     pub state: AppState,
     pub store: SharedStore,
     pub clock: Clock,
-    _dir: tempfile::TempDir,
+    /// Replaces the loaded deliveries, as the folder watcher does.
+    pub deliveries: tokio::sync::watch::Sender<crate::engine::Deliveries>,
+    /// Replaces the errors of the files that do not load.
+    pub errors: tokio::sync::watch::Sender<Arc<Vec<crate::definitions::FileError>>>,
+    dir: tempfile::TempDir,
 }
 
 fn user(name: &str, token: &str, role: Role) -> User {
@@ -61,8 +67,8 @@ impl Harness {
         );
         let clock = Clock::fake(t0());
         let plugins = Arc::new(PluginHost::load(&[], Duration::from_secs(5)).unwrap());
-        let (_deliveries_tx, deliveries) = tokio::sync::watch::channel(Arc::new(BTreeMap::new()));
-        let (_errors_tx, errors) = tokio::sync::watch::channel(Arc::new(Vec::new()));
+        let (deliveries_tx, deliveries) = tokio::sync::watch::channel(Arc::new(BTreeMap::new()));
+        let (errors_tx, errors) = tokio::sync::watch::channel(Arc::new(Vec::new()));
         let engine = Arc::new(Engine {
             store: store.clone(),
             clock: clock.clone(),
@@ -80,7 +86,7 @@ impl Harness {
             wake: Arc::default(),
             stopping: Default::default(),
             tasks: Default::default(),
-            webhook: None,
+            webhook: Default::default(),
             tracking: None,
         });
         let readiness = Readiness::default();
@@ -104,8 +110,33 @@ impl Harness {
             state,
             store,
             clock,
-            _dir: dir,
+            deliveries: deliveries_tx,
+            errors: errors_tx,
+            dir,
         }
+    }
+
+    /// Writes `files` (name, YAML) into a deliveries folder and loads it
+    /// as the daemon would: the valid ones become the loaded deliveries,
+    /// the others' errors are reported.
+    pub fn load(&self, files: &[(&str, &str)]) {
+        let folder = self.dir.path().join("deliveries");
+        std::fs::create_dir_all(&folder).unwrap();
+        for (name, yaml) in files {
+            std::fs::write(folder.join(name), yaml).unwrap();
+        }
+        let loaded = crate::definitions::load_folder(&crate::definitions::ValidationContext {
+            deliveries_dir: folder,
+            audience_roots: Vec::new(),
+            channels: crate::definitions::ChannelCatalog::builtin(),
+        });
+        let by_id = loaded
+            .deliveries
+            .into_iter()
+            .map(|d| (d.id().to_owned(), Arc::new(d)))
+            .collect();
+        self.deliveries.send_replace(Arc::new(by_id));
+        self.errors.send_replace(Arc::new(loaded.errors));
     }
 
     /// Sends one request; returns the status and the body as JSON (or as a JSON string when not JSON).

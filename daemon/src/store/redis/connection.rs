@@ -236,7 +236,8 @@ impl SentinelMaster {
             && needs_new_master(e)
         {
             tracing::info!(
-                "Lost the Redis master ({e}); asking Sentinel for the current one on the next command."
+                error = %e,
+                "Lost the Redis master; asking Sentinel for the current one on the next command."
             );
             *self.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
         }

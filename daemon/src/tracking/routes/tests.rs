@@ -53,7 +53,8 @@ impl Harness {
         let link = self
             .state
             .tracking
-            .link(kind, self.run.as_str(), recipient, url);
+            .link(kind, self.run.as_str(), recipient, url)
+            .expect("the harness's tracking has its key");
         link.strip_prefix("http://t.example").unwrap().to_owned()
     }
 
@@ -199,4 +200,54 @@ async fn the_public_router_serves_nothing_but_tracking_routes() {
             "{path}"
         );
     }
+}
+
+/// Tracking as a daemon started while its store was down has it: no key
+/// yet, the store to get it from.
+fn keyless(store: &SharedStore) -> Arc<Tracking> {
+    Arc::new(Tracking {
+        signer: std::sync::OnceLock::new(),
+        store: Some(store.clone()),
+        public_url: "http://t.example".to_owned(),
+        buffer: Default::default(),
+    })
+}
+
+#[tokio::test]
+async fn links_answer_503_until_the_key_comes_from_the_store_then_work() {
+    // Without the key a link can be neither trusted nor refused: "try again".
+    let h = harness().await;
+    let signed = h.path(LinkKind::Open, "c1", "");
+    let waiting = Harness {
+        _dir: tempfile::tempdir().unwrap(),
+        state: PublicState {
+            tracking: keyless(&h.state.store),
+            ..h.state.clone()
+        },
+        run: h.run.clone(),
+    };
+    for (method, path) in [
+        ("GET", signed.clone()),
+        ("POST", signed.replace("/t/o/", "/u/")),
+    ] {
+        let answer = waiting.call(method, &path).await;
+        assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE, "{method}");
+        assert_eq!(answer.headers()[header::RETRY_AFTER], "60");
+    }
+    assert_eq!(waiting.flushed().await.opened, 0);
+
+    waiting.state.tracking.load_key().await.unwrap();
+    let fresh = waiting.path(LinkKind::Open, "c1", "");
+    assert_eq!(waiting.call("GET", &fresh).await.status(), StatusCode::OK);
+    assert_eq!(waiting.flushed().await.opened, 1);
+    // The key is the store's: another instance asking gets the same one.
+    let other = keyless(&h.state.store);
+    other.load_key().await.unwrap();
+    assert_eq!(
+        other.link(LinkKind::Open, h.run.as_str(), "c1", ""),
+        waiting
+            .state
+            .tracking
+            .link(LinkKind::Open, h.run.as_str(), "c1", "")
+    );
 }

@@ -1,4 +1,5 @@
-//! A small blocking-free API client: reqwest on a current-thread tokio
+//! The API client of the commands that talk to a running daemon
+//! (`runs`, `confirm`, ..., `suppress`): reqwest on a current-thread tokio
 //! runtime, bearer token from `HERALD_TOKEN`, errors carrying the server's
 //! `error` text.
 
@@ -9,6 +10,20 @@ use std::time::Duration;
 
 /// The daemon's `listen` address by default.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8425";
+
+/// Exit code of a usage error (no token).
+const EXIT_USAGE: u8 = 2;
+
+/// The token in `HERALD_TOKEN`; without one, says how to set it and gives
+/// the usage exit code.
+pub fn token_from_env() -> Result<String, std::process::ExitCode> {
+    std::env::var("HERALD_TOKEN").map_err(|_| {
+        eprintln!(
+            "herald: set HERALD_TOKEN to your API token (the one whose `herald hash-token` digest is in the daemon's `users`)"
+        );
+        std::process::ExitCode::from(EXIT_USAGE)
+    })
+}
 
 /// Why a call did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +96,8 @@ impl Client {
         self.call(Method::POST, path, body)
     }
 
-    fn call<T: DeserializeOwned, B: Serialize>(
+    /// `method path` with an optional JSON body; the answer decoded as `T`.
+    pub fn call<T: DeserializeOwned, B: Serialize>(
         &self,
         method: Method,
         path: &str,
