@@ -253,10 +253,30 @@ async fn send_batch(
             }
         }
     }
-    if !finals.is_empty() {
-        engine.store.record_outcomes(&run.id, &finals).await?;
-        count_messages(&run.channel, &finals);
-    }
+    // Resetting soft-bounce counts is idempotent, so it rides along with
+    // the outcomes (one round trip for both); counting a bounce is not, so
+    // it waits until the outcomes are safe and a resent batch is not
+    // counted twice.
+    let (resets, suppressions): (Vec<_>, Vec<_>) = suppressions
+        .into_iter()
+        .partition(|(_, effect)| matches!(effect, Suppression::ResetSoftBounces));
+    let resets: Vec<String> = resets.into_iter().map(|(address, _)| address).collect();
+    let record = async {
+        if !finals.is_empty() {
+            engine.store.record_outcomes(&run.id, &finals).await?;
+            count_messages(&run.channel, &finals);
+        }
+        Ok(())
+    };
+    let reset = async {
+        if resets.is_empty() {
+            return Ok(());
+        }
+        engine.store.reset_soft_bounces(&resets).await
+    };
+    let (recorded, reset): (StoreResult<()>, StoreResult<()>) = tokio::join!(record, reset);
+    recorded?;
+    reset?;
     apply_suppressions(engine, suppressions).await?;
     Ok(retries)
 }
@@ -320,11 +340,9 @@ async fn apply_suppressions(
 ) -> StoreResult<()> {
     let store = &engine.store;
     let now = engine.clock.now();
-    let mut reset = Vec::new();
     for (address, effect) in effects {
         match effect {
-            Suppression::None => {}
-            Suppression::ResetSoftBounces => reset.push(address),
+            Suppression::None | Suppression::ResetSoftBounces => {}
             Suppression::Quarantine => {
                 store
                     .suppress(SuppressionList::Quarantine, &address, "hard_bounce", now)
@@ -336,9 +354,6 @@ async fn apply_suppressions(
                     .await?;
             }
         }
-    }
-    if !reset.is_empty() {
-        store.reset_soft_bounces(&reset).await?;
     }
     Ok(())
 }

@@ -259,9 +259,11 @@ impl<'a> Freezer<'a> {
 
     fn keep(&mut self, recipient: FrozenRecipient) {
         if self.preview.is_none() {
-            let rendered =
-                self.renderer
-                    .render_recipient(&recipient.id, &recipient.fields, self.run.id.as_str());
+            let rendered = self.renderer.render_recipient(
+                &recipient.id,
+                &recipient.fields,
+                self.run.id.as_str(),
+            );
             if let Ok(rendered) = rendered {
                 self.preview = Some(Preview {
                     recipient_id: recipient.id.clone(),

@@ -354,7 +354,8 @@ impl Scheduler {
         let mut cursor = None;
         if let Some(catch_up) = plan.catch_up {
             let run_id = catch_up.run_id.clone();
-            self.create(vec![(delivery_id.to_owned(), catch_up)]).await?;
+            self.create(vec![(delivery_id.to_owned(), catch_up)])
+                .await?;
             info!(delivery_id, %run_id, "Caught up a missed occurrence.");
         } else {
             cursor = plan.cursor;
