@@ -1,6 +1,7 @@
 //! # Herald email channel plugin (`herald_email`)
 //!
-//! Sends e-mail over SMTP with lettre's pooled async transport.
+//! Sends e-mail over SMTP: lettre builds the messages and speaks SMTP over
+//! connections this crate opens and pools.
 //!
 //! ## Brief overview
 //!
@@ -10,16 +11,22 @@
 //! - [`message`]: builds the MIME message (multipart/alternative, custom
 //!   headers, a Message-ID derived from the stable message id) and refuses
 //!   header injection.
-//! - [`pool`]: the SMTP connections kept open between sends, opened with
-//!   Nagle's algorithm off.
+//! - [`pool`]: the SMTP connections kept open between sends, each on a
+//!   single-threaded runtime driven by the calling thread.
+//! - [`connector`]: opens a connection (Nagle's algorithm off, STARTTLS,
+//!   AUTH).
+//! - [`transaction`]: one MAIL, RCPT, DATA exchange, and what a failure
+//!   leaves of the connection.
 //! - [`client`]: the pooled client and the mapping of SMTP replies: 250
 //!   is `accepted` (with the queue id), 4xx and connection errors `retry`,
 //!   5xx refusing the recipient `bounced` hard, other 5xx `failed`.
 
 pub mod client;
 pub mod config;
+pub mod connector;
 pub mod message;
 pub mod pool;
+pub mod transaction;
 
 use client::SmtpClient;
 use config::EmailConfig;
@@ -30,32 +37,21 @@ use herald_plugin_api::{
 use herald_plugin_kit::RateLimiter;
 use message::BuildError;
 
-/// An email plugin instance: one SMTP pool, one rate limit, one runtime.
+/// An email plugin instance: one SMTP pool, one rate limit.
 pub struct EmailChannel {
     client: SmtpClient,
     limiter: Option<RateLimiter>,
     concurrency: u32,
-    // Declared last so the client's pooled connections drop while the runtime lives.
-    runtime: tokio::runtime::Runtime,
 }
 
 impl Channel for EmailChannel {
     fn create(config: &serde_json::Value) -> Result<Self, String> {
         let config = EmailConfig::parse(config).map_err(|e| format!("herald_email: {e}"))?;
-        // Host threads drive their sends with `block_on`; the two workers
-        // own the I/O driver the pooled connections are registered with.
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("herald-email")
-            .enable_all()
-            .build()
-            .map_err(|e| format!("herald_email: cannot start the plugin's runtime: {e}"))?;
         let client = SmtpClient::new(&config).map_err(|e| format!("herald_email: {e}"))?;
         Ok(EmailChannel {
             client,
             limiter: config.rate.map(RateLimiter::new),
             concurrency: config.pool_size,
-            runtime,
         })
     }
 
@@ -73,22 +69,29 @@ impl Channel for EmailChannel {
     }
 
     fn send_batch(&self, batch: &Batch) -> Vec<MessageResult> {
+        // One lane, so one connection, for the whole call: the host makes
+        // at most `pool_size` calls at once.
+        let mut lane = self.client.lane();
         batch
             .messages
             .iter()
             .map(|message| {
-                let status = match message::build(message) {
-                    Ok(email) => {
+                let status = match (message::build(message), &mut lane) {
+                    (Ok(email), Ok(lane)) => {
                         if let Some(limiter) = &self.limiter {
                             limiter.wait_blocking();
                         }
-                        self.runtime.block_on(self.client.send(&email))
+                        self.client.send(lane, &email)
                     }
-                    Err(BuildError::BadAddress(address)) => SendStatus::Bounced {
+                    (Ok(_), Err(error)) => SendStatus::Retry {
+                        reason: error.to_string(),
+                        retry_after_ms: None,
+                    },
+                    (Err(BuildError::BadAddress(address)), _) => SendStatus::Bounced {
                         kind: BounceKind::Hard,
                         reason: format!("the address `{address}` is not a valid e-mail address"),
                     },
-                    Err(BuildError::BadContent(reason)) => SendStatus::Failed { reason },
+                    (Err(BuildError::BadContent(reason)), _) => SendStatus::Failed { reason },
                 };
                 MessageResult {
                     message_id: message.message_id.clone(),
