@@ -10,6 +10,23 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use std::time::Duration;
 
+/// A message ready to send: its envelope and its MIME bytes.
+pub struct Outgoing {
+    /// Sender and recipients for MAIL and RCPT.
+    pub envelope: lettre::address::Envelope,
+    /// The formatted message.
+    pub bytes: Vec<u8>,
+}
+
+impl From<&lettre::Message> for Outgoing {
+    fn from(message: &lettre::Message) -> Self {
+        Outgoing {
+            envelope: message.envelope().clone(),
+            bytes: message.formatted(),
+        }
+    }
+}
+
 /// A pooled SMTP client for one plugin instance.
 pub struct SmtpClient {
     timeout: Duration,
@@ -66,10 +83,16 @@ impl SmtpClient {
         self.pool.lane()
     }
 
-    /// Sends one message over `lane` and says what became of it.
-    pub fn send(&self, lane: &mut LaneGuard<'_>, message: &lettre::Message) -> SendStatus {
-        let formatted = message.formatted();
-        match lane.send(message.envelope(), &formatted, self.timeout) {
+    /// Sends one message over `lane` and says what became of it; `next` is
+    /// the message the lane sends after it, if any.
+    pub fn send(
+        &self,
+        lane: &mut LaneGuard<'_>,
+        message: &Outgoing,
+        next: Option<&Outgoing>,
+    ) -> SendStatus {
+        let next = next.map(|n| (&n.envelope, n.bytes.as_slice()));
+        match lane.send(&message.envelope, &message.bytes, next, self.timeout) {
             Ok(response) => SendStatus::Accepted {
                 provider_message_id: queue_id(&response),
             },
@@ -83,6 +106,7 @@ impl SmtpClient {
             Err(
                 error @ (PoolError::Connect { .. }
                 | PoolError::Unsupported(_)
+                | PoolError::OtherTransaction
                 | PoolError::Runtime(_)),
             ) => SendStatus::Retry {
                 reason: error.to_string(),

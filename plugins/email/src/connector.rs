@@ -12,6 +12,7 @@
 //! connections keep Nagle on.
 
 use crate::pool::PoolError;
+use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Tls};
 use lettre::transport::smtp::commands::Ehlo;
@@ -25,6 +26,8 @@ pub struct Session {
     pub conn: AsyncSmtpConnection,
     /// Whether the server offers PIPELINING (RFC 2920).
     pub pipelining: bool,
+    /// The envelope already sent for the next message, its replies unread.
+    pub ahead: Option<Envelope>,
 }
 
 /// Where and how to connect.
@@ -84,7 +87,11 @@ impl Connector {
         if let Some(credentials) = &self.credentials {
             conn.auth(DEFAULT_MECHANISMS, credentials).await?;
         }
-        Ok(Session { conn, pipelining })
+        Ok(Session {
+            conn,
+            pipelining,
+            ahead: None,
+        })
     }
 }
 

@@ -28,7 +28,7 @@ pub mod message;
 pub mod pool;
 pub mod transaction;
 
-use client::SmtpClient;
+use client::{Outgoing, SmtpClient};
 use config::EmailConfig;
 use herald_plugin_api::{
     Batch, BounceKind, Channel, ChannelInfo, Description, MessageResult, Normalisation, SendStatus,
@@ -69,36 +69,46 @@ impl Channel for EmailChannel {
     }
 
     fn send_batch(&self, batch: &Batch) -> Vec<MessageResult> {
+        let built: Vec<Result<Outgoing, BuildError>> = batch
+            .messages
+            .iter()
+            .map(|message| message::build(message).map(|email| Outgoing::from(&email)))
+            .collect();
         // One lane, so one connection, for the whole call: the host makes
         // at most `pool_size` calls at once.
         let mut lane = self.client.lane();
-        batch
-            .messages
-            .iter()
-            .map(|message| {
-                let status = match (message::build(message), &mut lane) {
-                    (Ok(email), Ok(lane)) => {
-                        if let Some(limiter) = &self.limiter {
+        let mut results = Vec::with_capacity(built.len());
+        for (index, (message, this)) in batch.messages.iter().zip(&built).enumerate() {
+            let status = match (this, &mut lane) {
+                (Ok(outgoing), Ok(lane)) => {
+                    let next = match &self.limiter {
+                        Some(limiter) => {
                             limiter.wait_blocking();
+                            // Nothing goes ahead of its turn under a rate limit.
+                            None
                         }
-                        self.client.send(lane, &email)
-                    }
-                    (Ok(_), Err(error)) => SendStatus::Retry {
-                        reason: error.to_string(),
-                        retry_after_ms: None,
-                    },
-                    (Err(BuildError::BadAddress(address)), _) => SendStatus::Bounced {
-                        kind: BounceKind::Hard,
-                        reason: format!("the address `{address}` is not a valid e-mail address"),
-                    },
-                    (Err(BuildError::BadContent(reason)), _) => SendStatus::Failed { reason },
-                };
-                MessageResult {
-                    message_id: message.message_id.clone(),
-                    status,
+                        None => built[index + 1..].iter().find_map(|b| b.as_ref().ok()),
+                    };
+                    self.client.send(lane, outgoing, next)
                 }
-            })
-            .collect()
+                (Ok(_), Err(error)) => SendStatus::Retry {
+                    reason: error.to_string(),
+                    retry_after_ms: None,
+                },
+                (Err(BuildError::BadAddress(address)), _) => SendStatus::Bounced {
+                    kind: BounceKind::Hard,
+                    reason: format!("the address `{address}` is not a valid e-mail address"),
+                },
+                (Err(BuildError::BadContent(reason)), _) => SendStatus::Failed {
+                    reason: reason.clone(),
+                },
+            };
+            results.push(MessageResult {
+                message_id: message.message_id.clone(),
+                status,
+            });
+        }
+        results
     }
 }
 

@@ -41,6 +41,10 @@ pub enum PoolError {
     /// The exchange did not finish within the timeout.
     #[error("the SMTP server did not finish the exchange within the timeout ({}ms)", .0.as_millis())]
     Timeout(Duration),
+    /// The connection holds another message's transaction (never reaches
+    /// a result: the message goes over a new connection).
+    #[error("the SMTP connection holds another message's transaction")]
+    OtherTransaction,
     /// The lane's runtime could not start.
     #[error("cannot start an I/O runtime for an SMTP connection: {0}")]
     Runtime(std::io::Error),
@@ -102,16 +106,20 @@ impl LaneGuard<'_> {
     /// has none or the parked one turns out closed. The whole exchange,
     /// connect included, is bounded by `timeout`: a server that stalls
     /// mid-command would otherwise hold the host's call until it abandons it.
+    ///
+    /// `next`, the message this lane sends next, lets a pipelining server
+    /// have its envelope early (see [`transaction::send`]).
     pub fn send(
         &mut self,
         envelope: &Envelope,
         message: &[u8],
+        next: Option<(&Envelope, &[u8])>,
         timeout: Duration,
     ) -> Result<Response, PoolError> {
         let lane = self.lane.as_mut().expect("a lane until dropped");
         let parked = lane.conn.take();
         let connector = &self.pool.connector;
-        let exchange = exchange(connector, parked, envelope, message);
+        let exchange = exchange(connector, parked, envelope, message, next);
         match lane
             .runtime
             .block_on(async { tokio::time::timeout(timeout, exchange).await })
@@ -151,9 +159,10 @@ async fn exchange(
     parked: Option<Session>,
     envelope: &Envelope,
     message: &[u8],
+    next: Option<(&Envelope, &[u8])>,
 ) -> (Result<Response, PoolError>, Option<Session>) {
     if let Some(mut conn) = parked {
-        match transaction::send(&mut conn, envelope, message).await {
+        match transaction::send(&mut conn, envelope, message, next).await {
             // Closed while parked: nothing was sent, try a new connection.
             Err(Failure::Stale(_)) => conn.conn.abort().await,
             result => return settle(conn, result).await,
@@ -163,7 +172,7 @@ async fn exchange(
         Ok(conn) => conn,
         Err(error) => return (Err(error), None),
     };
-    let result = transaction::send(&mut conn, envelope, message).await;
+    let result = transaction::send(&mut conn, envelope, message, next).await;
     settle(conn, result).await
 }
 

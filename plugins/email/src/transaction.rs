@@ -6,9 +6,12 @@
 //! the connection on any refusal, does not say which command failed, waits
 //! for each reply before the next command and writes the content and its
 //! end apart. Here:
+//! - the content and its end go in one write;
 //! - when the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go
-//!   in one write and their replies are read after it, and the content and
-//!   its end go in one write: two round trips a message instead of four;
+//!   in one write and their replies are read after it; and when the caller
+//!   names the message to send next, its MAIL, RCPT and DATA follow this
+//!   message's content in the same write (content may open a group, RFC
+//!   2920 §3.1): one round trip a message instead of four;
 //! - a refusal is followed by RSET so the connection stays in the pool
 //!   (RFC 5321 §4.1.1.5);
 //! - a connection found closed at MAIL, before the server took anything,
@@ -29,8 +32,9 @@ use std::fmt;
 #[derive(Debug)]
 pub enum Failure {
     /// The connection was closed (end of stream, a socket error or a 421
-    /// reply) when MAIL was sent: the server took nothing, so the message
-    /// may go over another connection.
+    /// reply) when MAIL was sent, or holds another message's transaction:
+    /// the server took nothing, so the message may go over another
+    /// connection.
     Stale(PoolError),
     /// The server refused the message; the connection is usable again.
     Refused(PoolError),
@@ -39,31 +43,65 @@ pub enum Failure {
 }
 
 /// Sends `message` to the envelope's recipients over `session`.
+///
+/// `next` is the message the caller sends next over this session, if any:
+/// when the server pipelines, its envelope goes out behind this message's
+/// content, and the call for it reads the replies.
 pub async fn send(
     session: &mut Session,
     envelope: &Envelope,
     message: &[u8],
+    next: Option<(&Envelope, &[u8])>,
 ) -> Result<Response, Failure> {
     let conn = &mut session.conn;
-    let mail = Mail::new(
-        envelope.from().cloned(),
-        parameters(conn, envelope, message)?,
-    );
-    let rcpts: Vec<Rcpt> = envelope
-        .to()
-        .iter()
-        .map(|to| Rcpt::new(to.clone(), vec![]))
-        .collect();
-    if session.pipelining {
-        pipelined_envelope(conn, mail, &rcpts).await?;
-    } else {
-        serial_envelope(conn, mail, &rcpts).await?;
+    match session.ahead.take() {
+        Some(sent) if sent == *envelope => {
+            let mail_reply = conn.read_response().await;
+            group_replies(conn, mail_reply, 1, true).await?;
+        }
+        // Another message's transaction is open: a caller that changed its
+        // mind. Nothing of this message was sent.
+        Some(_) => return Err(Failure::Stale(PoolError::OtherTransaction)),
+        None => {
+            let mail = Mail::new(
+                envelope.from().cloned(),
+                parameters(conn, envelope, message)?,
+            );
+            let rcpts = rcpts(envelope);
+            if session.pipelining {
+                pipelined_envelope(conn, mail, &rcpts).await?;
+            } else {
+                serial_envelope(conn, mail, &rcpts).await?;
+            }
+        }
     }
+    let ahead = next
+        .filter(|_| session.pipelining)
+        .and_then(|(next, bytes)| {
+            let parameters = parameters(conn, next, bytes).ok()?;
+            (next.to().len() == 1).then(|| {
+                (
+                    next,
+                    Mail::new(next.from().cloned(), parameters),
+                    rcpts(next),
+                )
+            })
+        });
     // The reply to the content ends the transaction whatever it says
     // (RFC 5321 §4.1.1.4): no RSET is needed after a refusal.
-    let sent = match std::str::from_utf8(message) {
-        Ok(text) => conn.command(Content(text)).await,
-        Err(_) => conn.message(message).await,
+    let sent = match (std::str::from_utf8(message), ahead) {
+        (Ok(text), Some((next, mail, rcpts))) => {
+            let group = Group {
+                mail,
+                rcpts: &rcpts,
+                data: true,
+            };
+            let sent = conn.command(ContentThen(Content(text), group)).await;
+            session.ahead = Some(next.clone());
+            sent
+        }
+        (Ok(text), None) => conn.command(Content(text)).await,
+        (Err(_), _) => conn.message(message).await,
     };
     sent.map_err(|error| {
         if error.status().is_some() && !is_closing(&error) {
@@ -72,6 +110,15 @@ pub async fn send(
             Failure::Broken(error.into())
         }
     })
+}
+
+/// One RCPT per recipient, without parameters.
+fn rcpts(envelope: &Envelope) -> Vec<Rcpt> {
+    envelope
+        .to()
+        .iter()
+        .map(|to| Rcpt::new(to.clone(), vec![]))
+        .collect()
 }
 
 /// MAIL's parameters: non-ASCII needs the server's word first (RFC 6531,
@@ -148,15 +195,31 @@ async fn pipelined_envelope(
             data: with_data,
         })
         .await;
-    match mail_reply {
-        Err(error) if is_closing(&error) => return Err(Failure::Stale(error.into())),
-        _ => {}
+    group_replies(conn, mail_reply, rcpts.len(), with_data).await?;
+    if !with_data {
+        if let Err(error) = conn.command(Data).await {
+            return Err(reset(conn, error).await);
+        }
     }
-    // Every reply of the group is read, whatever the first ones said; the
-    // first refusal is the one reported (a refused recipient rather than
-    // the DATA refusal that follows it).
-    let mut refusal = mail_reply.err();
-    for _ in 0..rcpts.len() {
+    Ok(())
+}
+
+/// Reads the replies to a group after MAIL's, whatever the first ones
+/// said; the first refusal is the one reported (a refused recipient rather
+/// than the DATA refusal that follows it). Leaves DATA open when it was in
+/// the group and all went well, and the connection ready for the next
+/// transaction otherwise.
+async fn group_replies(
+    conn: &mut AsyncSmtpConnection,
+    mail_reply: Result<Response, Error>,
+    rcpts: usize,
+    with_data: bool,
+) -> Result<(), Failure> {
+    let mut refusal = match mail_reply {
+        Err(error) if is_closing(&error) => return Err(Failure::Stale(error.into())),
+        reply => reply.err(),
+    };
+    for _ in 0..rcpts {
         match conn.read_response().await {
             Ok(_) => {}
             Err(error) if error.status().is_none() || is_closing(&error) => {
@@ -168,24 +231,20 @@ async fn pipelined_envelope(
         }
     }
     if with_data {
-        let data_reply = conn.read_response().await;
-        match (refusal, data_reply) {
-            (None, Ok(_)) => return Ok(()),
+        return match (refusal, conn.read_response().await) {
+            (None, Ok(_)) => Ok(()),
             // A server must refuse DATA when MAIL or every RCPT was
             // refused (RFC 2920 §3.1). One that opens it anyway gets no
             // content: the connection is dropped without the final dot,
             // so the server discards the transaction.
-            (Some(error), Ok(_)) => return Err(Failure::Broken(error.into())),
-            (None, Err(error)) | (Some(error), Err(_)) => return Err(reset(conn, error).await),
-        }
+            (Some(error), Ok(_)) => Err(Failure::Broken(error.into())),
+            (None, Err(error)) | (Some(error), Err(_)) => Err(reset(conn, error).await),
+        };
     }
-    if let Some(error) = refusal {
-        return Err(reset(conn, error).await);
+    match refusal {
+        Some(error) => Err(reset(conn, error).await),
+        None => Ok(()),
     }
-    if let Err(error) = conn.command(Data).await {
-        return Err(reset(conn, error).await);
-    }
-    Ok(())
 }
 
 /// MAIL, the RCPTs and maybe DATA, written as one command group.
@@ -227,6 +286,16 @@ impl fmt::Display for Content<'_> {
             line_start = line.ends_with("\r\n");
         }
         f.write_str("\r\n.\r\n")
+    }
+}
+
+/// A message's content followed by the next message's envelope group.
+struct ContentThen<'a>(Content<'a>, Group<'a>);
+
+impl fmt::Display for ContentThen<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)?;
+        self.1.fmt(f)
     }
 }
 

@@ -1,9 +1,10 @@
 //! A TCP proxy in front of the test SMTP server (mailin, which reads
 //! pipelined commands fine but does not say so) that adds PIPELINING to its
-//! EHLO reply, and holds back the server's replies after a MAIL until the
-//! client has sent DATA too. A client that pipelines (RFC 2920) goes
-//! straight through; one that waits for each reply before the next command
-//! stalls there, and every such stall is counted.
+//! EHLO reply, and holds back the server's replies after a MAIL, and after
+//! a message's final dot, until the client has sent the next DATA. A client
+//! that pipelines (RFC 2920) goes straight through, but for the last
+//! message of a batch, which has no next one to send; one that waits for
+//! each reply before the next command stalls, and every stall is counted.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -38,7 +39,7 @@ pub fn start(server: SocketAddr) -> Proxy {
     Proxy { addr, stalls }
 }
 
-/// Whether a MAIL was forwarded without its DATA yet.
+/// Whether a MAIL or a final dot was forwarded without a DATA after it.
 type Held = Arc<(Mutex<bool>, Condvar)>;
 
 fn relay(client: TcpStream, server: TcpStream, stalls: Arc<AtomicUsize>) {
@@ -99,7 +100,10 @@ impl Commands {
                 .to_ascii_uppercase();
             self.line.clear();
             if self.in_content {
-                self.in_content = line != ".";
+                if line == "." {
+                    self.in_content = false;
+                    *held.0.lock().unwrap() = true;
+                }
             } else if line.starts_with("MAIL FROM:") {
                 *held.0.lock().unwrap() = true;
             } else if line == "DATA" {
