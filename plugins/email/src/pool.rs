@@ -5,14 +5,16 @@
 //! takes a lane for the whole batch, so its thread drives its connection's
 //! I/O itself: a reply wakes the thread that waits for it, not a runtime
 //! worker that then wakes it (two thread hops on every round trip when the
-//! connections lived in one shared multi-thread runtime). At most `max_idle` lanes are kept between calls; the host makes
-//! at most `pool_size` calls at once, so that is also the number of
-//! connections open.
+//! connections lived in one shared multi-thread runtime). At most
+//! `max_idle` lanes are kept between calls; the host makes at most
+//! `pool_size` calls at once, so that is also the number of connections
+//! open.
 //!
 //! A parked connection is reused without a NOOP first: when the server has
 //! closed it meanwhile, MAIL finds out before anything is sent, and the
-//! message goes over a new connection ([`crate::transaction::Failure::Stale`]).
-//! That saves a round trip per message.
+//! message goes over a new connection
+//! ([`crate::transaction::Failure::Stale`]). That saves a round trip per
+//! message.
 
 use crate::connector::{Connector, Session};
 use crate::transaction::{self, Failure};
