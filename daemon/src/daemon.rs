@@ -4,9 +4,10 @@
 
 use crate::clock::Clock;
 use crate::config::{self, Config, StoreKind};
-use crate::definitions::{ChannelCatalog, ValidationContext, live::LiveFolder};
+use crate::definitions::live::{LiveFolder, RescanRequest};
+use crate::definitions::{ChannelCatalog, ValidationContext};
 use crate::dispatch::Dispatcher;
-use crate::engine::{Engine, Settings, instance_owner};
+use crate::engine::{Engine, Settings, SoftThreshold, instance_owner};
 use crate::ops::{self, Readiness, Watchdog};
 use crate::plugin_host::{PluginHost, PluginSpec};
 use crate::scheduler::Scheduler;
@@ -79,6 +80,7 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
         wake: Arc::default(),
         stopping: stopping.clone(),
         tasks: Default::default(),
+        soft_threshold: SoftThreshold::from_config(&config),
         webhook: crate::http::webhook::WebhookSlot::from_config(&config),
         tracking: Some(tracking.clone()),
     });
@@ -166,12 +168,21 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
     ));
     ops::notify_ready();
 
+    let reloadable = Reloadable {
+        path: &loaded.path,
+        running: &config,
+        plugins: &plugins,
+        rescan: &rescan_tx,
+        users: &users,
+        engine: &engine,
+        retention: &retention_tx,
+    };
     loop {
         tokio::select! {
             () = control.shutdown.cancelled() => break,
             Some(()) = control.reload.recv() => {
                 ops::notify_reloading();
-                reload(&loaded.path, &rescan_tx, &users, &engine.webhook, &retention_tx).await;
+                reloadable.reload().await;
                 ops::notify_ready();
             }
         }
@@ -204,28 +215,51 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
     Ok(())
 }
 
-/// SIGHUP: re-read the config for its reloadable keys, then rescan.
-async fn reload(
-    path: &std::path::Path,
-    rescan: &mpsc::Sender<oneshot::Sender<()>>,
-    users: &crate::http::auth::Users,
-    webhook: &crate::http::webhook::WebhookSlot,
-    retention: &watch::Sender<crate::retention::Policy>,
-) {
-    match config::load(path) {
-        Ok(loaded) => {
-            users.replace(&loaded.config.users);
-            webhook.reload(&loaded.config);
-            retention.send_replace(crate::retention::Policy::from_config(
-                &loaded.config.retention,
-            ));
-            info!(config = %path.display(), "Configuration reloaded.");
+/// What a SIGHUP changes: the holders of the (R) keys, and the config the
+/// daemon started with, whose other keys stay in force until a restart.
+struct Reloadable<'a> {
+    path: &'a std::path::Path,
+    running: &'a Config,
+    plugins: &'a PluginHost,
+    rescan: &'a mpsc::Sender<RescanRequest>,
+    users: &'a crate::http::auth::Users,
+    engine: &'a Engine,
+    retention: &'a watch::Sender<crate::retention::Policy>,
+}
+
+impl Reloadable<'_> {
+    /// SIGHUP: re-reads the config for its (R) keys, then rescans the
+    /// deliveries folder (the reloaded one, with the reloaded roots).
+    async fn reload(&self) {
+        let path = self.path;
+        let context = match config::load(path) {
+            Ok(loaded) => {
+                let new = &loaded.config;
+                self.users.replace(&new.users);
+                self.engine.reload(new);
+                self.retention
+                    .send_replace(crate::retention::Policy::from_config(&new.retention));
+                let pending = config::restart_only_changes(self.running, new);
+                if !pending.is_empty() {
+                    warn!(keys = %pending.join(", "), "Configuration keys changed that need a restart; they keep their running values until then.");
+                }
+                info!(config = %path.display(), "Configuration reloaded.");
+                Some(validation_context(new, self.plugins))
+            }
+            Err(error) => {
+                warn!(%error, "The configuration no longer loads; keeping the old one.");
+                None
+            }
+        };
+        let (done, finished) = oneshot::channel();
+        if self
+            .rescan
+            .send(RescanRequest { context, done })
+            .await
+            .is_ok()
+        {
+            let _ = finished.await;
         }
-        Err(error) => warn!(%error, "The configuration no longer loads; keeping the old one."),
-    }
-    let (done_tx, done_rx) = oneshot::channel();
-    if rescan.send(done_tx).await.is_ok() {
-        let _ = done_rx.await;
     }
 }
 

@@ -8,6 +8,7 @@ use crate::plugin_host::PluginHost;
 use crate::store::SharedStore;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
@@ -16,7 +17,8 @@ use tokio_util::task::TaskTracker;
 /// The deliveries currently loaded, by id (the last good version of each file).
 pub type Deliveries = Arc<BTreeMap<String, Arc<Delivery>>>;
 
-/// The engine's tunables, from `sending` and friends in the config.
+/// The engine's tunables, from `sending` in the config. None of them is
+/// reloaded on SIGHUP: they need a restart (daemon.md).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// Recipients handed to a plugin in one call.
@@ -29,8 +31,6 @@ pub struct Settings {
     pub retries: u32,
     /// Time to finish batches in flight on SIGTERM.
     pub shutdown_grace: Duration,
-    /// Soft bounces before quarantine.
-    pub soft_threshold: u32,
 }
 
 impl Settings {
@@ -42,8 +42,36 @@ impl Settings {
             lease: config.sending.lease.get(),
             retries: config.sending.retries,
             shutdown_grace: config.sending.shutdown_grace.get(),
-            soft_threshold: config.quarantine.soft_threshold,
         }
+    }
+}
+
+/// `quarantine.soft_threshold`: soft bounces before an address is
+/// quarantined. A (R) key, so it is read at each bounce, never copied.
+#[derive(Debug)]
+pub struct SoftThreshold(AtomicU32);
+
+impl SoftThreshold {
+    /// A threshold of `bounces`.
+    pub fn new(bounces: u32) -> Self {
+        SoftThreshold(AtomicU32::new(bounces))
+    }
+
+    /// The threshold a config asks for.
+    pub fn from_config(config: &Config) -> Self {
+        SoftThreshold::new(config.quarantine.soft_threshold)
+    }
+
+    /// The threshold in force.
+    pub fn get(&self) -> u32 {
+        // A lone value that orders nothing else: Relaxed is enough.
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Takes the threshold of a reloaded config.
+    pub fn reload(&self, config: &Config) {
+        self.0
+            .store(config.quarantine.soft_threshold, Ordering::Relaxed);
     }
 }
 
@@ -67,6 +95,8 @@ pub struct Engine {
     pub stopping: CancellationToken,
     /// Preparations and dispatches in flight, awaited on shutdown.
     pub tasks: TaskTracker,
+    /// `quarantine.soft_threshold`, reloadable.
+    pub soft_threshold: SoftThreshold,
     /// `confirmations.webhook`: told when a run becomes pending; reloadable.
     pub webhook: crate::http::webhook::WebhookSlot,
     /// Signs tracking and unsubscribe links; `None` sends e-mails without them.
@@ -74,6 +104,12 @@ pub struct Engine {
 }
 
 impl Engine {
+    /// Takes the (R) keys the engine reads from a config reloaded on SIGHUP.
+    pub fn reload(&self, config: &Config) {
+        self.soft_threshold.reload(config);
+        self.webhook.reload(config);
+    }
+
     /// A lease ending `settings.lease` from now.
     pub fn lease_until(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now() + chrono::Duration::from_std(self.settings.lease).unwrap_or_default()

@@ -4,9 +4,11 @@
 
 mod duration;
 mod model;
+mod reload;
 
 pub use duration::{BadDuration, HumanDuration};
 pub use model::*;
+pub use reload::restart_only_changes;
 
 use crate::runs::Role;
 use std::path::{Path, PathBuf};

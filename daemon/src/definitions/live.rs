@@ -2,15 +2,17 @@
 //! debouncer), on SIGHUP, and every [`RESCAN_EVERY`] as a safety net for
 //! events a network file system never sends. A file that turns invalid
 //! keeps its last good version active; its errors are published beside.
+//! SIGHUP also brings the reloaded `deliveries_dir` and `audience_roots`.
 
 use super::{Delivery, FileError, ValidationContext, load_folder};
 use crate::engine::Deliveries;
-use notify_debouncer_full::notify::{EventKind, RecursiveMode};
+use notify_debouncer_full::notify::{EventKind, RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::{Debouncer, RecommendedCache};
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -19,6 +21,15 @@ pub const RESCAN_EVERY: Duration = Duration::from_secs(30);
 
 /// File events closer together than this are handled as one rescan.
 const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// A rescan asked for from outside the folder (SIGHUP).
+#[derive(Debug)]
+pub struct RescanRequest {
+    /// The folders of the reloaded config; `None` (it did not load) keeps the current ones.
+    pub context: Option<ValidationContext>,
+    /// Told once the rescan is done.
+    pub done: oneshot::Sender<()>,
+}
 
 /// The loaded deliveries and the errors of the files that are not.
 pub struct LiveFolder {
@@ -50,8 +61,27 @@ impl LiveFolder {
         self.errors.subscribe()
     }
 
-    /// Replaces the validation context (SIGHUP reloads `audience_roots`).
-    pub fn set_context(&mut self, context: ValidationContext) {
+    /// The folders files are checked against now.
+    pub fn context(&self) -> &ValidationContext {
+        &self.context
+    }
+
+    /// Takes the folders of a reloaded config for the next rescans. A new
+    /// `deliveries_dir` that is not a folder is refused and the current one
+    /// kept: a typo must not unload every delivery and cancel their runs.
+    pub fn set_context(&mut self, mut context: ValidationContext) {
+        let current = &self.context.deliveries_dir;
+        if context.deliveries_dir != *current {
+            if context.deliveries_dir.is_dir() {
+                info!(from = %current.display(), to = %context.deliveries_dir.display(), "Deliveries folder changed; loading and watching the new one.");
+            } else {
+                warn!(dir = %context.deliveries_dir.display(), kept = %current.display(), "The reloaded `deliveries_dir` is not a folder; keeping the current one. Create it, then send SIGHUP again.");
+                context.deliveries_dir = current.clone();
+            }
+        }
+        if context.audience_roots != self.context.audience_roots {
+            info!(audience_roots = ?context.audience_roots, "Audience roots changed; delivery files are checked against the new ones.");
+        }
         self.context = context;
     }
 
@@ -101,44 +131,14 @@ impl LiveFolder {
     }
 
     /// Watches the folder until `stopping`; `rescans` asks for a rescan
-    /// (SIGHUP), answered on the returned channel's sender when done.
+    /// (SIGHUP), maybe with reloaded folders, answered when done.
     pub async fn watch(
         mut self,
-        mut rescans: mpsc::Receiver<tokio::sync::oneshot::Sender<()>>,
+        mut rescans: mpsc::Receiver<RescanRequest>,
         stopping: CancellationToken,
     ) {
         let (events_tx, mut events) = mpsc::channel::<()>(1);
-        let watcher = notify_debouncer_full::new_debouncer(
-            DEBOUNCE,
-            None,
-            move |result: notify_debouncer_full::DebounceEventResult| {
-                // Reading the files for a rescan makes access events: only
-                // changes count, or every rescan would start the next one.
-                let changed = result.is_ok_and(|events| {
-                    events
-                        .iter()
-                        .any(|e| !matches!(e.event.kind, EventKind::Access(_)))
-                });
-                if changed {
-                    let _ = events_tx.try_send(());
-                }
-            },
-        );
-        let _watcher = match watcher {
-            Ok(mut watcher) => {
-                match watcher.watch(&self.context.deliveries_dir, RecursiveMode::Recursive) {
-                    Ok(()) => Some(watcher),
-                    Err(error) => {
-                        warn!(%error, dir = %self.context.deliveries_dir.display(), "Cannot watch the deliveries folder; relying on the periodic rescan.");
-                        None
-                    }
-                }
-            }
-            Err(error) => {
-                warn!(%error, "Cannot start the file watcher; relying on the periodic rescan.");
-                None
-            }
-        };
+        let mut _watcher = watch_folder(&self.context.deliveries_dir, events_tx.clone());
         let mut safety_net = tokio::time::interval(RESCAN_EVERY);
         safety_net.tick().await;
         loop {
@@ -146,9 +146,15 @@ impl LiveFolder {
                 () = stopping.cancelled() => break,
                 Some(()) = events.recv() => self.rescan_off_thread().await,
                 _ = safety_net.tick() => self.rescan_off_thread().await,
-                Some(done) = rescans.recv() => {
+                Some(request) = rescans.recv() => {
+                    if let Some(context) = request.context {
+                        self.set_context(context);
+                    }
+                    // Watch afresh: the folder may be a new one, or one a
+                    // deploy tool swapped in under the old watch.
+                    _watcher = watch_folder(&self.context.deliveries_dir, events_tx.clone());
                     self.rescan_off_thread().await;
-                    let _ = done.send(());
+                    let _ = request.done.send(());
                 }
             }
         }
@@ -175,3 +181,44 @@ impl LiveFolder {
         }
     }
 }
+
+/// A debounced watch of `dir` that sends on `changes` when a file under it
+/// changes; `None` (logged) when it cannot be had: the periodic rescan remains.
+fn watch_folder(
+    dir: &Path,
+    changes: mpsc::Sender<()>,
+) -> Option<Debouncer<RecommendedWatcher, RecommendedCache>> {
+    let watcher = notify_debouncer_full::new_debouncer(
+        DEBOUNCE,
+        None,
+        move |result: notify_debouncer_full::DebounceEventResult| {
+            // Reading the files for a rescan makes access events: only
+            // changes count, or every rescan would start the next one.
+            let changed = result.is_ok_and(|events| {
+                events
+                    .iter()
+                    .any(|e| !matches!(e.event.kind, EventKind::Access(_)))
+            });
+            if changed {
+                let _ = changes.try_send(());
+            }
+        },
+    );
+    match watcher {
+        Ok(mut watcher) => match watcher.watch(dir, RecursiveMode::Recursive) {
+            Ok(()) => Some(watcher),
+            Err(error) => {
+                warn!(%error, dir = %dir.display(), "Cannot watch the deliveries folder; relying on the periodic rescan.");
+                None
+            }
+        },
+        Err(error) => {
+            warn!(%error, "Cannot start the file watcher; relying on the periodic rescan.");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "live_tests.rs"]
+mod tests;

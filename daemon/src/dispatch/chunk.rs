@@ -350,7 +350,7 @@ async fn apply_suppressions(
             }
             Suppression::CountSoftBounce => {
                 store
-                    .soft_bounce(&address, engine.settings.soft_threshold, now)
+                    .soft_bounce(&address, engine.soft_threshold.get(), now)
                     .await?;
             }
         }

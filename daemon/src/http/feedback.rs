@@ -87,7 +87,7 @@ pub async fn post(
     };
     for event in &events {
         let now = engine.clock.now();
-        match apply(&engine.store, event, engine.settings.soft_threshold, now).await? {
+        match apply(&engine.store, event, engine.soft_threshold.get(), now).await? {
             Applied::Applied => answer.applied += 1,
             Applied::Unknown => answer.unknown += 1,
         }

@@ -1,13 +1,31 @@
 //! The pooled SMTP transport and the mapping of SMTP replies onto results.
 
 use crate::config::{EmailConfig, Security};
-use crate::pool::{Pool, PoolError};
+use crate::connector::Connector;
+use crate::pool::{LaneGuard, Pool, PoolError};
 use herald_plugin_api::{BounceKind, SendStatus};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::transport::smtp::response::Response;
 use std::time::Duration;
+
+/// A message ready to send: its envelope and its MIME bytes.
+pub struct Outgoing {
+    /// Sender and recipients for MAIL and RCPT.
+    pub envelope: lettre::address::Envelope,
+    /// The formatted message.
+    pub bytes: Vec<u8>,
+}
+
+impl From<&lettre::Message> for Outgoing {
+    fn from(message: &lettre::Message) -> Self {
+        Outgoing {
+            envelope: message.envelope().clone(),
+            bytes: message.formatted(),
+        }
+    }
+}
 
 /// A pooled SMTP client for one plugin instance.
 pub struct SmtpClient {
@@ -46,42 +64,52 @@ impl SmtpClient {
             .credentials
             .as_ref()
             .map(|(user, password)| Credentials::new(user.clone(), password.clone()));
+        let connector = Connector {
+            host: config.host.clone(),
+            port: config.port,
+            tls,
+            hello,
+            credentials,
+            connect_timeout: config.timeout,
+        };
         Ok(SmtpClient {
             timeout: config.timeout,
-            pool: Pool::new(
-                config.host.clone(),
-                config.port,
-                tls,
-                hello,
-                credentials,
-                config.timeout,
-                config.pool_size as usize,
-            ),
+            pool: Pool::new(connector, config.pool_size as usize),
         })
     }
 
-    /// Sends one message and says what became of it.
-    ///
-    /// The whole exchange is bounded by the timeout, not only the connect:
-    /// a server that stalls mid-command would otherwise hold the host's
-    /// call until it abandons it.
-    pub async fn send(&self, message: &lettre::Message) -> SendStatus {
-        let formatted = message.formatted();
-        let exchange = self.pool.send(message.envelope(), &formatted);
-        match tokio::time::timeout(self.timeout, exchange).await {
-            Ok(Ok(response)) => SendStatus::Accepted {
+    /// A connection lane for one call's messages.
+    pub fn lane(&self) -> Result<LaneGuard<'_>, PoolError> {
+        self.pool.lane()
+    }
+
+    /// Sends one message over `lane` and says what became of it; `next` is
+    /// the message the lane sends after it, if any.
+    pub fn send(
+        &self,
+        lane: &mut LaneGuard<'_>,
+        message: &Outgoing,
+        next: Option<&Outgoing>,
+    ) -> SendStatus {
+        let next = next.map(|n| (&n.envelope, n.bytes.as_slice()));
+        match lane.send(&message.envelope, &message.bytes, next, self.timeout) {
+            Ok(response) => SendStatus::Accepted {
                 provider_message_id: queue_id(&response),
             },
-            Ok(Err(PoolError::Smtp(error))) => map_error(&error),
-            Ok(Err(error @ PoolError::Connect { .. })) => SendStatus::Retry {
-                reason: error.to_string(),
+            Err(PoolError::Smtp(error)) => map_error(&error),
+            Err(error @ PoolError::Timeout(_)) => SendStatus::Retry {
+                reason: format!(
+                    "{error}; it may have taken the message, the retry carries the same Message-ID"
+                ),
                 retry_after_ms: None,
             },
-            Err(_) => SendStatus::Retry {
-                reason: format!(
-                    "the SMTP server did not finish the exchange within the timeout ({}ms); it may have taken the message, the retry carries the same Message-ID",
-                    self.timeout.as_millis()
-                ),
+            Err(
+                error @ (PoolError::Connect { .. }
+                | PoolError::Unsupported(_)
+                | PoolError::OtherTransaction
+                | PoolError::Runtime(_)),
+            ) => SendStatus::Retry {
+                reason: error.to_string(),
                 retry_after_ms: None,
             },
         }

@@ -1,22 +1,24 @@
-//! A pool of SMTP connections that opens its TCP connections with
-//! Nagle's algorithm off.
+//! The SMTP connections kept open between sends, each in its own lane: a
+//! single-threaded tokio runtime that owns the connection's socket.
 //!
-//! lettre 0.11.23's pooled transport leaves Nagle on and writes a message's
-//! end (`\r\n.\r\n`) apart from its body, so the end waited for the
-//! server's delayed ACK (40 ms on Linux) on every message: 40 messages/s
-//! over four connections into a local sink (benches/README.md, "Peers").
-//! lettre's own fix (pull request 1159) is not released yet. The pool opens
-//! plain and STARTTLS connections itself with `TCP_NODELAY` and hands them to
-//! lettre's connection, which still speaks SMTP; implicit TLS (`smtps://`)
-//! needs TLS before the greeting, which lettre only offers through its own
-//! connect, so those connections keep Nagle on.
+//! The host calls the plugin on its own threads, one batch per call. A call
+//! takes a lane for the whole batch, so its thread drives its connection's
+//! I/O itself: a reply wakes the thread that waits for it, not a runtime
+//! worker that then wakes it (two thread hops on every round trip when the
+//! connections lived in one shared multi-thread runtime). At most
+//! `max_idle` lanes are kept between calls; the host makes at most
+//! `pool_size` calls at once, so that is also the number of connections
+//! open.
 //!
-//! As lettre's pool does, it checks an idle connection with NOOP before
-//! reusing it, parks at most `max_idle` connections and closes broken ones.
+//! A parked connection is reused without a NOOP first: when the server has
+//! closed it meanwhile, MAIL finds out before anything is sent, and the
+//! message goes over a new connection
+//! ([`crate::transaction::Failure::Stale`]). That saves a round trip per
+//! message.
 
-use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Tls};
-use lettre::transport::smtp::extension::ClientId;
+use crate::connector::{Connector, Session};
+use crate::transaction::{self, Failure};
+use lettre::address::Envelope;
 use lettre::transport::smtp::response::Response;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -35,122 +37,158 @@ pub enum PoolError {
     /// The SMTP exchange failed: a reply, TLS or the connection mid-way.
     #[error(transparent)]
     Smtp(#[from] lettre::transport::smtp::Error),
+    /// The message needs an SMTP extension the server does not offer.
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// The exchange did not finish within the timeout.
+    #[error("the SMTP server did not finish the exchange within the timeout ({}ms)", .0.as_millis())]
+    Timeout(Duration),
+    /// The connection holds another message's transaction (never reaches
+    /// a result: the message goes over a new connection).
+    #[error("the SMTP connection holds another message's transaction")]
+    OtherTransaction,
+    /// The lane's runtime could not start.
+    #[error("cannot start an I/O runtime for an SMTP connection: {0}")]
+    Runtime(std::io::Error),
 }
 
-/// Where and how to connect, and the connections parked between sends.
+/// A runtime and the connection parked on it, if any.
+struct Lane {
+    // Declared first so the socket is dropped while its runtime still lives.
+    conn: Option<Session>,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// Where to connect, and the lanes parked between calls.
 pub struct Pool {
-    /// Server host name or address.
-    pub host: String,
-    /// Server port.
-    pub port: u16,
-    /// TLS mode with its parameters.
-    pub tls: Tls,
-    /// Name given in EHLO.
-    pub hello: ClientId,
-    /// AUTH credentials, when configured.
-    pub credentials: Option<Credentials>,
-    /// Time allowed to open a TCP connection.
-    pub connect_timeout: Duration,
-    /// Most connections parked between sends.
-    pub max_idle: usize,
-    idle: Mutex<Vec<AsyncSmtpConnection>>,
+    connector: Connector,
+    max_idle: usize,
+    idle: Mutex<Vec<Lane>>,
 }
 
 impl Pool {
     /// A pool with no connection open yet.
-    pub fn new(
-        host: String,
-        port: u16,
-        tls: Tls,
-        hello: ClientId,
-        credentials: Option<Credentials>,
-        connect_timeout: Duration,
-        max_idle: usize,
-    ) -> Pool {
+    pub fn new(connector: Connector, max_idle: usize) -> Pool {
         Pool {
-            host,
-            port,
-            tls,
-            hello,
-            credentials,
-            connect_timeout,
+            connector,
             max_idle,
             idle: Mutex::new(Vec::new()),
         }
     }
 
-    /// Sends one message over a parked or new connection, then parks it.
-    pub async fn send(
-        &self,
-        envelope: &lettre::address::Envelope,
-        message: &[u8],
-    ) -> Result<Response, PoolError> {
-        let mut conn = self.checkout().await?;
-        let result = conn.send(envelope, message).await;
-        self.checkin(conn).await;
-        Ok(result?)
+    /// A lane for the calling thread: a parked one, or a new one when
+    /// every parked lane is taken. It goes back to the pool when dropped.
+    pub fn lane(&self) -> Result<LaneGuard<'_>, PoolError> {
+        let parked = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let lane = match parked {
+            Some(lane) => lane,
+            None => Lane {
+                conn: None,
+                runtime: tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(PoolError::Runtime)?,
+            },
+        };
+        Ok(LaneGuard {
+            pool: self,
+            lane: Some(lane),
+        })
     }
+}
 
-    async fn checkout(&self) -> Result<AsyncSmtpConnection, PoolError> {
-        loop {
-            let parked = self.idle.lock().expect("pool lock").pop();
-            match parked {
-                Some(mut conn) => {
-                    // The server may have closed it while it was parked.
-                    if conn.test_connected().await {
-                        return Ok(conn);
-                    }
-                    conn.abort().await;
-                }
-                None => return self.connect().await,
+/// A lane taken from the pool by one call.
+pub struct LaneGuard<'a> {
+    pool: &'a Pool,
+    lane: Option<Lane>,
+}
+
+impl LaneGuard<'_> {
+    /// Sends one message over the lane's connection, opening one when it
+    /// has none or the parked one turns out closed. The whole exchange,
+    /// connect included, is bounded by `timeout`: a server that stalls
+    /// mid-command would otherwise hold the host's call until it abandons it.
+    ///
+    /// `next`, the message this lane sends next, lets a pipelining server
+    /// have its envelope early (see [`transaction::send`]).
+    pub fn send(
+        &mut self,
+        envelope: &Envelope,
+        message: &[u8],
+        next: Option<(&Envelope, &[u8])>,
+        timeout: Duration,
+    ) -> Result<Response, PoolError> {
+        let lane = self.lane.as_mut().expect("a lane until dropped");
+        let parked = lane.conn.take();
+        let connector = &self.pool.connector;
+        let exchange = exchange(connector, parked, envelope, message, next);
+        match lane
+            .runtime
+            .block_on(async { tokio::time::timeout(timeout, exchange).await })
+        {
+            Ok((result, conn)) => {
+                lane.conn = conn;
+                result
             }
+            // The connection, dropped mid-exchange, is closed: its state is unknown.
+            Err(_) => Err(PoolError::Timeout(timeout)),
         }
     }
+}
 
-    async fn checkin(&self, mut conn: AsyncSmtpConnection) {
-        if !conn.has_broken() {
-            let mut idle = self.idle.lock().expect("pool lock");
-            if idle.len() < self.max_idle {
-                idle.push(conn);
+impl Drop for LaneGuard<'_> {
+    fn drop(&mut self) {
+        let Some(mut lane) = self.lane.take() else {
+            return;
+        };
+        {
+            let mut idle = self.pool.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < self.pool.max_idle {
+                idle.push(lane);
                 return;
             }
         }
-        conn.abort().await;
+        if let Some(mut conn) = lane.conn.take() {
+            lane.runtime.block_on(conn.conn.abort());
+        }
     }
+}
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, PoolError> {
-        let mut conn = match &self.tls {
-            Tls::Wrapper(parameters) => {
-                AsyncSmtpConnection::connect_tokio1(
-                    (self.host.as_str(), self.port),
-                    Some(self.connect_timeout),
-                    &self.hello,
-                    Some(parameters.clone()),
-                    None,
-                )
-                .await?
-            }
-            _ => {
-                let server = format!("{}:{}", self.host, self.port);
-                let connect = tokio::net::TcpStream::connect((self.host.as_str(), self.port));
-                let stream = tokio::time::timeout(self.connect_timeout, connect)
-                    .await
-                    .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
-                    .and_then(|stream| stream.set_nodelay(true).map(|()| stream))
-                    .map_err(|source| PoolError::Connect { server, source })?;
-                AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello).await?
-            }
-        };
-        match &self.tls {
-            Tls::Opportunistic(parameters) if conn.can_starttls() => {
-                conn.starttls(parameters.clone(), &self.hello).await?;
-            }
-            Tls::Required(parameters) => conn.starttls(parameters.clone(), &self.hello).await?,
-            _ => {}
+/// Sends over `parked` when it is still open, else over a new connection;
+/// returns the result and the connection to park, if it is still usable.
+async fn exchange(
+    connector: &Connector,
+    parked: Option<Session>,
+    envelope: &Envelope,
+    message: &[u8],
+    next: Option<(&Envelope, &[u8])>,
+) -> (Result<Response, PoolError>, Option<Session>) {
+    if let Some(mut conn) = parked {
+        match transaction::send(&mut conn, envelope, message, next).await {
+            // Closed while parked: nothing was sent, try a new connection.
+            Err(Failure::Stale(_)) => conn.conn.abort().await,
+            result => return settle(conn, result).await,
         }
-        if let Some(credentials) = &self.credentials {
-            conn.auth(DEFAULT_MECHANISMS, credentials).await?;
+    }
+    let mut conn = match connector.connect().await {
+        Ok(conn) => conn,
+        Err(error) => return (Err(error), None),
+    };
+    let result = transaction::send(&mut conn, envelope, message, next).await;
+    settle(conn, result).await
+}
+
+/// Keeps the connection when the transaction left it usable.
+async fn settle(
+    mut conn: Session,
+    result: Result<Response, Failure>,
+) -> (Result<Response, PoolError>, Option<Session>) {
+    match result {
+        Ok(response) => (Ok(response), Some(conn)),
+        Err(Failure::Refused(error)) => (Err(error), Some(conn)),
+        Err(Failure::Stale(error) | Failure::Broken(error)) => {
+            conn.conn.abort().await;
+            (Err(error), None)
         }
-        Ok(conn)
     }
 }

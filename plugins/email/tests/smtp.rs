@@ -1,5 +1,8 @@
 //! The email plugin against a real SMTP server (mailin-embedded) on loopback.
 
+#[path = "support/pipelining_proxy.rs"]
+mod pipelining_proxy;
+
 use herald_email::EmailChannel;
 use herald_plugin_api::{Batch, BounceKind, Channel, Message, SendStatus, WIRE_VERSION};
 use mailin_embedded::response::{OK, START_DATA};
@@ -20,7 +23,10 @@ struct Received {
 }
 
 /// Replies by recipient: `later@` gets 451 at RCPT, `nobody@` 550 5.1.1 at
-/// RCPT, `spam@` 554 5.7.1 to DATA; anyone else is queued.
+/// RCPT, `spam@` 554 5.7.1 to DATA; anyone else is queued. With
+/// `per_connection` set, MAIL gets 421 and the connection is closed once
+/// that many messages went over it, as servers capping messages per
+/// connection do.
 ///
 /// The DATA refusal answers the DATA command rather than the final dot:
 /// mailin 0.6 stays in its data state after refusing at the dot and would
@@ -30,6 +36,12 @@ struct ScriptedServer {
     received: Arc<Mutex<Vec<Received>>>,
     logins: Arc<Mutex<Vec<String>>>,
     queued: Arc<AtomicUsize>,
+    /// Connections greeted (first EHLO on each).
+    connections: Arc<AtomicUsize>,
+    greeted: bool,
+    per_connection: Option<usize>,
+    /// Messages queued over this connection (mailin clones the handler per connection).
+    queued_here: usize,
     current: Option<Received>,
 }
 
@@ -41,6 +53,14 @@ impl Handler for ScriptedServer {
         } else {
             Response::custom(535, "5.7.8 Authentication credentials invalid".into())
         }
+    }
+
+    fn mail(&mut self, _ip: IpAddr, _domain: &str, _from: &str) -> Response {
+        if self.per_connection.is_some_and(|n| self.queued_here >= n) {
+            // mailin closes the connection after a 421.
+            return Response::custom(421, "4.7.0 Too many messages on this connection".into());
+        }
+        OK
     }
 
     fn rcpt(&mut self, to: &str) -> Response {
@@ -75,11 +95,15 @@ impl Handler for ScriptedServer {
             return Response::custom(554, "5.5.1 No transaction".into());
         };
         self.received.lock().unwrap().push(current);
+        self.queued_here += 1;
         let n = self.queued.fetch_add(1, Ordering::SeqCst);
         Response::custom(250, format!("2.0.0 Ok: queued as Q{n:04}"))
     }
 
     fn helo(&mut self, _ip: IpAddr, _domain: &str) -> Response {
+        if !std::mem::replace(&mut self.greeted, true) {
+            self.connections.fetch_add(1, Ordering::SeqCst);
+        }
         OK
     }
 }
@@ -91,14 +115,14 @@ type Logins = Arc<Mutex<Vec<String>>>;
 
 /// Starts the scripted server on a free loopback port; it runs until the test process ends.
 fn start_server() -> (SocketAddr, Arc<Mutex<Vec<Received>>>) {
-    let (addr, received, _) = start_server_with(|_| {});
+    let (addr, received, _) = start_server_with(ScriptedServer::default(), |_| {});
     (addr, received)
 }
 
 /// Starts a server offering STARTTLS (certificate for 127.0.0.1 from
 /// `tests/fixtures`) and AUTH PLAIN for `herald` / `hunter2`.
 fn start_tls_server() -> (SocketAddr, Inbox, Logins) {
-    start_server_with(|server| {
+    start_server_with(ScriptedServer::default(), |server| {
         let fixture = |name: &str| format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         server
             .with_ssl(SslConfig::SelfSigned {
@@ -111,9 +135,9 @@ fn start_tls_server() -> (SocketAddr, Inbox, Logins) {
 }
 
 fn start_server_with(
+    handler: ScriptedServer,
     setup: impl FnOnce(&mut Server<ScriptedServer>),
 ) -> (SocketAddr, Arc<Mutex<Vec<Received>>>, Logins) {
-    let handler = ScriptedServer::default();
     let received = Arc::clone(&handler.received);
     let logins = Arc::clone(&handler.logins);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -161,6 +185,22 @@ fn message(recipient: &str, address: &str) -> Message {
         headers: BTreeMap::new(),
         data: BTreeMap::new(),
     }
+}
+
+/// `count` messages to distinct recipients, ids and addresses starting with `prefix`.
+fn messages(prefix: &str, count: usize) -> Vec<Message> {
+    (0..count)
+        .map(|i| message(&format!("{prefix}{i}"), &format!("{prefix}{i}@example.org")))
+        .collect()
+}
+
+fn assert_all_accepted(results: &[herald_plugin_api::MessageResult]) {
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r.status, SendStatus::Accepted { .. })),
+        "{results:?}"
+    );
 }
 
 fn batch(messages: Vec<Message>) -> Batch {
@@ -222,18 +262,37 @@ fn a_message_with_text_and_html_arrives_as_multipart_alternative() {
 }
 
 #[test]
-fn smtp_replies_map_onto_results_in_batch_order() {
+fn a_line_starting_with_a_dot_arrives_whole() {
     let (addr, received) = start_server();
-    let messages = vec![
+    let mut m = message("c1", "ana@example.org");
+    m.content.remove("html");
+    m.content
+        .insert("text".into(), "Totals\n.5 kg\n.\nend".into());
+
+    let results = channel(addr, json!({})).send_batch(&batch(vec![m]));
+
+    assert!(
+        matches!(results[0].status, SendStatus::Accepted { .. }),
+        "{:?}",
+        results[0]
+    );
+    let data = &received.lock().unwrap()[0].data;
+    assert!(data.contains("Totals\r\n.5 kg\r\n.\r\nend"), "{data:?}");
+}
+
+/// One message per reply the scripted server gives.
+fn refusal_messages() -> Vec<Message> {
+    vec![
         message("c1", "ana@example.org"),
         message("c2", "later@example.org"),
         message("c3", "nobody@example.org"),
         message("c4", "spam@example.org"),
         message("c5", "bo@example.org"),
-    ];
+    ]
+}
 
-    let results = channel(addr, json!({ "pool_size": 1 })).send_batch(&batch(messages));
-
+/// The results of [`refusal_messages`]: in order, each reply mapped.
+fn assert_refusals_mapped(results: &[herald_plugin_api::MessageResult]) {
     let ids: Vec<_> = results.iter().map(|r| r.message_id.as_str()).collect();
     assert_eq!(
         ids,
@@ -265,7 +324,91 @@ fn smtp_replies_map_onto_results_in_batch_order() {
         "{:?}",
         results[4]
     );
+}
+
+#[test]
+fn smtp_replies_map_onto_results_in_batch_order() {
+    let handler = ScriptedServer::default();
+    let connections = Arc::clone(&handler.connections);
+    let (addr, received, _) = start_server_with(handler, |_| {});
+
+    let results = channel(addr, json!({ "pool_size": 1 })).send_batch(&batch(refusal_messages()));
+
+    assert_refusals_mapped(&results);
     assert_eq!(received.lock().unwrap().len(), 2);
+    // RSET after each refusal: all five went over one connection.
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn pipelining_sends_the_next_envelope_behind_each_content() {
+    let (server, received) = start_server();
+    let proxy = pipelining_proxy::start(server);
+    let results =
+        channel(proxy.addr, json!({ "pool_size": 1 })).send_batch(&batch(messages("r", 3)));
+
+    assert_all_accepted(&results);
+    // No reply was waited for between MAIL and DATA, nor between one
+    // message's end and the next one's MAIL: only after the last message.
+    assert_eq!(proxy.stalls.load(Ordering::SeqCst), 1);
+    let received = received.lock().unwrap();
+    assert_eq!(received.len(), 3);
+    assert_eq!(received[2].to, ["r2@example.org"]);
+    assert!(
+        received[2]
+            .data
+            .contains("Hello Ana, see https://shop.example/w")
+    );
+}
+
+#[test]
+fn pipelined_refusals_map_as_unpipelined_ones() {
+    let handler = ScriptedServer::default();
+    let connections = Arc::clone(&handler.connections);
+    let (server, received, _) = start_server_with(handler, |_| {});
+    let proxy = pipelining_proxy::start(server);
+
+    let results =
+        channel(proxy.addr, json!({ "pool_size": 1 })).send_batch(&batch(refusal_messages()));
+
+    assert_refusals_mapped(&results);
+    assert_eq!(received.lock().unwrap().len(), 2);
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+    assert_eq!(proxy.stalls.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_parked_connection_carries_the_next_batch() {
+    let handler = ScriptedServer::default();
+    let connections = Arc::clone(&handler.connections);
+    let (addr, received, _) = start_server_with(handler, |_| {});
+    let channel = channel(addr, json!({ "pool_size": 1 }));
+
+    for round in 0..2 {
+        let results = channel.send_batch(&batch(messages(&format!("b{round}m"), 2)));
+        assert_all_accepted(&results);
+    }
+
+    assert_eq!(received.lock().unwrap().len(), 4);
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_connection_closed_by_the_server_at_mail_is_replaced_without_a_retry() {
+    // The pool reuses a parked connection without a NOOP first; a server
+    // that has closed it (here with 421 at MAIL, after two messages) took
+    // nothing, so the message goes over a new connection at once.
+    let handler = ScriptedServer {
+        per_connection: Some(2),
+        ..ScriptedServer::default()
+    };
+    let connections = Arc::clone(&handler.connections);
+    let (addr, received, _) = start_server_with(handler, |_| {});
+    let results = channel(addr, json!({ "pool_size": 1 })).send_batch(&batch(messages("r", 5)));
+
+    assert_all_accepted(&results);
+    assert_eq!(received.lock().unwrap().len(), 5);
+    assert_eq!(connections.load(Ordering::SeqCst), 3);
 }
 
 #[test]
@@ -402,12 +545,7 @@ fn the_rate_limit_spaces_sends_across_threads() {
     let threads: Vec<_> = (0..3)
         .map(|t| {
             let channel = Arc::clone(&channel);
-            std::thread::spawn(move || {
-                let messages = (0..3)
-                    .map(|i| message(&format!("t{t}m{i}"), &format!("r{t}{i}@example.org")))
-                    .collect();
-                channel.send_batch(&batch(messages))
-            })
+            std::thread::spawn(move || channel.send_batch(&batch(messages(&format!("t{t}m"), 3))))
         })
         .collect();
     let results: Vec<_> = threads
@@ -421,12 +559,7 @@ fn the_rate_limit_spaces_sends_across_threads() {
         "{:?}",
         started.elapsed()
     );
-    assert!(
-        results
-            .iter()
-            .all(|r| matches!(r.status, SendStatus::Accepted { .. })),
-        "{results:?}"
-    );
+    assert_all_accepted(&results);
     assert_eq!(received.lock().unwrap().len(), 9);
 }
 

@@ -1,10 +1,12 @@
 //! The deliveries folder, live: new files, invalid edits, removals, edits
-//! and SIGHUP, against one daemon on a private Redis.
+//! and SIGHUP (with the reloadable keys of daemon.md), against one daemon
+//! on a private Redis.
 
-use crate::{Fixture, log_count, metric, wait_for};
+use crate::{Fixture, email_delivery, log_count, metric, post_json, wait_for};
 use chrono::Utc;
 use herald::runs::RunState;
-use herald::store::CancelReason;
+use herald::store::{CancelReason, Store, SuppressionList};
+use herald_test_support::{Daemon, SmtpSink};
 use std::time::Duration;
 
 /// An outbox delivery with `n` inline recipients, body `body` and the
@@ -276,4 +278,129 @@ fn sighup_rescans_a_folder_whose_events_are_missed() {
     .expect("the delivery picked up on SIGHUP sent nothing");
     assert!(daemon.log().contains("Configuration reloaded."));
     println!("SIGHUP: a file the watcher missed was scheduled {picked:?} after the signal");
+}
+
+/// The feedback user's token, and the `users` block that declares it.
+const FEEDBACK_TOKEN: &str = "ses-webhook-token";
+
+fn feedback_user() -> String {
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(Sha256::digest(FEEDBACK_TOKEN.as_bytes()));
+    format!("users:\n  - name: ses\n    token_sha256: \"{digest}\"\n    roles: [feedback]\n")
+}
+
+/// Edits the daemon's config file with `edit`, sends SIGHUP, and waits
+/// for the reload's log line number `nth`.
+fn reload(f: &Fixture, daemon: &Daemon, nth: usize, edit: impl Fn(String) -> String) {
+    let file = f.dir.path().join("herald.yaml");
+    let yaml = edit(std::fs::read_to_string(&file).unwrap());
+    std::fs::write(&file, yaml).unwrap();
+    daemon.signal(libc::SIGHUP);
+    wait_for(Duration::from_secs(5), || {
+        log_count(f.dir.path(), &["herald"], "Configuration reloaded.") >= nth
+    })
+    .unwrap_or_else(|| panic!("reload {nth} not logged within 5 s:\n{}", daemon.log()));
+}
+
+#[test]
+fn sighup_reloads_the_soft_threshold_the_audience_roots_and_the_deliveries_folder() {
+    let f = Fixture::start();
+    let sink = SmtpSink::start();
+    let lists = f.dir.path().join("lists");
+    std::fs::create_dir(&lists).unwrap();
+    std::fs::write(lists.join("vip.csv"), "id,email\nv1,vip-v1@test.example\n").unwrap();
+    let config = format!(
+        "{}{}quarantine: {{ soft_threshold: 5 }}\n",
+        f.config(&sink.email_plugin()),
+        feedback_user()
+    );
+    let daemon = f.daemon("herald", &config);
+    let at_once = "  confirm: false\n";
+    f.write_delivery("bounce.yaml", &email_delivery("bounce", 1, at_once));
+    let vip = email_delivery("vip", 0, at_once).replace(
+        "audience:\n  recipients:\n",
+        "audience:\n  file: ../lists/vip.csv\n",
+    );
+    f.write_delivery("vip.yaml", &vip);
+    wait_for(Duration::from_secs(5), || {
+        f.probe
+            .run("bounce@once")
+            .is_some_and(|r| r.state == RunState::Sent)
+    })
+    .expect("bounce@once was not sent within 5 s");
+    assert!(
+        daemon.log().contains("add its folder to `audience_roots`"),
+        "vip.yaml's audience outside the roots is reported:\n{}",
+        daemon.log()
+    );
+    assert!(f.probe.run("vip@once").is_none());
+
+    // Two soft bounces: under the starting threshold of 5.
+    let feedback = format!("{}/api/v1/feedback", daemon.url());
+    let bounce = r#"{"event":"bounced","kind":"soft","run_id":"bounce@once","recipient_id":"r0"}"#;
+    for _ in 0..2 {
+        let answer = post_json(&f.probe, &feedback, FEEDBACK_TOKEN, bounce);
+        assert_eq!(answer.map(|a| a.0), Some(200));
+    }
+    let address = vec!["bounce-r0@test.example".to_owned()];
+    let quarantined = || {
+        f.probe
+            .block_on(f.probe.store().suppressed(&address))
+            .unwrap()[0]
+    };
+    assert_eq!(quarantined(), None);
+
+    // A threshold of 3, the lists folder as an audience root, and a
+    // restart-only key changed beside them.
+    reload(&f, &daemon, 1, |yaml| {
+        yaml.replace("soft_threshold: 5", "soft_threshold: 3")
+            .replace("batch_size: 50", "batch_size: 40")
+            + "audience_roots: [lists]\n"
+    });
+    let loaded = wait_for(Duration::from_secs(5), || f.probe.run("vip@once").is_some())
+        .expect("vip.yaml did not load within 5 s of the reload that added its audience root");
+    wait_for(Duration::from_secs(5), || {
+        sink.per_address().contains_key("vip-v1@test.example")
+    })
+    .expect("the delivery whose root was added sent nothing");
+    let log = daemon.log();
+    assert!(
+        log.contains("need a restart") && log.contains("sending.batch_size"),
+        "the restart-only key is named:\n{log}"
+    );
+    let answer = post_json(&f.probe, &feedback, FEEDBACK_TOKEN, bounce);
+    assert_eq!(answer.map(|a| a.0), Some(200));
+    assert_eq!(
+        quarantined(),
+        Some(SuppressionList::Quarantine),
+        "the third soft bounce reaches the reloaded threshold of 3"
+    );
+
+    // A new deliveries folder: its files load, and the watch follows it.
+    let moved = f.dir.path().join("deliveries2");
+    std::fs::create_dir(&moved).unwrap();
+    std::fs::write(
+        moved.join("moved.yaml"),
+        email_delivery("moved", 1, at_once),
+    )
+    .unwrap();
+    reload(&f, &daemon, 2, |yaml| {
+        yaml.replace(
+            "deliveries_dir: deliveries\n",
+            "deliveries_dir: deliveries2\n",
+        )
+    });
+    wait_for(Duration::from_secs(5), || {
+        f.probe.run("moved@once").is_some()
+    })
+    .expect("the new deliveries folder's file did not load within 5 s of the reload");
+    std::fs::write(moved.join(".late.tmp"), email_delivery("late", 1, at_once)).unwrap();
+    std::fs::rename(moved.join(".late.tmp"), moved.join("late.yaml")).unwrap();
+    let seen = wait_for(Duration::from_secs(5), || {
+        f.probe.run("late@once").is_some()
+    })
+    .expect("a file dropped in the new folder was not seen within 5 s (the safety net is 30 s)");
+    println!(
+        "SIGHUP: audience root added, vip.yaml loaded {loaded:?} after the reload; 2 soft bounces kept at threshold 5, the 3rd quarantined at the reloaded 3; new deliveries folder loaded, a file dropped in it seen {seen:?} after"
+    );
 }

@@ -207,6 +207,27 @@ pub fn get(probe: &Probe, url: &str) -> Option<(u16, String)> {
     })
 }
 
+/// `POST url` with a JSON `body` and a bearer `token`, on the probe's
+/// runtime: status and body (`None` when nothing answers).
+pub fn post_json(probe: &Probe, url: &str, token: &str, body: &str) -> Option<(u16, String)> {
+    probe.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .build()
+            .ok()?;
+        let response = client
+            .post(url)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.ok()?))
+    })
+}
+
 /// The value of an unlabelled metric on a daemon's `/metrics`.
 pub fn metric(probe: &Probe, daemon: &Daemon, name: &str) -> Option<f64> {
     let (_, body) = get(probe, &format!("{}/metrics", daemon.url()))?;

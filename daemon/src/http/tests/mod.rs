@@ -3,6 +3,7 @@
 
 mod api;
 mod deliveries;
+mod feedback;
 mod limits;
 mod logs;
 mod profiles;
@@ -11,7 +12,7 @@ mod routes;
 use super::{AppState, auth::Users, router};
 use crate::clock::Clock;
 use crate::config::User;
-use crate::engine::{Engine, Settings};
+use crate::engine::{Engine, Settings, SoftThreshold};
 use crate::ops::Readiness;
 use crate::plugin_host::PluginHost;
 use crate::runs::{Role, RunId};
@@ -79,13 +80,13 @@ impl Harness {
                 lease: Duration::from_secs(30),
                 retries: 3,
                 shutdown_grace: Duration::from_secs(5),
-                soft_threshold: 5,
             },
             owner: "test:1:00000000".to_owned(),
             deliveries: deliveries.clone(),
             wake: Arc::default(),
             stopping: Default::default(),
             tasks: Default::default(),
+            soft_threshold: SoftThreshold::new(5),
             webhook: Default::default(),
             tracking: None,
         });
