@@ -66,6 +66,7 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
 
     let mut folder = LiveFolder::new(validation_context(&config, &plugins));
     let readiness = Readiness::default();
+    let folder_watch = folder.start_watch();
     tokio::task::block_in_place(|| folder.rescan());
     readiness.set_deliveries_loaded();
 
@@ -123,7 +124,7 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
     info!(listen = %config.http.listen, public_listen = ?config.http.public_listen, owner = %engine.owner, "Herald is running.");
 
     let (rescan_tx, rescan_rx) = mpsc::channel(1);
-    let watcher = tokio::spawn(folder.watch(rescan_rx, stopping.clone()));
+    let watcher = tokio::spawn(folder.watch(folder_watch, rescan_rx, stopping.clone()));
     let scheduler = tokio::spawn(scheduler.run());
     let server_stop = stopping.clone();
     let (retention_tx, retention_rx) =

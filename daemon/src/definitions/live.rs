@@ -130,15 +130,32 @@ impl LiveFolder {
         self.errors.send_replace(Arc::new(loaded.errors));
     }
 
+    /// Starts watching the folder; called before the first scan, so a file
+    /// written while the daemon starts is not left to the periodic rescan.
+    pub fn start_watch(&self) -> FolderWatch {
+        let (events_tx, events) = mpsc::channel::<()>(1);
+        let watcher = watch_folder(&self.context.deliveries_dir, events_tx.clone());
+        FolderWatch {
+            events_tx,
+            events,
+            watcher,
+        }
+    }
+
     /// Watches the folder until `stopping`; `rescans` asks for a rescan
     /// (SIGHUP), maybe with reloaded folders, answered when done.
     pub async fn watch(
         mut self,
+        watch: FolderWatch,
         mut rescans: mpsc::Receiver<RescanRequest>,
         stopping: CancellationToken,
     ) {
-        let (events_tx, mut events) = mpsc::channel::<()>(1);
-        let mut _watcher = watch_folder(&self.context.deliveries_dir, events_tx.clone());
+        let FolderWatch {
+            events_tx,
+            mut events,
+            watcher,
+        } = watch;
+        let mut _watcher = watcher;
         let mut safety_net = tokio::time::interval(RESCAN_EVERY);
         safety_net.tick().await;
         loop {
@@ -180,6 +197,13 @@ impl LiveFolder {
             }
         }
     }
+}
+
+/// A started watch of the deliveries folder, handed to [`LiveFolder::watch`].
+pub struct FolderWatch {
+    events_tx: mpsc::Sender<()>,
+    events: mpsc::Receiver<()>,
+    watcher: Option<Debouncer<RecommendedWatcher, RecommendedCache>>,
 }
 
 /// A debounced watch of `dir` that sends on `changes` when a file under it

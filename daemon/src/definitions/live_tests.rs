@@ -149,7 +149,8 @@ async fn after_a_reload_to_a_new_deliveries_dir_the_watch_follows_the_new_folder
     let mut deliveries = folder.deliveries();
     let (requests, rescans) = mpsc::channel(1);
     let stopping = CancellationToken::new();
-    let watching = tokio::spawn(folder.watch(rescans, stopping.clone()));
+    let watch = folder.start_watch();
+    let watching = tokio::spawn(folder.watch(watch, rescans, stopping.clone()));
 
     let (done, finished) = oneshot::channel();
     let context = Some(tree.ctx("other", &["lists"]));
@@ -167,6 +168,26 @@ async fn after_a_reload_to_a_new_deliveries_dir_the_watch_follows_the_new_folder
     // (the safety net would take RESCAN_EVERY, far past the wait).
     tree.write("other/three.yaml", &inline("three"));
     wait_for_ids(&mut deliveries, &["three", "two"]).await;
+    stopping.cancel();
+    watching.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_written_between_the_first_scan_and_the_watch_loop_is_seen() {
+    let tree = Tree::new();
+    let mut folder = LiveFolder::new(tree.ctx("deliveries", &["lists"]));
+    // As the daemon starts: the watch first, then the first scan, then
+    // (after other start-up work) the loop.
+    let watch = folder.start_watch();
+    folder.rescan();
+    let mut deliveries = folder.deliveries();
+    tree.write("deliveries/late.yaml", &inline("late"));
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (_requests, rescans) = mpsc::channel(1);
+    let stopping = CancellationToken::new();
+    let watching = tokio::spawn(folder.watch(watch, rescans, stopping.clone()));
+    // Well before RESCAN_EVERY: the event was kept for the loop.
+    wait_for_ids(&mut deliveries, &["late", "vip"]).await;
     stopping.cancel();
     watching.await.unwrap();
 }
