@@ -68,6 +68,7 @@ impl Builder<'_> {
             throttle,
             tracking,
             source: self.file.to_path_buf(),
+            hash: Default::default(),
         })
     }
 

@@ -42,6 +42,20 @@ pub struct Delivery {
     pub(crate) throttle: Option<Throttle>,
     pub(crate) tracking: Option<Tracking>,
     pub(crate) source: PathBuf,
+    #[serde(skip)]
+    pub(crate) hash: HashCache,
+}
+
+/// The definition hash, computed on first use: rescans, plans and run
+/// creation ask for it often, and it costs a JSON encoding and a SHA-256.
+/// Not part of the definition: it never makes two deliveries differ.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HashCache(std::sync::OnceLock<String>);
+
+impl PartialEq for HashCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl Delivery {
@@ -108,6 +122,10 @@ impl Delivery {
     /// `sha256:<hex>` of the definition's canonical JSON (the source path
     /// left out, so moving a file does not change it).
     pub fn definition_hash(&self) -> String {
+        self.hash.0.get_or_init(|| self.compute_hash()).clone()
+    }
+
+    fn compute_hash(&self) -> String {
         let mut value = serde_json::to_value(self).unwrap_or_default();
         if let Some(map) = value.as_object_mut() {
             map.remove("source");
