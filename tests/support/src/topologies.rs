@@ -311,7 +311,15 @@ mod tests {
         assert_eq!(nodes.len(), 3);
         let port: u16 = nodes[0].rsplit(':').next().unwrap().parse().unwrap();
         for i in 0..30 {
-            let out = redis_cli(port, &["-c", "set", &format!("{{t{i}}}:k"), "v"]);
+            // Right after forming, a node may still answer CLUSTERDOWN for a
+            // moment while the slot map spreads: retry for a while.
+            let key = format!("{{t{i}}}:k");
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            let mut out = redis_cli(port, &["-c", "set", &key, "v"]);
+            while out.trim() != "OK" && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                out = redis_cli(port, &["-c", "set", &key, "v"]);
+            }
             assert_eq!(out.trim(), "OK", "{out}");
         }
         let per_node = cluster.keys_per_node();
