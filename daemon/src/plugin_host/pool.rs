@@ -4,7 +4,7 @@
 
 use super::error::{LoadError, SendError};
 use super::library::{Instance, RawReply};
-use herald_plugin_api::{Batch, BatchResults};
+use herald_plugin_api::{Batch, SendStatus};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
@@ -156,12 +156,9 @@ impl Pool {
         &self,
         channel: &str,
         batch: &Batch,
-    ) -> Result<BatchResults, SendError> {
+    ) -> Result<Vec<SendStatus>, SendError> {
         let started = Instant::now();
-        let bytes = serde_json::to_vec(batch).map_err(|source| SendError::Encode {
-            channel: channel.to_owned(),
-            source,
-        })?;
+        let bytes = super::encode::encode_batch(batch);
         let (reply, mut replied) = oneshot::channel();
         let state = Arc::new(AtomicU8::new(QUEUED));
         let job = Job {
