@@ -16,11 +16,13 @@
 //! Libraries are never unloaded and instances are destroyed only after
 //! their last call returns, so nothing a plugin holds is freed under it.
 
+mod affinity;
 mod decode;
 mod encode;
 mod error;
 mod library;
 mod pool;
+mod queue;
 
 #[cfg(test)]
 pub(crate) mod tests;
