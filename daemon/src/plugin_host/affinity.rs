@@ -9,11 +9,15 @@
 //! more than a no-op plugin's whole batch of 50, and the batch and its
 //! results cross between the CPUs' caches. On one CPU the hand-over is a
 //! plain context switch. The scheduler does not know the two threads
-//! take turns, so a worker whose calls are short is pinned to the CPU
-//! its caller was on when it queued the call; one whose calls are long
-//! (a plugin waiting on the network) floats free, where the scheduler
-//! can spread its work, and so does a call abandoned past the timeout.
+//! take turns, so a worker whose calls are short is pinned, by the caller
+//! about to wake it, to the caller's CPU; one whose calls are long (a
+//! plugin waiting on the network) floats free, where the scheduler can
+//! spread its work, and so does a call abandoned past the timeout. (The
+//! caller itself is not pinned: woken while its CPU is still busy with
+//! the worker, it may move to the idle one, and the next call brings the
+//! worker after it.)
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Calls shorter than this pin their worker to the caller's CPU for the
@@ -62,38 +66,64 @@ mod imp {
     }
 }
 
-/// Where a worker thread runs: free, or pinned to one CPU.
+/// Where a worker thread runs: free, or pinned to one CPU. Shared: the
+/// caller that wakes the worker pins it, the worker frees itself.
 pub(super) struct Pin {
+    tid: i32,
     #[cfg(target_os = "linux")]
     free: Option<libc::cpu_set_t>,
-    on: Option<usize>,
+    /// The CPU it is pinned to, or [`FREE`].
+    on: AtomicUsize,
+    /// Whether its last call was shorter than [`SHORT`].
+    short: AtomicBool,
 }
+
+const FREE: usize = usize::MAX;
 
 impl Pin {
     /// The calling (worker) thread, free as it starts.
-    pub(super) fn new() -> Self {
+    pub(super) fn current() -> Self {
         Pin {
+            tid: thread_id(),
             #[cfg(target_os = "linux")]
             free: imp::free_mask(),
-            on: None,
+            on: AtomicUsize::new(FREE),
+            short: AtomicBool::new(false),
         }
     }
 
-    /// Pins the thread to `cpu`, or frees it with `None`; a system call
-    /// only when that changes. A failure leaves the thread as it was.
-    pub(super) fn to(&mut self, cpu: Option<usize>) {
-        if cpu == self.on {
+    /// The thread's id, for [`free_thread`].
+    pub(super) fn thread_id(&self) -> i32 {
+        self.tid
+    }
+
+    /// Before a caller on `cpu` wakes the (parked) worker for its call:
+    /// pins the worker there if its calls are short. Done by the caller
+    /// so that the wake-up itself is local: pinned after waking, the
+    /// worker would first be woken where it last ran, then move.
+    pub(super) fn follow(&self, cpu: Option<usize>) {
+        let Some(cpu) = cpu else { return };
+        if !self.short.load(Ordering::Acquire) || self.on.load(Ordering::Acquire) == cpu {
             return;
         }
         #[cfg(target_os = "linux")]
-        {
-            let Some(free) = &self.free else { return };
-            let changed = match cpu {
-                Some(cpu) => imp::set(0, &imp::only(cpu)),
-                None => imp::set(0, free),
-            };
-            if changed {
-                self.on = cpu;
+        if self.free.is_some() && imp::set(self.tid, &imp::only(cpu)) {
+            self.on.store(cpu, Ordering::Release);
+        }
+    }
+
+    /// After a call that took `took`, on the worker: once its calls are
+    /// long, the worker floats free again.
+    pub(super) fn after_call(&self, took: Duration) {
+        let short = took < SHORT;
+        self.short.store(short, Ordering::Release);
+        if short || self.on.load(Ordering::Acquire) == FREE {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(free) = &self.free {
+            if imp::set(0, free) {
+                self.on.store(FREE, Ordering::Release);
             }
         }
     }
@@ -107,8 +137,8 @@ pub(super) fn current_cpu() -> Option<usize> {
     None
 }
 
-/// The calling thread's id, for [`free_thread`] (0 where unsupported).
-pub(super) fn thread_id() -> i32 {
+/// The calling thread's id (0 where unsupported).
+fn thread_id() -> i32 {
     #[cfg(target_os = "linux")]
     return imp::thread_id();
     #[cfg(not(target_os = "linux"))]
@@ -139,22 +169,35 @@ mod tests {
     }
 
     #[test]
-    fn a_worker_is_pinned_then_freed() {
+    fn a_worker_with_short_calls_follows_its_caller_and_one_with_long_calls_floats() {
         let allowed = imp::free_mask().expect("the mask is readable");
         let cpu = current_cpu().expect("the CPU is known");
-        let (pinned, pinned_mask, freed_mask) = std::thread::spawn(move || {
-            let mut pin = Pin::new();
-            pin.to(Some(cpu));
-            let pinned = current_cpu();
-            let pinned_mask = imp::free_mask();
-            pin.to(None);
-            (pinned, pinned_mask, imp::free_mask())
-        })
-        .join()
-        .unwrap();
-        assert_eq!(pinned, Some(cpu));
-        assert!(same(pinned_mask, &imp::only(cpu)), "pinned to one CPU");
-        assert!(same(freed_mask, &allowed), "freed to every CPU again");
+        let (pin_tx, pin_rx) = std::sync::mpsc::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<Duration>();
+        let (mask_tx, mask_rx) = std::sync::mpsc::channel();
+        let worker = std::thread::spawn(move || {
+            let pin = std::sync::Arc::new(Pin::current());
+            pin_tx.send(pin.clone()).unwrap();
+            while let Ok(took) = go_rx.recv() {
+                pin.after_call(took);
+                mask_tx.send(imp::free_mask()).unwrap();
+            }
+        });
+        let pin = pin_rx.recv().unwrap();
+        // Before any call it is not known to be short: it stays free.
+        pin.follow(Some(cpu));
+        go_tx.send(Duration::from_micros(10)).unwrap();
+        assert!(same(mask_rx.recv().unwrap(), &allowed), "free at first");
+        pin.follow(Some(cpu));
+        go_tx.send(Duration::from_micros(10)).unwrap();
+        assert!(same(mask_rx.recv().unwrap(), &imp::only(cpu)), "pinned");
+        go_tx.send(Duration::from_millis(5)).unwrap();
+        assert!(
+            same(mask_rx.recv().unwrap(), &allowed),
+            "freed after a long call"
+        );
+        drop(go_tx);
+        worker.join().unwrap();
     }
 
     #[test]
@@ -164,8 +207,7 @@ mod tests {
         let (tid_tx, tid_rx) = std::sync::mpsc::channel();
         let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
         let worker = std::thread::spawn(move || {
-            let mut pin = Pin::new();
-            pin.to(Some(cpu));
+            assert!(imp::set(0, &imp::only(cpu)));
             tid_tx.send(thread_id()).unwrap();
             go_rx.recv().unwrap();
             imp::free_mask()

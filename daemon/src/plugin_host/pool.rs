@@ -7,7 +7,7 @@
 use super::affinity;
 use super::error::{LoadError, SendError};
 use super::library::{Instance, RawReply};
-use super::queue::Queue;
+use super::queue::{Queue, Worker};
 use herald_plugin_api::{Batch, SendStatus};
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -36,8 +36,6 @@ struct Job {
     batch: Vec<u8>,
     call: Arc<Call>,
     reply: oneshot::Sender<RawReply>,
-    /// The CPU the caller ran on when it queued the call.
-    cpu: Option<usize>,
 }
 
 /// What the caller and the worker share about one call.
@@ -181,12 +179,11 @@ impl Pool {
             batch: bytes,
             call: call.clone(),
             reply,
-            cpu: affinity::current_cpu(),
         };
         let stopped = || SendError::Stopped {
             channel: channel.to_owned(),
         };
-        self.jobs.push(job);
+        self.jobs.push(job, affinity::current_cpu());
         let raw = match tokio::time::timeout(self.timeout, &mut replied).await {
             Ok(reply) => reply.map_err(|_| stopped())?,
             Err(_) => self.overrun(channel, &call, replied).await?,
@@ -248,13 +245,10 @@ impl Drop for Pool {
 
 /// A worker thread: takes calls off the queue until the pool goes away.
 fn work(instance: &Instance, queue: &Queue<Job>, health: &Health) {
-    let me = std::thread::current();
-    let id = affinity::thread_id();
-    let mut pin = affinity::Pin::new();
-    let mut short = false;
+    let me = Worker::current();
     while let Some(job) = queue.next(&me) {
         // Before the call runs, so that a caller abandoning it sees it.
-        job.call.worker.store(id, Ordering::Release);
+        job.call.worker.store(me.pin.thread_id(), Ordering::Release);
         if job
             .call
             .state
@@ -264,10 +258,9 @@ fn work(instance: &Instance, queue: &Queue<Job>, health: &Health) {
             // Its caller gave up while it waited: the plugin never sees it.
             continue;
         }
-        pin.to(job.cpu.filter(|_| short));
         let started = Instant::now();
         let raw = instance.send_batch(&job.batch);
-        short = started.elapsed() < affinity::SHORT;
+        me.pin.after_call(started.elapsed());
         if job
             .call
             .state

@@ -9,9 +9,27 @@
 //! park were measured too, and cost more CPU than the wake-ups they save:
 //! benches/README.md, "Plugin host overhead".)
 
+use super::affinity::Pin;
 use std::collections::VecDeque;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::Thread;
+
+/// A worker thread, as the queue wakes it.
+pub(super) struct Worker {
+    thread: Thread,
+    /// Where it runs: pinned by the caller that wakes it.
+    pub(super) pin: Pin,
+}
+
+impl Worker {
+    /// The calling thread.
+    pub(super) fn current() -> Arc<Worker> {
+        Arc::new(Worker {
+            thread: std::thread::current(),
+            pin: Pin::current(),
+        })
+    }
+}
 
 /// Calls waiting for a worker, and the workers waiting for a call.
 pub(super) struct Queue<T> {
@@ -27,7 +45,7 @@ impl<T> std::fmt::Debug for Queue<T> {
 struct State<T> {
     jobs: VecDeque<T>,
     /// Workers that found the queue empty and park (or are about to).
-    idle: Vec<Thread>,
+    idle: Vec<Arc<Worker>>,
     closed: bool,
 }
 
@@ -48,16 +66,18 @@ impl<T> Queue<T> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues `job` and wakes one parked worker, if any: a worker still
-    /// awake checks the queue under the lock before it parks.
-    pub(super) fn push(&self, job: T) {
+    /// Queues `job`, from a caller running on `cpu`, and wakes one parked
+    /// worker, if any (pinned to `cpu` first when its calls are short): a
+    /// worker still awake checks the queue under the lock before it parks.
+    pub(super) fn push(&self, job: T, cpu: Option<usize>) {
         let wake = {
             let mut state = self.lock();
             state.jobs.push_back(job);
             state.idle.pop()
         };
         if let Some(worker) = wake {
-            worker.unpark();
+            worker.pin.follow(cpu);
+            worker.thread.unpark();
         }
     }
 
@@ -69,17 +89,17 @@ impl<T> Queue<T> {
             std::mem::take(&mut state.idle)
         };
         for worker in idle {
-            worker.unpark();
+            worker.thread.unpark();
         }
     }
 
     /// The next job for the worker `me`, or `None` once the queue is
     /// closed and empty. Parks while there is none.
-    pub(super) fn next(&self, me: &Thread) -> Option<T> {
+    pub(super) fn next(&self, me: &Arc<Worker>) -> Option<T> {
         loop {
             {
                 let mut state = self.lock();
-                let own = state.idle.iter().position(|w| w.id() == me.id());
+                let own = state.idle.iter().position(|w| Arc::ptr_eq(w, me));
                 if let Some(job) = state.jobs.pop_front() {
                     // A busy worker must not be the one a new call wakes
                     // (it is still listed after a spurious wake-up).
@@ -120,7 +140,7 @@ mod tests {
             .map(|_| {
                 let (queue, done) = (queue.clone(), done.clone());
                 std::thread::spawn(move || {
-                    let me = std::thread::current();
+                    let me = Worker::current();
                     while let Some(job) = queue.next(&me) {
                         done.send(job).unwrap();
                     }
@@ -128,7 +148,7 @@ mod tests {
             })
             .collect();
         for round in 0..200u32 {
-            queue.push(round);
+            queue.push(round, None);
             if round % 7 == 0 {
                 // Let the workers go idle and park between some calls.
                 std::thread::sleep(Duration::from_micros(300));
@@ -149,12 +169,12 @@ mod tests {
         let queue = Arc::new(Queue::new());
         let worker = {
             let queue = queue.clone();
-            std::thread::spawn(move || queue.next(&std::thread::current()))
+            std::thread::spawn(move || queue.next(&Worker::current()))
         };
         while queue.lock().idle.is_empty() {
             std::thread::sleep(Duration::from_millis(1));
         }
-        queue.push(7);
+        queue.push(7, None);
         assert_eq!(worker.join().unwrap(), Some(7));
         assert!(queue.lock().idle.is_empty(), "a busy worker stays idle");
     }
