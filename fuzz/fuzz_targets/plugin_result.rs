@@ -47,9 +47,9 @@ fuzz_target!(|data: &[u8]| {
         code,
         bytes: bytes.to_vec(),
     };
-    if let Ok(results) = decode_results("fuzz", "fuzz", &batch, &raw) {
-        for result in results.results {
-            if let Verdict::Retry { after, .. } = verdict(result.status, attempt, 5) {
+    if let Ok(statuses) = decode_results("fuzz", "fuzz", &batch, &raw) {
+        for status in statuses {
+            if let Verdict::Retry { after, .. } = verdict(status, attempt, 5) {
                 // A retry the plugin asks for must come back within a
                 // bounded time, or its chunk (and run) would never finish.
                 let now = Instant::now();

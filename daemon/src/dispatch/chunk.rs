@@ -203,13 +203,10 @@ async fn send_batch(
             })
             .await
         {
-            Ok(results) => results
-                .results
+            Ok(statuses) => statuses
                 .into_iter()
                 .zip(&sent)
-                .map(|(result, p)| {
-                    results::verdict(result.status, p.attempt, engine.settings.retries)
-                })
+                .map(|(status, p)| results::verdict(status, p.attempt, engine.settings.retries))
                 .collect(),
             Err(error) => {
                 warn!(delivery_id = %run.delivery_id, run_id = %run.id, %error, "Batch failed as a whole; its messages will be retried.");

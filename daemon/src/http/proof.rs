@@ -84,8 +84,8 @@ pub async fn send(
                 delivery.channel()
             ))
         })?;
-        for (message, result) in batch.messages.iter().zip(answer.results) {
-            let (status, detail) = match result.status {
+        for (message, status) in batch.messages.iter().zip(answer) {
+            let (status, detail) = match status {
                 SendStatus::Accepted {
                     provider_message_id,
                 } => ("accepted", provider_message_id),

@@ -5,17 +5,24 @@
 
 use super::error::SendError;
 use super::library::RawReply;
-use herald_plugin_api::{Batch, BatchResults, WIRE_VERSION};
+use herald_plugin_api::{Batch, BatchResultsRef, SendStatus, WIRE_VERSION};
 
 /// Decodes `raw` as the results of `batch`: the code must be `HERALD_OK`,
 /// the bytes `BatchResults` JSON of the wire version, one result per
-/// message, in the batch's order, with the batch's message ids.
+/// message, in the batch's order, with the batch's message ids. Returns
+/// the status of each message, in the batch's order.
+///
+/// The ids are compared where they lie in the reply, not copied: the
+/// reply is checked as UTF-8 once, whole, then read as a `str` (serde
+/// then borrows every string without an escape instead of checking and
+/// copying it), so only the statuses' own strings (provider ids,
+/// reasons) are allocated.
 pub fn decode_results(
     plugin: &str,
     channel: &str,
     batch: &Batch,
     raw: &RawReply,
-) -> Result<BatchResults, SendError> {
+) -> Result<Vec<SendStatus>, SendError> {
     let plugin = || plugin.to_owned();
     let channel = || channel.to_owned();
     if raw.code != herald_plugin_api::abi::HERALD_OK {
@@ -32,8 +39,10 @@ pub fn decode_results(
         plugin: plugin(),
         reason,
     };
-    let results: BatchResults = serde_json::from_slice(&raw.bytes)
-        .map_err(|e| invalid(format!("not BatchResults JSON: {e}")))?;
+    let text = std::str::from_utf8(&raw.bytes)
+        .map_err(|e| invalid(format!("not BatchResults JSON: not UTF-8: {e}")))?;
+    let results: BatchResultsRef<'_> =
+        serde_json::from_str(text).map_err(|e| invalid(format!("not BatchResults JSON: {e}")))?;
     if results.version != WIRE_VERSION {
         return Err(invalid(format!(
             "version {} where {WIRE_VERSION} was expected",
@@ -59,8 +68,8 @@ pub fn decode_results(
             plugin: plugin(),
             index,
             expected: batch.messages[index].message_id.clone(),
-            got: results.results[index].message_id.clone(),
+            got: results.results[index].message_id.clone().into_owned(),
         });
     }
-    Ok(results)
+    Ok(results.results.into_iter().map(|r| r.status).collect())
 }

@@ -202,14 +202,6 @@ pub enum SendError {
         /// The id the result carried.
         got: String,
     },
-    /// The batch could not be encoded as JSON.
-    #[error("cannot encode the batch for channel `{channel}`: {source}")]
-    Encode {
-        /// The channel the batch was for.
-        channel: String,
-        /// The encoder's error.
-        source: serde_json::Error,
-    },
     /// The host is shutting down and its workers are gone.
     #[error("the plugin host for channel `{channel}` has stopped")]
     Stopped {
@@ -220,11 +212,8 @@ pub enum SendError {
 
 impl SendError {
     /// Whether the plugin may have seen the batch (and so may have sent some
-    /// of it): true except for `Saturated`, `Encode` and `Stopped`.
+    /// of it): true except for `Saturated` and `Stopped`.
     pub fn plugin_may_have_sent(&self) -> bool {
-        !matches!(
-            self,
-            Self::Saturated { .. } | Self::Encode { .. } | Self::Stopped { .. }
-        )
+        !matches!(self, Self::Saturated { .. } | Self::Stopped { .. })
     }
 }

@@ -16,20 +16,24 @@
 //! Libraries are never unloaded and instances are destroyed only after
 //! their last call returns, so nothing a plugin holds is freed under it.
 
+mod affinity;
 mod decode;
+mod encode;
 mod error;
 mod library;
 mod pool;
+mod queue;
 
 #[cfg(test)]
 pub(crate) mod tests;
 
 pub use decode::decode_results;
+pub use encode::encode_batch;
 pub use error::{LoadError, SendError};
 pub use library::{HOST_ABI_MAX, HOST_ABI_MIN, Instance, PluginLibrary, RawReply};
 pub use pool::{PluginHealth, RECENT_WINDOW, UNHEALTHY_OUTSTANDING, UNHEALTHY_RECENT};
 
-use herald_plugin_api::{Batch, BatchResults, ChannelInfo};
+use herald_plugin_api::{Batch, ChannelInfo, SendStatus};
 use pool::Pool;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -142,10 +146,12 @@ impl ChannelSender {
         self.pool.concurrency as usize
     }
 
-    /// Sends `batch` and returns one checked result per message, in order.
-    /// Waits at most `plugin_timeout` (queueing included); an error means
-    /// the whole batch is to be retried with the same message ids.
-    pub async fn send(&self, batch: &Batch) -> Result<BatchResults, SendError> {
+    /// Sends `batch` and returns the status of each message, in order,
+    /// once the plugin's results are checked (one per message, with the
+    /// batch's message ids). Waits at most `plugin_timeout` (queueing
+    /// included); an error means the whole batch is to be retried with the
+    /// same message ids.
+    pub async fn send(&self, batch: &Batch) -> Result<Vec<SendStatus>, SendError> {
         self.pool.send(&self.channel, batch).await
     }
 }

@@ -1,14 +1,18 @@
 //! Calling an instance off the async workers: a fixed set of dedicated
-//! threads per instance (as many as it asks for), a queue in front of them,
-//! and the bookkeeping of calls abandoned after `plugin_timeout`.
+//! threads per instance (as many as it asks for), a queue in front of them
+//! that wakes one per call, and the bookkeeping of calls abandoned after
+//! `plugin_timeout`. A thread whose calls are short runs the next one on
+//! its caller's CPU (see `affinity`).
 
+use super::affinity;
 use super::error::{LoadError, SendError};
 use super::library::{Instance, RawReply};
-use herald_plugin_api::{Batch, BatchResults};
+use super::queue::{Queue, Worker};
+use herald_plugin_api::{Batch, SendStatus};
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -30,10 +34,18 @@ const ABANDONED: u8 = 3;
 /// One queued call.
 struct Job {
     batch: Vec<u8>,
-    state: Arc<AtomicU8>,
+    call: Arc<Call>,
     reply: oneshot::Sender<RawReply>,
     /// The caller's span (the run's), for what the worker logs about the call.
     span: tracing::Span,
+}
+
+/// What the caller and the worker share about one call.
+struct Call {
+    state: AtomicU8,
+    /// The worker thread that took it, to free its CPU affinity if the
+    /// call is abandoned.
+    worker: AtomicI32,
 }
 
 /// The health counters of one instance.
@@ -101,7 +113,7 @@ pub struct PluginHealth {
 /// The worker threads of one instance and the queue in front of them.
 #[derive(Debug)]
 pub(super) struct Pool {
-    jobs: mpsc::Sender<Job>,
+    jobs: Arc<Queue<Job>>,
     pub(super) health: Arc<Health>,
     timeout: Duration,
     /// Calls the instance accepts at once (its worker threads).
@@ -133,10 +145,9 @@ impl Pool {
             total: AtomicU64::new(0),
             recent: Mutex::new(VecDeque::new()),
         });
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let queue = Arc::new(Mutex::new(queue));
+        let jobs = Arc::new(Queue::new());
         for index in 0..concurrency {
-            let (instance, queue, shared) = (instance.clone(), queue.clone(), health.clone());
+            let (instance, queue, shared) = (instance.clone(), jobs.clone(), health.clone());
             std::thread::Builder::new()
                 .name(format!("plugin-{}-{index}", health.name))
                 .spawn(move || work(&instance, &queue, &shared))
@@ -158,27 +169,27 @@ impl Pool {
         &self,
         channel: &str,
         batch: &Batch,
-    ) -> Result<BatchResults, SendError> {
+    ) -> Result<Vec<SendStatus>, SendError> {
         let started = Instant::now();
-        let bytes = serde_json::to_vec(batch).map_err(|source| SendError::Encode {
-            channel: channel.to_owned(),
-            source,
-        })?;
+        let bytes = super::encode::encode_batch(batch);
         let (reply, mut replied) = oneshot::channel();
-        let state = Arc::new(AtomicU8::new(QUEUED));
+        let call = Arc::new(Call {
+            state: AtomicU8::new(QUEUED),
+            worker: AtomicI32::new(0),
+        });
         let job = Job {
             batch: bytes,
-            state: state.clone(),
+            call: call.clone(),
             reply,
             span: tracing::Span::current(),
         };
         let stopped = || SendError::Stopped {
             channel: channel.to_owned(),
         };
-        self.jobs.send(job).map_err(|_| stopped())?;
+        self.jobs.push(job, affinity::current_cpu());
         let raw = match tokio::time::timeout(self.timeout, &mut replied).await {
             Ok(reply) => reply.map_err(|_| stopped())?,
-            Err(_) => self.overrun(channel, &state, replied).await?,
+            Err(_) => self.overrun(channel, &call, replied).await?,
         };
         metrics::histogram!("herald_plugin_batch_seconds", "channel" => channel.to_owned())
             .record(started.elapsed().as_secs_f64());
@@ -189,10 +200,11 @@ impl Pool {
     async fn overrun(
         &self,
         channel: &str,
-        state: &AtomicU8,
+        call: &Call,
         replied: oneshot::Receiver<RawReply>,
     ) -> Result<RawReply, SendError> {
         let plugin = self.health.name.clone();
+        let state = &call.state;
         loop {
             let now = state.load(Ordering::Acquire);
             if now == DONE {
@@ -217,6 +229,7 @@ impl Pool {
                 });
             }
             self.health.abandoned();
+            affinity::free_thread(call.worker.load(Ordering::Acquire));
             tracing::warn!(%channel, plugin, ?timeout, "Plugin call abandoned after the timeout.");
             return Err(SendError::Abandoned {
                 channel,
@@ -227,15 +240,20 @@ impl Pool {
     }
 }
 
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.jobs.close();
+    }
+}
+
 /// A worker thread: takes calls off the queue until the pool goes away.
-fn work(instance: &Instance, queue: &Mutex<mpsc::Receiver<Job>>, health: &Health) {
-    loop {
-        let job = {
-            let queue = queue.lock().unwrap_or_else(|e| e.into_inner());
-            queue.recv()
-        };
-        let Ok(job) = job else { return };
+fn work(instance: &Instance, queue: &Queue<Job>, health: &Health) {
+    let me = Worker::current();
+    while let Some(job) = queue.next(&me) {
+        // Before the call runs, so that a caller abandoning it sees it.
+        job.call.worker.store(me.pin.thread_id(), Ordering::Release);
         if job
+            .call
             .state
             .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
@@ -243,8 +261,11 @@ fn work(instance: &Instance, queue: &Mutex<mpsc::Receiver<Job>>, health: &Health
             // Its caller gave up while it waited: the plugin never sees it.
             continue;
         }
+        let started = Instant::now();
         let raw = instance.send_batch(&job.batch);
+        me.pin.after_call(started.elapsed());
         if job
+            .call
             .state
             .compare_exchange(RUNNING, DONE, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()

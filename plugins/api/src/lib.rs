@@ -99,6 +99,6 @@ pub mod wire;
 pub use sdk::Channel;
 
 pub use wire::{
-    Batch, BatchResults, BounceKind, ChannelInfo, Description, Message, MessageResult,
-    Normalisation, SendStatus, WIRE_VERSION,
+    Batch, BatchResults, BatchResultsRef, BounceKind, ChannelInfo, Description, Message,
+    MessageResult, MessageResultRef, Normalisation, SendStatus, WIRE_VERSION,
 };

@@ -3,6 +3,7 @@
 //! ([`WIRE_VERSION`]) so either side can refuse a shape it does not know.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Version of the JSON documents below; bumped only for incompatible changes.
@@ -131,27 +132,95 @@ impl Serialize for MessageResult {
 impl<'de> Deserialize<'de> for MessageResult {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let flat = FlatResult::<String>::deserialize(deserializer)?;
-        let reason = flat.reason.unwrap_or_default();
-        let status = match flat.status {
+        let (message_id, status) = flat.into_parts::<D::Error>()?;
+        Ok(MessageResult { message_id, status })
+    }
+}
+
+impl<S: Into<String>> FlatResult<S> {
+    /// The message id and the status the flat fields describe.
+    fn into_parts<E: serde::de::Error>(self) -> Result<(S, SendStatus), E> {
+        let reason = self.reason.map(Into::into).unwrap_or_default();
+        let status = match self.status {
             StatusTag::Accepted => SendStatus::Accepted {
-                provider_message_id: flat.provider_message_id,
+                provider_message_id: self.provider_message_id.map(Into::into),
             },
             StatusTag::Bounced => SendStatus::Bounced {
-                kind: flat
-                    .kind
-                    .ok_or_else(|| serde::de::Error::missing_field("kind"))?,
+                kind: self.kind.ok_or_else(|| E::missing_field("kind"))?,
                 reason,
             },
             StatusTag::Failed => SendStatus::Failed { reason },
             StatusTag::Retry => SendStatus::Retry {
                 reason,
-                retry_after_ms: flat.retry_after_ms,
+                retry_after_ms: self.retry_after_ms,
             },
         };
-        Ok(MessageResult {
-            message_id: flat.message_id,
+        Ok((self.message_id, status))
+    }
+}
+
+/// [`BatchResults`] as the host reads it: the same JSON, but each
+/// `message_id` is borrowed from the reply (copied only when it holds an
+/// escape), since the host only compares it with the batch's.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchResultsRef<'a> {
+    /// Always [`WIRE_VERSION`].
+    pub version: u32,
+    /// One per message of the batch, in the batch's order.
+    #[serde(borrow)]
+    pub results: Vec<MessageResultRef<'a>>,
+}
+
+/// [`MessageResult`] with its `message_id` borrowed from the JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageResultRef<'a> {
+    /// The `message_id` of the message this result is for.
+    pub message_id: Cow<'a, str>,
+    /// What happened.
+    pub status: SendStatus,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for MessageResultRef<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let flat = FlatResult::<Text<'a>>::deserialize(deserializer)?;
+        let (message_id, status) = flat.into_parts::<D::Error>()?;
+        Ok(MessageResultRef {
+            message_id: message_id.0,
             status,
         })
+    }
+}
+
+/// A JSON string borrowed from the input when it holds no escape.
+#[derive(Default)]
+struct Text<'a>(Cow<'a, str>);
+
+impl From<Text<'_>> for String {
+    fn from(text: Text<'_>) -> String {
+        text.0.into_owned()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Cow<'de, str>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
+                Ok(Cow::Borrowed(text))
+            }
+            fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(text.to_owned()))
+            }
+            fn visit_string<E>(self, text: String) -> Result<Self::Value, E> {
+                Ok(Cow::Owned(text))
+            }
+        }
+        deserializer.deserialize_str(Visit).map(Text)
     }
 }
 
@@ -330,6 +399,33 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&retry).unwrap(),
             r#"{"message_id":"r/2","status":"retry","reason":"busy"}"#
+        );
+    }
+
+    #[test]
+    fn borrowed_results_read_the_same_json_and_borrow_plain_ids() {
+        let json = r#"{"version":1,"results":[
+            {"message_id":"r/1","status":"accepted","provider_message_id":"p\u0031"},
+            {"message_id":"r\/2","status":"bounced","kind":"soft","reason":"full","extra":1}]}"#;
+        let owned: BatchResults = serde_json::from_str(json).unwrap();
+        let borrowed: BatchResultsRef<'_> = serde_json::from_str(json).unwrap();
+        assert_eq!(borrowed.version, owned.version);
+        for (b, o) in borrowed.results.iter().zip(&owned.results) {
+            assert_eq!(b.message_id, o.message_id);
+            assert_eq!(b.status, o.status);
+        }
+        assert!(matches!(
+            borrowed.results[0].message_id,
+            Cow::Borrowed("r/1")
+        ));
+        assert_eq!(borrowed.results[1].message_id, "r/2");
+        let stray = r#"{"version":1,"results":[],"more":true}"#;
+        assert!(serde_json::from_str::<BatchResultsRef<'_>>(stray).is_err());
+        let no_kind = r#"{"version":1,"results":[{"message_id":"r","status":"bounced"}]}"#;
+        let error = serde_json::from_str::<BatchResultsRef<'_>>(no_kind).unwrap_err();
+        assert!(
+            error.to_string().contains("missing field `kind`"),
+            "{error}"
         );
     }
 }

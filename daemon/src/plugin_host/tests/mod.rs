@@ -6,8 +6,8 @@
 mod load;
 mod send;
 
-use super::{Batch, BatchResults, LoadError, PluginHost, PluginSpec};
-use herald_plugin_api::{Message, WIRE_VERSION};
+use super::{Batch, LoadError, PluginHost, PluginSpec};
+use herald_plugin_api::{Message, SendStatus, WIRE_VERSION};
 use std::path::Path;
 use std::path::PathBuf;
 use std::process::Command;
@@ -120,10 +120,17 @@ pub(super) fn batch(channel: &str, addresses: &[&str]) -> Batch {
     }
 }
 
-pub(super) fn ids(results: &BatchResults) -> Vec<&str> {
-    results
-        .results
+/// The provider ids of accepted messages: the test plugins make theirs
+/// from the message id, so these show which result came back where (the
+/// host has already checked the ids themselves).
+pub(super) fn provider_ids(statuses: &[SendStatus]) -> Vec<&str> {
+    statuses
         .iter()
-        .map(|r| r.message_id.as_str())
+        .map(|s| match s {
+            SendStatus::Accepted {
+                provider_message_id: Some(id),
+            } => id.as_str(),
+            other => panic!("not accepted with a provider id: {other:?}"),
+        })
         .collect()
 }

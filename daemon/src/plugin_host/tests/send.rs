@@ -19,12 +19,9 @@ async fn accepted_batch_returns_one_result_per_message_in_order() {
         .send(&batch("sms", &["a", "b", "c"]))
         .await
         .unwrap();
-    assert_eq!(ids(&results), ["run-1/r0", "run-1/r1", "run-1/r2"]);
     assert_eq!(
-        results.results[0].status,
-        SendStatus::Accepted {
-            provider_message_id: Some("p-run-1/r0".to_owned())
-        }
+        provider_ids(&results),
+        ["p-run-1/r0", "p-run-1/r1", "p-run-1/r2"]
     );
 }
 
@@ -36,18 +33,15 @@ async fn panicking_plugin_gives_retry_results_and_the_host_keeps_working() {
         .send(&batch("misbehave", &["a", "panic"]))
         .await
         .unwrap();
-    assert_eq!(ids(&results), ["run-1/r0", "run-1/r1"]);
-    for result in &results.results {
-        let SendStatus::Retry { reason, .. } = &result.status else {
-            panic!("{result:?}")
+    assert_eq!(results.len(), 2);
+    for status in &results {
+        let SendStatus::Retry { reason, .. } = status else {
+            panic!("{status:?}")
         };
         assert!(reason.contains("told to panic on run-1/r1"), "{reason}");
     }
     let after = sender.send(&batch("misbehave", &["a"])).await.unwrap();
-    assert!(matches!(
-        after.results[0].status,
-        SendStatus::Accepted { .. }
-    ));
+    assert!(matches!(after[0], SendStatus::Accepted { .. }));
     assert!(host.is_healthy());
 }
 
@@ -149,7 +143,7 @@ async fn hung_call_is_abandoned_promptly_counted_and_the_next_call_works() {
         (1, 1, true)
     );
     let next = sender.send(&batch("misbehave", &["a"])).await.unwrap();
-    assert_eq!(ids(&next), ["run-1/r0"]);
+    assert_eq!(provider_ids(&next), ["p-run-1/r0"]);
     // Once the abandoned call returns it no longer counts as outstanding.
     tokio::time::sleep(Duration::from_millis(1600)).await;
     assert_eq!(host.health()[0].abandoned_outstanding, 0);
@@ -222,12 +216,9 @@ async fn c_plugin_loads_and_echoes_every_message_id() {
     assert_eq!(info.address_column, None);
     let sent = batch("c_echo", &["x", "y", "z"]);
     let results = host.sender("c_echo").unwrap().send(&sent).await.unwrap();
-    assert_eq!(ids(&results), ["run-1/r0", "run-1/r1", "run-1/r2"]);
     assert_eq!(
-        results.results[2].status,
-        SendStatus::Accepted {
-            provider_message_id: Some("c-run-1/r2".to_owned())
-        }
+        provider_ids(&results),
+        ["c-run-1/r0", "c-run-1/r1", "c-run-1/r2"]
     );
 }
 
@@ -261,11 +252,6 @@ async fn outbox_plugin_writes_each_message_through_the_host() {
         .send(&batch("sms", &["+33612345678"]))
         .await
         .unwrap();
-    assert_eq!(
-        results.results[0].status,
-        SendStatus::Accepted {
-            provider_message_id: Some("run-1%2Fr0.json".to_owned())
-        }
-    );
+    assert_eq!(provider_ids(&results), ["run-1%2Fr0.json"]);
     assert!(dir.path().join("run-1%2Fr0.json").is_file());
 }
