@@ -192,13 +192,7 @@ fn herald_one_delivery(redis: &RedisServer, n: u64) -> Figures {
         rfc3339(due)
     );
     std::fs::write(deliveries.join("p4.yaml"), yaml).unwrap();
-    let figures = watch(&work.path().join("var/count"), n, due);
-    println!(
-        "Herald (a): {n} recipients, {:.0}/s, lag p50 {} ms, p99 {} ms",
-        figures.throughput, figures.p50, figures.p99
-    );
-    daemon.stop();
-    figures
+    finish("Herald (a)", "recipients", daemon, work.path(), n, due)
 }
 
 /// (b): `n` one-recipient deliveries, written before the daemon starts,
@@ -224,9 +218,22 @@ fn herald_many_deliveries(redis: &RedisServer, n: u64, lead: u64) -> Figures {
     if spare < 0 {
         println!("Herald (b): WARNING the daemon was ready after the due instant; raise LEAD_S");
     }
-    let figures = watch(&work.path().join("var/count"), n, due);
+    finish("Herald (b)", "deliveries", daemon, work.path(), n, due)
+}
+
+/// Waits for the `n` messages of a Herald measurement, prints its figures
+/// and stops the daemon.
+fn finish(
+    case: &str,
+    what: &str,
+    daemon: Launched,
+    work: &Path,
+    n: u64,
+    due: chrono::DateTime<chrono::Utc>,
+) -> Figures {
+    let figures = watch(&work.join("var/count"), n, due);
     println!(
-        "Herald (b): {n} deliveries, {:.0}/s, lag p50 {} ms, p99 {} ms",
+        "{case}: {n} {what}, {:.0}/s, lag p50 {} ms, p99 {} ms",
         figures.throughput, figures.p50, figures.p99
     );
     daemon.stop();

@@ -165,6 +165,7 @@ async fn send_batch(
     let now = engine.clock.now();
     let mut finals = Vec::new();
     let mut suppressions = Vec::new();
+    let mut resets = Vec::new();
     let mut messages = Vec::with_capacity(batch.len());
     let mut sent = Vec::with_capacity(batch.len());
     for pending in batch {
@@ -231,7 +232,12 @@ async fn send_batch(
                     detail,
                     suppression,
                 } => {
-                    suppressions.push((pending.recipient.address.clone(), suppression));
+                    let address = pending.recipient.address.clone();
+                    match suppression {
+                        Suppression::None => {}
+                        Suppression::ResetSoftBounces => resets.push(address),
+                        effect => suppressions.push((address, effect)),
+                    }
                     finals.push(outcome(
                         &pending.recipient,
                         o,
@@ -254,10 +260,6 @@ async fn send_batch(
     // the outcomes (one round trip for both); counting a bounce is not, so
     // it waits until the outcomes are safe and a resent batch is not
     // counted twice.
-    let (resets, suppressions): (Vec<_>, Vec<_>) = suppressions
-        .into_iter()
-        .partition(|(_, effect)| matches!(effect, Suppression::ResetSoftBounces));
-    let resets: Vec<String> = resets.into_iter().map(|(address, _)| address).collect();
     let record = async {
         if !finals.is_empty() {
             engine.store.record_outcomes(&run.id, &finals).await?;

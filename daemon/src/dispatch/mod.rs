@@ -53,7 +53,7 @@ impl Dispatcher {
     /// plugin wants concurrent calls, or as chunks are left if fewer. The
     /// guard keeps the run in hand until then.
     pub async fn dispatch(&self, run: Run, snapshot: Option<Snapshot>, _guard: BusyGuard) {
-        let id = &run.id.clone();
+        let id = run.id.clone();
         let left = run.chunks.saturating_sub(run.chunks_done).max(1) as usize;
         let context = match self.context(run, snapshot).await {
             Ok(Some(context)) => Arc::new(context),
