@@ -2,9 +2,10 @@
 //! rendering one variable, plugin call, outcome recording, KPIs) through a
 //! no-op channel, with the Redis backend and, beside it, the embedded one.
 //!
-//! `p1_throughput [RECIPIENTS] [BATCH_SIZE] [--cluster]` (defaults 200000,
-//! 50). With `--cluster`: one Redis against a 3-master Redis Cluster on
-//! the same machine, instead of Redis against the embedded store.
+//! `p1_throughput [RECIPIENTS] [BATCH_SIZE] [--cluster | --redis-only]`
+//! (defaults 200000, 50). With `--cluster`: one Redis against a 3-master
+//! Redis Cluster on the same machine, instead of Redis against the
+//! embedded store; with `--redis-only`: one Redis alone.
 
 #[path = "sending_bed/mod.rs"]
 mod bed;
@@ -21,20 +22,25 @@ fn main() {
         "P1 on {}: {n} recipients, batch_size {batch}",
         bed::machine()
     );
-    let backends = if bed::flag("--cluster") {
-        [Backend::Redis, Backend::RedisCluster]
+    let backends: &[Backend] = if bed::flag("--cluster") {
+        &[Backend::Redis, Backend::RedisCluster]
+    } else if bed::flag("--redis-only") {
+        &[Backend::Redis]
     } else {
-        [Backend::Redis, Backend::Embedded]
+        &[Backend::Redis, Backend::Embedded]
     };
-    for backend in backends {
+    for &backend in backends {
         let mut bed = Bed::new(backend);
         bed.audience(n as usize);
         bed.start(r#""concurrency": 4"#, &sending);
-        let elapsed = bed.run(n, || {});
+        let timing = bed.run_timed(n, || {});
+        let elapsed = timing.total;
         println!(
-            "P1 {backend:?}: {n} recipients in {:.2} s = {:.0} recipients/s",
+            "P1 {backend:?}: {n} recipients in {:.2} s = {:.0} recipients/s ({}; first outcome after {:.2} s)",
             elapsed.as_secs_f64(),
-            n as f64 / elapsed.as_secs_f64()
+            n as f64 / elapsed.as_secs_f64(),
+            timing.cpu.per_recipient(n),
+            (timing.total - timing.sending).as_secs_f64()
         );
     }
 }

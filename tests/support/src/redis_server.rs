@@ -93,6 +93,11 @@ impl RedisServer {
         self.port
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+
     /// The folder holding its append-only file.
     pub fn dir(&self) -> &Path {
         self.dir.path()

@@ -94,6 +94,7 @@ impl Bed {
     /// As [`Bed::run`], also timing the sending phase alone: from the
     /// first recorded outcome (preparation done) to the last.
     pub fn run_timed(&self, n: u64, mut sample: impl FnMut()) -> Timing {
+        let cpu_before = self.cpu();
         let yaml = "id: bench\nchannel: count\naudience:\n  file: bench.csv\ncontent:\n  body: \"Hello {{ name }}\"\n";
         let start = Instant::now();
         std::fs::write(self.dir.path().join("deliveries/bench.yaml"), yaml)
@@ -110,10 +111,15 @@ impl Bed {
                 }
                 if done >= n {
                     let (first, sent_then) = first_outcome.expect("set above");
+                    let cpu_after = self.cpu();
                     return Timing {
                         total: start.elapsed(),
                         sending: first.elapsed(),
                         sending_recipients: n - sent_then,
+                        cpu: Cpu {
+                            daemons: cpu_after.daemons - cpu_before.daemons,
+                            redis: cpu_after.redis - cpu_before.redis,
+                        },
                     };
                 }
                 assert!(
@@ -123,6 +129,22 @@ impl Bed {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// CPU time used so far by the daemons and the private Redis.
+    fn cpu(&self) -> Cpu {
+        let daemons = self
+            .daemons
+            .iter()
+            .filter_map(Daemon::pid)
+            .map(cpu_time)
+            .sum();
+        let redis = self
+            .redis
+            .as_ref()
+            .and_then(RedisServer::pid)
+            .map_or(Duration::ZERO, cpu_time);
+        Cpu { daemons, redis }
     }
 
     /// The folder of the bed.
@@ -139,6 +161,44 @@ pub struct Timing {
     pub sending: Duration,
     /// The outcomes recorded during `sending`.
     pub sending_recipients: u64,
+    /// CPU time the run cost.
+    pub cpu: Cpu,
+}
+
+/// CPU time (user + system) of the bed's processes.
+pub struct Cpu {
+    /// All daemons together.
+    pub daemons: Duration,
+    /// The private `redis-server`, with its reaped children (AOF rewrites);
+    /// zero for the embedded store and the cluster.
+    pub redis: Duration,
+}
+
+impl Cpu {
+    /// `daemon µs + Redis µs per recipient` for `n` recipients.
+    pub fn per_recipient(&self, n: u64) -> String {
+        let us = |d: Duration| d.as_secs_f64() * 1e6 / n as f64;
+        format!(
+            "CPU per recipient: daemon {:.1} µs, Redis {:.1} µs",
+            us(self.daemons),
+            us(self.redis)
+        )
+    }
+}
+
+/// User + system CPU time of a process and its reaped children
+/// (`/proc/PID/stat` fields 14 to 17, in clock ticks of 10 ms).
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name (field 2) may hold spaces; the rest follows its `)`.
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
 }
 
 /// Points the test-support helpers at the daemon and plugins built beside
