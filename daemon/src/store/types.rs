@@ -217,10 +217,14 @@ pub struct RecipientOutcome {
     /// The outcome.
     pub outcome: Outcome,
     /// The exclusion reason, for `excluded`.
+    // Absent rather than `null` when stored: a million records are kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<ExclusionReason>,
     /// The provider's message id, for `delivered`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_message_id: Option<String>,
     /// The provider's or the host's words, for `bounced` and `failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// When it was recorded.
     pub at: DateTime<Utc>,

@@ -5,9 +5,9 @@ use crate::runs::{ExclusionReason, Outcome};
 use crate::store::*;
 
 /// An outcome is set once; a second one for the same recipient is ignored
-/// and not counted.
+/// and not counted, also when both come in one call.
 pub async fn outcomes_are_set_once_and_counted_once(store: SharedStore) {
-    let id = sending_run(&store, "digest", &[4]).await;
+    let id = sending_run(&store, "digest", &[5]).await;
     let r = |i| rid("digest", 0, i);
     store
         .record_outcomes(
@@ -30,10 +30,24 @@ pub async fn outcomes_are_set_once_and_counted_once(store: SharedStore) {
         )
         .await
         .unwrap();
+    store
+        .record_outcomes(
+            &id,
+            &[
+                outcome(&r(4), Outcome::Failed, t(3)),
+                delivered(&r(4), t(3)),
+            ],
+        )
+        .await
+        .unwrap();
     let c = counters(&store, &id).await;
     assert_eq!(
         (c.delivered, c.bounced, c.failed, c.cancelled),
-        (2, 1, 1, 0)
+        (2, 1, 2, 0)
+    );
+    assert_eq!(
+        store.outcome(&id, &r(4)).await.unwrap().unwrap().outcome,
+        Outcome::Failed
     );
     assert_eq!(
         store.outcome(&id, &r(0)).await.unwrap().unwrap(),

@@ -8,13 +8,32 @@ local channel = redis.call('HGET', KEYS[1], 'channel')
 if not channel then return false end
 local field = { delivered = 'delivered', bounced = 'bounced', failed = 'failed',
   cancelled = 'cancelled_n' }
-local add, new = {}, {}
-for i = 1, #ARGV, 3 do
-  if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 2]) == 1 then
+-- One HMGET and one HSET for the batch instead of an HSETNX per
+-- recipient: each redis.call and each propagated command costs more than
+-- the hash work it does (benches/README.md, P1).
+-- unpack() of more than about 8,000 values overflows Lua's C stack.
+local SLICE = 2000
+local ids, present = {}, {}
+for i = 1, #ARGV, 3 do ids[#ids + 1] = ARGV[i] end
+for from = 1, #ids, SLICE do
+  local got = redis.call('HMGET', KEYS[2], unpack(ids, from, math.min(from + SLICE - 1, #ids)))
+  for k = 1, #got do present[from + k - 1] = got[k] end
+end
+local add, new, set, seen = {}, {}, {}, {}
+for n, id in ipairs(ids) do
+  -- The first of a recipient named twice wins, as HSETNX would have it.
+  if not present[n] and not seen[id] then
+    seen[id] = true
+    local i = 3 * n - 2
+    set[#set + 1] = id
+    set[#set + 1] = ARGV[i + 2]
     local counter = field[ARGV[i + 1]]
     if counter then add[counter] = (add[counter] or 0) + 1 end
-    new[#new + 1] = (i + 2) / 3
+    new[#new + 1] = n
   end
+end
+for from = 1, #set, SLICE do
+  redis.call('HSET', KEYS[2], unpack(set, from, math.min(from + SLICE - 1, #set)))
 end
 for counter, n in pairs(add) do
   redis.call('HINCRBY', KEYS[1], counter, n)
