@@ -115,10 +115,10 @@ async fn write_run(store: &RedisStore, n: usize, r: usize) -> Result<RunId> {
             .map(|i| FrozenRecipient {
                 id: format!("c{i:07}"),
                 address: format!("customer{i:07}@example.com"),
-                fields: BTreeMap::from([
+                fields: std::sync::Arc::new(BTreeMap::from([
                     ("first_name".to_owned(), format!("Name{i}")),
                     ("city".to_owned(), "Lyon".to_owned()),
-                ]),
+                ])),
             })
             .collect();
         store

@@ -142,3 +142,31 @@ fn a_missing_value_at_render_is_an_error_not_an_empty_string() {
         .unwrap_err();
     assert!(err.to_string().contains("undefined"), "{err}");
 }
+
+#[test]
+fn built_in_variables_win_over_columns_of_the_same_name() {
+    let d = delivery(
+        "  from: \"Shop <news@shop.example>\"\n  subject: \"s\"\n  text: \"{{ run_id }}/{{ recipient_id }}/{{ delivery_id }}/{{ name }}\"\n",
+    );
+    let renderer = Renderer::new(&d).unwrap();
+    let rendered = renderer
+        .render(
+            &row(&[("name", "Ana"), ("run_id", "forged"), ("recipient_id", "x")]),
+            "t@once",
+        )
+        .unwrap();
+    assert_eq!(
+        rendered.content["text"],
+        format!("t@once/c1/{}/Ana", d.id())
+    );
+}
+
+#[test]
+fn a_missing_column_is_an_error_not_an_empty_string() {
+    let d = delivery(
+        "  from: \"Shop <news@shop.example>\"\n  subject: \"s\"\n  text: \"{{ name }}\"\n",
+    );
+    let renderer = Renderer::new(&d).unwrap();
+    let error = renderer.render(&row(&[]), "r").unwrap_err();
+    assert!(error.to_string().contains("text"), "{error}");
+}

@@ -16,6 +16,7 @@ use crate::store::{
 use herald_plugin_api::ChannelInfo;
 use std::collections::{BTreeMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -253,7 +254,7 @@ impl<'a> Freezer<'a> {
         Ok(FrozenRecipient {
             id: row.id,
             address,
-            fields: row.fields,
+            fields: Arc::new(row.fields),
         })
     }
 

@@ -4,6 +4,7 @@ use crate::runs::{ExclusionReason, Outcome, RunId, RunState};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// What the scheduler knows when it creates a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,8 +167,9 @@ pub struct FrozenRecipient {
     pub id: String,
     /// The normalised address.
     pub address: String,
-    /// The row's columns: the template variables.
-    pub fields: BTreeMap<String, String>,
+    /// The row's columns: the template variables (shared with the
+    /// template context of each try, not copied into it).
+    pub fields: Arc<BTreeMap<String, String>>,
 }
 
 /// A slice of a run's audience, claimed and sent as a unit.

@@ -214,7 +214,7 @@ impl Harness {
             .map(|r| crate::store::FrozenRecipient {
                 id: r.to_owned(),
                 address: format!("{r}@example.com"),
-                fields: BTreeMap::new(),
+                fields: Default::default(),
             })
             .to_vec();
         let chunk = crate::store::Chunk {

@@ -42,7 +42,7 @@ pub fn chunk(delivery: &str, c: u32, n: usize) -> Chunk {
             .map(|i| FrozenRecipient {
                 id: rid(delivery, c, i),
                 address: format!("{}@example.test", rid(delivery, c, i)),
-                fields: BTreeMap::from([("name".to_owned(), format!("R{i}"))]),
+                fields: std::sync::Arc::new(BTreeMap::from([("name".to_owned(), format!("R{i}"))])),
             })
             .collect(),
     }

@@ -24,10 +24,10 @@ async fn erasing_rewrites_chunks_as_json_the_store_reads_back() {
     let row = |id: &str| FrozenRecipient {
         id: id.to_owned(),
         address: format!("{id}@example.com"),
-        fields: BTreeMap::from([
+        fields: std::sync::Arc::new(BTreeMap::from([
             ("name".to_owned(), "Zoë \"Z\" / ☃".to_owned()),
             ("city".to_owned(), "Köln".to_owned()),
-        ]),
+        ])),
     };
     let chunks = [
         Chunk {
