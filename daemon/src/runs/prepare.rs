@@ -15,13 +15,19 @@ use crate::store::{
 };
 use herald_plugin_api::ChannelInfo;
 use std::collections::{BTreeMap, HashSet};
-use std::hash::{BuildHasher, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::sync::Arc;
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 /// Rows read from the audience per message on the reader's channel.
 const ROWS_PER_READ: usize = 1000;
+
+/// Chunks written to the store at once while the next rows are frozen:
+/// serialising and storing a chunk then overlaps with classifying the
+/// next one instead of following it (P1's preparation phase).
+const CHUNK_WRITES_IN_FLIGHT: usize = 4;
 
 /// A run this instance has just prepared, with the definition it was
 /// prepared from, so sending it at once needs no second read.
@@ -147,12 +153,15 @@ struct Freezer<'a> {
     run: &'a Run,
     channel: ChannelInfo,
     renderer: &'a Renderer,
-    /// Hashes of the ids seen: 8 bytes per row instead of the id itself.
-    seen: HashSet<u64>,
+    /// Hashes of the ids seen: 8 bytes per row instead of the id itself
+    /// (already hashed, so the set does not hash them again).
+    seen: HashSet<u64, BuildHasherDefault<Prehashed>>,
     hasher: std::hash::RandomState,
     targeted: u64,
     excluded: BTreeMap<ExclusionReason, u64>,
     pending: Vec<FrozenRecipient>,
+    /// Chunks being written; preparation fails if any write does.
+    writes: JoinSet<StoreResult<()>>,
     chunks: u32,
     preview: Option<Preview>,
     /// When the preparation lease was last taken or renewed.
@@ -166,11 +175,12 @@ impl<'a> Freezer<'a> {
             run,
             channel,
             renderer,
-            seen: HashSet::new(),
+            seen: HashSet::default(),
             hasher: std::hash::RandomState::new(),
             targeted: 0,
             excluded: BTreeMap::new(),
             pending: Vec::new(),
+            writes: JoinSet::new(),
             chunks: 0,
             preview: None,
             claimed: std::time::Instant::now(),
@@ -280,7 +290,13 @@ impl<'a> Freezer<'a> {
             number: self.chunks,
             recipients,
         };
-        self.engine.store.put_chunk(&self.run.id, &chunk).await?;
+        while self.writes.len() >= CHUNK_WRITES_IN_FLIGHT {
+            self.wrote().await?;
+        }
+        let store = self.engine.store.clone();
+        let run_id = self.run.id.clone();
+        self.writes
+            .spawn(async move { store.put_chunk(&run_id, &chunk).await });
         self.chunks += 1;
         // Keep the preparation lease while a long audience streams in
         // (a third of the lease at a time, like a chunk's).
@@ -300,10 +316,25 @@ impl<'a> Freezer<'a> {
         Ok(())
     }
 
+    /// Waits for one chunk write to end; its error ends the preparation
+    /// (the others are aborted when the set is dropped).
+    async fn wrote(&mut self) -> StoreResult<()> {
+        match self.writes.join_next().await {
+            Some(Ok(written)) => written,
+            Some(Err(error)) => Err(crate::store::StoreError::Other(format!(
+                "a chunk write stopped: {error}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     async fn finish(mut self) -> StoreResult<Prepared> {
         if !self.pending.is_empty() {
             let last = std::mem::take(&mut self.pending);
             self.write_chunk(last).await?;
+        }
+        while !self.writes.is_empty() {
+            self.wrote().await?;
         }
         Ok(Prepared {
             targeted: self.targeted,
@@ -328,5 +359,26 @@ fn exclusion(
         provider_message_id: None,
         detail: None,
         at,
+    }
+}
+
+/// A hasher for keys that are hashes already: passes the `u64` through.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys are hashed with it; fold anything else in anyway.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
