@@ -210,8 +210,8 @@ async fn send_batch(
                 .map(|(status, p)| results::verdict(status, p.attempt, engine.settings.retries))
                 .collect(),
             Err(error) => {
-                warn!(delivery_id = %run.delivery_id, run_id = %run.id, %error, "Batch failed as a whole; its messages will be retried.");
-                sent.iter()
+                let verdicts: Vec<Verdict> = sent
+                    .iter()
                     .map(|p| {
                         results::retry_or_give_up(
                             error.to_string(),
@@ -220,7 +220,16 @@ async fn send_batch(
                             engine.settings.retries,
                         )
                     })
-                    .collect()
+                    .collect();
+                // Say what happens to them: with `retries: 0` or tries used
+                // up they fail, they are not retried.
+                let retried = verdicts
+                    .iter()
+                    .filter(|v| matches!(v, Verdict::Retry { .. }))
+                    .count();
+                let failed = verdicts.len() - retried;
+                warn!(delivery_id = %run.delivery_id, run_id = %run.id, %error, retried, failed, "Batch failed as a whole: messages with tries left will be retried, the others fail.");
+                verdicts
             }
         };
         let now = engine.clock.now();
