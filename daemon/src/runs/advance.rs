@@ -37,7 +37,7 @@ async fn step(
                 && ready.run.state == RunState::Sending
             {
                 dispatcher
-                    .dispatch(ready.run, Some(ready.snapshot), guard)
+                    .dispatch(ready.run, Some(ready.snapshot), ready.claimed, guard)
                     .await;
             }
             Ok(())
@@ -51,12 +51,12 @@ async fn step(
         RunState::Scheduled => {
             if let Transition::Done(after) = store.start_sending(id, now).await? {
                 info!(delivery_id = %run.delivery_id, run_id = %id, "Run started sending.");
-                dispatcher.dispatch(*after, None, guard).await;
+                dispatcher.dispatch(*after, None, None, guard).await;
             }
             Ok(())
         }
         RunState::Sending | RunState::Cancelled => {
-            dispatcher.dispatch(run, None, guard).await;
+            dispatcher.dispatch(run, None, None, guard).await;
             Ok(())
         }
         RunState::Paused | RunState::Sent | RunState::Expired | RunState::Failed => {

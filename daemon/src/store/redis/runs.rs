@@ -40,6 +40,20 @@ impl RedisStore {
         keys: &[&str],
         args: &[String],
     ) -> StoreResult<RunReply> {
+        let reply = self.invoke_run(script, keys, args).await?;
+        self.gather
+            .apply(id.as_str(), reply.seq, reply.agenda)
+            .await?;
+        Ok(reply)
+    }
+
+    /// Runs a run script without applying its agenda instant.
+    async fn invoke_run(
+        &self,
+        script: &Script,
+        keys: &[&str],
+        args: &[String],
+    ) -> StoreResult<RunReply> {
         let mut invocation = script.prepare_invoke();
         for key in keys {
             invocation.key(*key);
@@ -51,17 +65,7 @@ impl RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(store_err)?;
-        let reply = RunReply::parse(value)?;
-        scripts::AGENDA_APPLY
-            .key(&self.global.agenda)
-            .key(&self.global.agenda_seq)
-            .arg(id.as_str())
-            .arg(reply.seq)
-            .arg(reply.agenda)
-            .invoke_async::<i64>(&mut self.conn())
-            .await
-            .map_err(store_err)?;
-        Ok(reply)
+        RunReply::parse(value)
     }
 
     /// Runs a transition script (`{seq, agenda, 'done' | state | 'missing', fields}`).
@@ -80,12 +84,18 @@ impl RedisStore {
         let reply = self
             .eval_run(script, id, &[&k.run, &k.leases], args)
             .await?;
+        let transition = self.transition_of(&k.run, &reply)?;
+        if sooner && matches!(transition, Transition::Done(_)) {
+            self.announce();
+        }
+        Ok(transition)
+    }
+
+    /// A transition script's outcome, from its reply's first two results.
+    pub(super) fn transition_of(&self, key: &str, reply: &RunReply) -> StoreResult<Transition> {
         match reply.text(0)?.as_str() {
             "done" => {
-                let run = run_from_fields(&k.run, &fields(reply.rest[1].clone())?)?;
-                if sooner {
-                    self.announce().await?;
-                }
+                let run = run_from_fields(key, &fields(reply.rest[1].clone())?)?;
                 Ok(Transition::Done(Box::new(run)))
             }
             "missing" => Ok(Transition::NotFound),
@@ -93,7 +103,7 @@ impl RedisStore {
                 .parse::<RunState>()
                 .map(Transition::Conflict)
                 .map_err(|e| StoreError::Corrupt {
-                    key: k.run.clone(),
+                    key: key.to_owned(),
                     problem: e.to_string(),
                 }),
         }
@@ -104,6 +114,7 @@ impl RedisStore {
         let now = run.created_at;
         // Index and agenda first: a crash after them leaves entries that
         // readers skip (no run hash) or that the next operation corrects.
+        // One pipeline: the three keys share the `{P}` slot.
         let mut pipe = redis::pipe();
         pipe.cmd("ZADD")
             .arg(&self.global.runs)
@@ -117,26 +128,37 @@ impl RedisStore {
             .arg(micros(run.scheduled_for))
             .arg(run.id.as_str())
             .ignore();
+        pipe.cmd("ZADD")
+            .arg(&self.global.agenda)
+            .arg("LT")
+            .arg(micros(now))
+            .arg(run.id.as_str())
+            .ignore();
         pipe.query_async::<()>(&mut self.conn())
             .await
             .map_err(store_err)?;
-        self.lower_agenda(&run.id, now).await?;
         let mut args = vec![micros(now).to_string(), run.definition.clone()];
         for (field, value) in new_run_fields(run) {
             args.push(field.to_owned());
             args.push(value);
         }
         let reply = self
-            .eval_run(
+            .invoke_run(
                 &scripts::CREATE_RUN,
-                &run.id,
                 &[&k.run, &k.leases, &k.definition],
                 &args,
             )
             .await?;
         let created = reply.text(0)? == "created";
         if created {
-            self.announce().await?;
+            // A new run is due at `now`, where the agenda entry was just
+            // put: nothing to apply.
+            self.announce();
+        } else {
+            // The run existed: put back the entry lowered above.
+            self.gather
+                .apply(run.id.as_str(), reply.seq, reply.agenda)
+                .await?;
         }
         Ok(created)
     }
@@ -242,15 +264,7 @@ impl RedisStore {
         prepared: &Prepared,
         now: DateTime<Utc>,
     ) -> StoreResult<Transition> {
-        let args = [
-            micros(now).to_string(),
-            owner.to_owned(),
-            prepared.targeted.to_string(),
-            to_json(&prepared.excluded_by_reason),
-            prepared.chunks.to_string(),
-            prepared.preview.as_ref().map_or(String::new(), to_json),
-            text(now),
-        ];
+        let args = preparation_args(owner, prepared, now);
         self.transition(&scripts::FINISH_PREPARATION, id, now, true, &args)
             .await
     }
@@ -311,6 +325,24 @@ impl RedisStore {
         let args = [micros(now).to_string(), text(now)];
         self.transition(script, id, now, sooner, &args).await
     }
+}
+
+/// The arguments that end preparation (`lib_prepare.lua`): now (µs),
+/// owner, counts, excluded by reason, chunks, preview, now (text).
+pub(super) fn preparation_args(
+    owner: &str,
+    prepared: &Prepared,
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    vec![
+        micros(now).to_string(),
+        owner.to_owned(),
+        prepared.targeted.to_string(),
+        to_json(&prepared.excluded_by_reason),
+        prepared.chunks.to_string(),
+        prepared.preview.as_ref().map_or(String::new(), to_json),
+        text(now),
+    ]
 }
 
 /// A value as JSON: plain maps and strings, whose serialisation cannot fail.

@@ -84,6 +84,19 @@ impl Store for RedisStore {
         self.finish_preparation_impl(id, owner, prepared, now).await
     }
 
+    async fn finish_and_claim(
+        &self,
+        id: &RunId,
+        owner: &str,
+        prepared: &Prepared,
+        last: Option<&Chunk>,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Transition, Option<ClaimedChunk>)> {
+        self.finish_and_claim_impl(id, owner, prepared, last, lease_until, now)
+            .await
+    }
+
     async fn fail_run(
         &self,
         id: &RunId,
@@ -153,7 +166,7 @@ impl Store for RedisStore {
         chunk: u32,
         owner: &str,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         self.complete_chunk_impl(id, chunk, owner, now).await
     }
 
