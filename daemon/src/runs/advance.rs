@@ -23,13 +23,19 @@ async fn step(
 ) -> StoreResult<()> {
     let store = &engine.store;
     let now = engine.clock.now();
-    let Some(run) = store.run(id).await? else {
+    // A preparing run's preparation is taken in the same store call.
+    let Some((run, taken)) = store
+        .take_run(id, &engine.owner, engine.lease_until(), now)
+        .await?
+    else {
         return Ok(());
     };
     // Every due run gets its state's operation even when it is not yet
     // time: the operation also rewrites the run's agenda entry, so an entry
     // left early by a crash corrects itself instead of staying due.
     match run.state {
+        // Another instance holds its preparation lease.
+        RunState::Preparing if !taken => Ok(()),
         RunState::Preparing => {
             // A run due now goes straight on to sending, in hand already,
             // without waiting for the scheduler's next pass.

@@ -34,17 +34,10 @@ pub struct Ready {
     pub claimed: Option<ClaimedChunk>,
 }
 
-/// Prepares a `preparing` run, unless another instance holds its lease;
-/// `None` when it was not prepared here or failed.
+/// Prepares a `preparing` run whose preparation this instance has just
+/// taken; `None` when it was not prepared here or failed.
 pub async fn prepare(engine: &Engine, run: &Run) -> StoreResult<Option<Ready>> {
     let store = &engine.store;
-    let now = engine.clock.now();
-    if !store
-        .claim_preparation(&run.id, &engine.owner, engine.lease_until(), now)
-        .await?
-    {
-        return Ok(None);
-    }
     let delivery = match load_snapshot(engine, run).await? {
         Ok(delivery) => delivery,
         Err(reason) => return fail(engine, run, &reason).await,

@@ -142,6 +142,25 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
 
+    /// A due run's first step in one where the backend can: reads the run
+    /// and, when it is `preparing`, takes its preparation as
+    /// [`claim_preparation`](Self::claim_preparation) does. Returns the
+    /// run (`None`: no such run) and whether preparation was taken.
+    async fn take_run(
+        &self,
+        id: &RunId,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(Run, bool)>> {
+        let Some(run) = self.run(id).await? else {
+            return Ok(None);
+        };
+        let taken = run.state == RunState::Preparing
+            && self.claim_preparation(id, owner, lease_until, now).await?;
+        Ok(Some((run, taken)))
+    }
+
     /// Writes (or overwrites) one chunk of a `preparing` run.
     async fn put_chunk(&self, id: &RunId, chunk: &Chunk) -> StoreResult<()>;
 

@@ -156,3 +156,47 @@ pub async fn completing_a_chunk_tells_whether_another_is_claimable(store: Shared
     );
     assert_eq!(state_of(&store, &id).await, RunState::Sent);
 }
+
+/// Taking a due run reads it and takes its preparation when it is
+/// preparing and nobody else holds it; other states are only read.
+pub async fn taking_a_run_claims_preparation_only_when_free(store: SharedStore) {
+    let run = new_run("digest", 0, false);
+    assert!(store.create_run(&run).await.unwrap());
+    let (read, taken) = store
+        .take_run(&run.id, "a", t(60), t(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (read.id.clone(), read.state, taken),
+        (run.id.clone(), RunState::Preparing, true)
+    );
+    assert!(!is_due(&store, &run.id, t(59)).await, "held until t(60)");
+    let (_, taken) = store
+        .take_run(&run.id, "b", t(90), t(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!taken, "a holds it");
+    let (_, taken) = store
+        .take_run(&run.id, "b", t(120), t(61))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(taken, "a's lease ran out");
+    let sending = sending_run(&store, "other", &[1]).await;
+    let (read, taken) = store
+        .take_run(&sending, "a", t(60), t(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((read.state, taken), (RunState::Sending, false));
+    let unknown = crate::runs::RunId::once("nobody");
+    assert!(
+        store
+            .take_run(&unknown, "a", t(60), t(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -74,6 +74,7 @@ macro_rules! conformance_tests {
                 finishing_and_claiming_a_run_that_must_wait_claims_nothing,
                 finishing_and_claiming_a_cancelled_run_leaves_it_cancelled,
                 completing_a_chunk_tells_whether_another_is_claimable,
+                taking_a_run_claims_preparation_only_when_free,
                 a_released_chunk_is_claimable_at_once,
                 a_run_cancelled_while_sending_hands_out_its_chunks_as_cancelled,
                 a_run_cancelled_while_paused_hands_out_its_chunks_as_cancelled,

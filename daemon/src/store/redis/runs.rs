@@ -40,20 +40,6 @@ impl RedisStore {
         keys: &[&str],
         args: &[String],
     ) -> StoreResult<RunReply> {
-        let reply = self.invoke_run(script, keys, args).await?;
-        self.gather
-            .apply(id.as_str(), reply.seq, reply.agenda)
-            .await?;
-        Ok(reply)
-    }
-
-    /// Runs a run script without applying its agenda instant.
-    async fn invoke_run(
-        &self,
-        script: &Script,
-        keys: &[&str],
-        args: &[String],
-    ) -> StoreResult<RunReply> {
         let mut invocation = script.prepare_invoke();
         for key in keys {
             invocation.key(*key);
@@ -65,7 +51,11 @@ impl RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(store_err)?;
-        RunReply::parse(value)
+        let reply = RunReply::parse(value)?;
+        self.gather
+            .apply(id.as_str(), reply.seq, reply.agenda)
+            .await?;
+        Ok(reply)
     }
 
     /// Runs a transition script (`{seq, agenda, 'done' | state | 'missing', fields}`).
@@ -142,23 +132,20 @@ impl RedisStore {
             args.push(field.to_owned());
             args.push(value);
         }
+        // Applied even though a new run's instant is the entry just put:
+        // a script on the run id that ran in between, finding no run,
+        // removed that entry.
         let reply = self
-            .invoke_run(
+            .eval_run(
                 &scripts::CREATE_RUN,
+                &run.id,
                 &[&k.run, &k.leases, &k.definition],
                 &args,
             )
             .await?;
         let created = reply.text(0)? == "created";
         if created {
-            // A new run is due at `now`, where the agenda entry was just
-            // put: nothing to apply.
             self.announce();
-        } else {
-            // The run existed: put back the entry lowered above.
-            self.gather
-                .apply(run.id.as_str(), reply.seq, reply.agenda)
-                .await?;
         }
         Ok(created)
     }
@@ -246,15 +233,31 @@ impl RedisStore {
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let k = self.run_keys(id);
-        let args = [
-            micros(now).to_string(),
-            owner.to_owned(),
-            micros(lease_until).to_string(),
-        ];
+        let args = lease_args(owner, lease_until, now);
         let reply = self
             .eval_run(&scripts::CLAIM_PREPARATION, id, &[&k.run, &k.leases], &args)
             .await?;
         Ok(reply.int(0)? == 1)
+    }
+
+    pub(super) async fn take_run_impl(
+        &self,
+        id: &RunId,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(Run, bool)>> {
+        let k = self.run_keys(id);
+        let args = lease_args(owner, lease_until, now);
+        let reply = self
+            .eval_run(&scripts::TAKE_RUN, id, &[&k.run, &k.leases], &args)
+            .await?;
+        let taken = reply.int(0)? == 1;
+        let f = fields(reply.rest.get(1).cloned().unwrap_or(Value::Nil))?;
+        if f.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((run_from_fields(&k.run, &f)?, taken)))
     }
 
     pub(super) async fn finish_preparation_impl(
@@ -325,6 +328,19 @@ impl RedisStore {
         let args = [micros(now).to_string(), text(now)];
         self.transition(script, id, now, sooner, &args).await
     }
+}
+
+/// The arguments of a claim under a lease: now (µs), owner, lease end (µs).
+pub(super) fn lease_args(
+    owner: &str,
+    lease_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> [String; 3] {
+    [
+        micros(now).to_string(),
+        owner.to_owned(),
+        micros(lease_until).to_string(),
+    ]
 }
 
 /// The arguments that end preparation (`lib_prepare.lua`): now (µs),

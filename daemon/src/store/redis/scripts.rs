@@ -30,6 +30,7 @@ macro_rules! plain_script {
 
 run_script!(CREATE_RUN, "create_run.lua");
 run_script!(CLAIM_PREPARATION, "claim_preparation.lua");
+run_script!(TAKE_RUN, "take_run.lua");
 run_script!(
     FINISH_PREPARATION,
     "finish_preparation.lua",

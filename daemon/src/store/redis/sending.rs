@@ -1,7 +1,7 @@
 //! Chunks, leases and the shared throttle.
 
 use super::codec::{RunReply, micros, text};
-use super::runs::{preparation_args, to_json};
+use super::runs::{lease_args, preparation_args, to_json};
 use super::{RedisStore, scripts, store_err};
 use crate::runs::RunId;
 use crate::store::{Chunk, ClaimedChunk, Prepared, StoreError, StoreResult, Transition};
@@ -35,11 +35,7 @@ impl RedisStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<ClaimedChunk>> {
         let k = self.run_keys(id);
-        let args = [
-            micros(now).to_string(),
-            owner.to_owned(),
-            micros(lease_until).to_string(),
-        ];
+        let args = lease_args(owner, lease_until, now);
         let keys = k.claim_keys();
         let reply = self
             .eval_run(&scripts::CLAIM_CHUNK, id, &keys, &args)

@@ -70,6 +70,16 @@ impl Store for RedisStore {
             .await
     }
 
+    async fn take_run(
+        &self,
+        id: &RunId,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(Run, bool)>> {
+        self.take_run_impl(id, owner, lease_until, now).await
+    }
+
     async fn put_chunk(&self, id: &RunId, chunk: &Chunk) -> StoreResult<()> {
         self.put_chunk_impl(id, chunk).await
     }
