@@ -34,12 +34,13 @@ enum Stop {
     Cancel,
 }
 
-/// Sends one claimed chunk to the end, or to the first reason to stop.
+/// Sends one claimed chunk to the end, or to the first reason to stop;
+/// returns whether the worker should claim another.
 pub(super) async fn process(
     engine: &Engine,
     context: &RunContext,
     claimed: ClaimedChunk,
-) -> StoreResult<()> {
+) -> StoreResult<bool> {
     let run_id = &context.run.id;
     let number = claimed.number;
     let now = Instant::now();
@@ -77,14 +78,16 @@ pub(super) async fn process(
         }
         Some(Stop::Release) => {
             debug!(delivery_id = %context.run.delivery_id, run_id = %run_id, chunk = number, left = queue.len(), "Chunk released.");
+            // Paused or stopping: no other chunk is for this worker.
             engine
                 .store
                 .release_chunk(run_id, number, &engine.owner)
                 .await
+                .map(|()| false)
         }
         Some(Stop::LeaseLost) => {
             warn!(delivery_id = %context.run.delivery_id, run_id = %run_id, chunk = number, "Lease lost: another instance took the chunk over.");
-            Ok(())
+            Ok(true)
         }
         Some(Stop::Cancel) => cancel_rest(engine, context, number, queue).await,
     }
@@ -372,7 +375,7 @@ async fn cancel_rest(
     context: &RunContext,
     number: u32,
     queue: VecDeque<Pending>,
-) -> StoreResult<()> {
+) -> StoreResult<bool> {
     let now = engine.clock.now();
     let cancelled: Vec<RecipientOutcome> = queue
         .iter()

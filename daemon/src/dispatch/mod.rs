@@ -10,7 +10,7 @@ use crate::definitions::{Delivery, Renderer};
 use crate::engine::Engine;
 use crate::plugin_host::ChannelSender;
 use crate::runs::BusyGuard;
-use crate::store::{Run, StoreResult};
+use crate::store::{ClaimedChunk, Run, StoreResult};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use tokio::task::JoinSet;
@@ -51,8 +51,15 @@ impl Dispatcher {
     /// (with its definition snapshot when already in hand), until it has
     /// no chunk left to claim here: as many chunk workers as the channel's
     /// plugin wants concurrent calls, or as chunks are left if fewer. The
-    /// guard keeps the run in hand until then.
-    pub async fn dispatch(&self, run: Run, snapshot: Option<Snapshot>, _guard: BusyGuard) {
+    /// guard keeps the run in hand until then. A chunk `claimed` for this
+    /// instance already is its first worker's first.
+    pub async fn dispatch(
+        &self,
+        run: Run,
+        snapshot: Option<Snapshot>,
+        claimed: Option<ClaimedChunk>,
+        _guard: BusyGuard,
+    ) {
         let id = run.id.clone();
         let left = run.chunks.saturating_sub(run.chunks_done).max(1) as usize;
         let context = match self.context(run, snapshot).await {
@@ -68,10 +75,12 @@ impl Dispatcher {
         // plugin host's, about a batch) take them from this span.
         let span = info_span!("run", delivery_id = %id.delivery_id(), run_id = %id);
         let mut set = JoinSet::new();
+        let mut claimed = claimed;
         for _ in 0..workers {
             let engine = self.engine.clone();
             let context = context.clone();
-            set.spawn(async move { work(&engine, &context).await }.instrument(span.clone()));
+            let first = claimed.take();
+            set.spawn(async move { work(&engine, &context, first).await }.instrument(span.clone()));
         }
         while let Some(joined) = set.join_next().await {
             match joined {
@@ -145,9 +154,19 @@ impl Dispatcher {
     }
 }
 
-/// Claims and sends chunks of one run until none is left or the engine stops.
-async fn work(engine: &Engine, context: &RunContext) -> StoreResult<()> {
+/// Sends the chunk claimed already, if any, then claims and sends chunks
+/// of one run until none is left or the engine stops.
+async fn work(
+    engine: &Engine,
+    context: &RunContext,
+    first: Option<ClaimedChunk>,
+) -> StoreResult<()> {
     let id = &context.run.id;
+    if let Some(claimed) = first {
+        if !chunk::process(engine, context, claimed).await? {
+            return Ok(());
+        }
+    }
     while !engine.stopping.is_cancelled() {
         let now = engine.clock.now();
         let claimed = engine
@@ -157,7 +176,9 @@ async fn work(engine: &Engine, context: &RunContext) -> StoreResult<()> {
         let Some(claimed) = claimed else {
             break;
         };
-        chunk::process(engine, context, claimed).await?;
+        if !chunk::process(engine, context, claimed).await? {
+            break;
+        }
     }
     Ok(())
 }

@@ -23,13 +23,19 @@ async fn step(
 ) -> StoreResult<()> {
     let store = &engine.store;
     let now = engine.clock.now();
-    let Some(run) = store.run(id).await? else {
+    // A preparing run's preparation is taken in the same store call.
+    let Some((run, taken)) = store
+        .take_run(id, &engine.owner, engine.lease_until(), now)
+        .await?
+    else {
         return Ok(());
     };
     // Every due run gets its state's operation even when it is not yet
     // time: the operation also rewrites the run's agenda entry, so an entry
     // left early by a crash corrects itself instead of staying due.
     match run.state {
+        // Another instance holds its preparation lease.
+        RunState::Preparing if !taken => Ok(()),
         RunState::Preparing => {
             // A run due now goes straight on to sending, in hand already,
             // without waiting for the scheduler's next pass.
@@ -37,7 +43,7 @@ async fn step(
                 && ready.run.state == RunState::Sending
             {
                 dispatcher
-                    .dispatch(ready.run, Some(ready.snapshot), guard)
+                    .dispatch(ready.run, Some(ready.snapshot), ready.claimed, guard)
                     .await;
             }
             Ok(())
@@ -51,12 +57,12 @@ async fn step(
         RunState::Scheduled => {
             if let Transition::Done(after) = store.start_sending(id, now).await? {
                 info!(delivery_id = %run.delivery_id, run_id = %id, "Run started sending.");
-                dispatcher.dispatch(*after, None, guard).await;
+                dispatcher.dispatch(*after, None, None, guard).await;
             }
             Ok(())
         }
         RunState::Sending | RunState::Cancelled => {
-            dispatcher.dispatch(run, None, guard).await;
+            dispatcher.dispatch(run, None, None, guard).await;
             Ok(())
         }
         RunState::Paused | RunState::Sent | RunState::Expired | RunState::Failed => {

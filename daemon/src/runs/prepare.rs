@@ -7,11 +7,12 @@
 //! (chunks are overwritten, exclusion outcomes are set-if-absent).
 
 use super::{ExclusionReason, Outcome, RunId};
-use crate::definitions::{AudienceRow, Delivery, Renderer, normalise_address};
+use crate::definitions::{Audience, AudienceRow, Delivery, Renderer, normalise_address};
 use crate::dispatch::Snapshot;
 use crate::engine::Engine;
 use crate::store::{
-    Chunk, FrozenRecipient, Prepared, Preview, RecipientOutcome, Run, StoreResult, Transition,
+    Chunk, ClaimedChunk, FrozenRecipient, Prepared, Preview, RecipientOutcome, Run, StoreResult,
+    Transition,
 };
 use herald_plugin_api::ChannelInfo;
 use std::collections::{BTreeMap, HashSet};
@@ -36,19 +37,14 @@ pub struct Ready {
     pub run: Run,
     /// Its definition snapshot, compiled.
     pub snapshot: Snapshot,
+    /// The chunk claimed for this instance as the run went on to sending.
+    pub claimed: Option<ClaimedChunk>,
 }
 
-/// Prepares a `preparing` run, unless another instance holds its lease;
-/// `None` when it was not prepared here or failed.
+/// Prepares a `preparing` run whose preparation this instance has just
+/// taken; `None` when it was not prepared here or failed.
 pub async fn prepare(engine: &Engine, run: &Run) -> StoreResult<Option<Ready>> {
     let store = &engine.store;
-    let now = engine.clock.now();
-    if !store
-        .claim_preparation(&run.id, &engine.owner, engine.lease_until(), now)
-        .await?
-    {
-        return Ok(None);
-    }
     let delivery = match load_snapshot(engine, run).await? {
         Ok(delivery) => delivery,
         Err(reason) => return fail(engine, run, &reason).await,
@@ -67,18 +63,34 @@ pub async fn prepare(engine: &Engine, run: &Run) -> StoreResult<Option<Ready>> {
     };
 
     let mut freezer = Freezer::new(engine, run, channel, &renderer);
-    let mut rows = read_audience(&delivery, &run.id);
-    while let Some(batch) = rows.recv().await {
-        match batch {
-            Ok(batch) => freezer.add(batch).await?,
-            Err(reason) => return fail(engine, run, &reason).await,
+    if let Audience::Inline { recipients } = delivery.audience() {
+        // Already in memory: no reader thread to hop to and back.
+        for batch in recipients.chunks(ROWS_PER_READ) {
+            freezer.add(batch.to_vec()).await?;
+        }
+    } else {
+        let mut rows = read_audience(&delivery, &run.id);
+        while let Some(batch) = rows.recv().await {
+            match batch {
+                Ok(batch) => freezer.add(batch).await?,
+                Err(reason) => return fail(engine, run, &reason).await,
+            }
         }
     }
-    let prepared = freezer.finish().await?;
+    let (prepared, last) = freezer.finish().await?;
     let to_send = prepared.targeted - prepared.excluded_by_reason.values().sum::<u64>();
     let now = engine.clock.now();
-    let Transition::Done(after) = store
-        .finish_preparation(&run.id, &engine.owner, &prepared, now)
+    // The last chunk, the end of preparation and (due now) the first claim
+    // in one store call: most runs have a single chunk.
+    let (Transition::Done(after), claimed) = store
+        .finish_and_claim(
+            &run.id,
+            &engine.owner,
+            &prepared,
+            last.as_ref(),
+            engine.lease_until(),
+            now,
+        )
         .await?
     else {
         return Ok(None);
@@ -88,10 +100,23 @@ pub async fn prepare(engine: &Engine, run: &Run) -> StoreResult<Option<Ready>> {
     Ok(Some(Ready {
         run: *after,
         snapshot: Snapshot { delivery, renderer },
+        claimed,
     }))
 }
 
+/// The definition the run was created from: the loaded delivery when its
+/// definition hash is the run's (the snapshot would read back as it, but
+/// for the file's path, which only listings show), else the snapshot.
 async fn load_snapshot(engine: &Engine, run: &Run) -> StoreResult<Result<Delivery, String>> {
+    let loaded = engine
+        .deliveries
+        .borrow()
+        .get(&run.delivery_id)
+        .filter(|d| d.definition_hash() == run.definition_hash)
+        .map(|d| Delivery::clone(d));
+    if let Some(delivery) = loaded {
+        return Ok(Ok(delivery));
+    }
     let Some(definition) = engine.store.definition(&run.id).await? else {
         return Ok(Err(
             "the run has no definition snapshot in the store".to_owned()
@@ -328,20 +353,23 @@ impl<'a> Freezer<'a> {
         }
     }
 
-    async fn finish(mut self) -> StoreResult<Prepared> {
-        if !self.pending.is_empty() {
-            let last = std::mem::take(&mut self.pending);
-            self.write_chunk(last).await?;
-        }
+    /// The counts, and the last chunk still to write (with them), once
+    /// every earlier chunk is written.
+    async fn finish(mut self) -> StoreResult<(Prepared, Option<Chunk>)> {
         while !self.writes.is_empty() {
             self.wrote().await?;
         }
-        Ok(Prepared {
+        let last = (!self.pending.is_empty()).then_some(Chunk {
+            number: self.chunks,
+            recipients: self.pending,
+        });
+        let prepared = Prepared {
             targeted: self.targeted,
             excluded_by_reason: self.excluded,
-            chunks: self.chunks,
+            chunks: self.chunks + u32::from(last.is_some()),
             preview: self.preview,
-        })
+        };
+        Ok((prepared, last))
     }
 }
 

@@ -27,15 +27,19 @@ use tracing::{debug, info, warn};
 /// for a wake-up lost while Redis reconnected, not the way work is found.
 const SAFETY_NET: Duration = Duration::from_secs(5);
 
-/// Due runs taken from the agenda per pass.
-const DUE_PER_PASS: usize = 256;
+/// Due runs taken from the agenda per pass: a burst of one-recipient
+/// runs is latency-bound (each run a chain of store calls), so more runs
+/// in flight is more throughput (P4 (b): 256 gave 1,400 runs/s at 20,000
+/// runs, 1,024 gave 2,000 to 2,300).
+const DUE_PER_PASS: usize = 1024;
 
 /// How long the loop lets wake-ups gather before a pass.
 const COALESCE: Duration = Duration::from_millis(2);
 
 /// Runs created at once when many occurrences share an instant: enough
-/// to fill the store connection's pipeline, few enough to keep a pass short.
-const CREATIONS_AT_ONCE: usize = 64;
+/// to fill the store connection's pipeline (and to let the gathered
+/// agenda writes of a wave share calls), few enough to keep a pass short.
+const CREATIONS_AT_ONCE: usize = 256;
 
 /// The scheduler of one daemon instance.
 pub struct Scheduler {

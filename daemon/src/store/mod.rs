@@ -142,6 +142,25 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
 
+    /// A due run's first step in one where the backend can: reads the run
+    /// and, when it is `preparing`, takes its preparation as
+    /// [`claim_preparation`](Self::claim_preparation) does. Returns the
+    /// run (`None`: no such run) and whether preparation was taken.
+    async fn take_run(
+        &self,
+        id: &RunId,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(Run, bool)>> {
+        let Some(run) = self.run(id).await? else {
+            return Ok(None);
+        };
+        let taken = run.state == RunState::Preparing
+            && self.claim_preparation(id, owner, lease_until, now).await?;
+        Ok(Some((run, taken)))
+    }
+
     /// Writes (or overwrites) one chunk of a `preparing` run.
     async fn put_chunk(&self, id: &RunId, chunk: &Chunk) -> StoreResult<()>;
 
@@ -155,6 +174,34 @@ pub trait Store: Send + Sync + 'static {
         prepared: &Prepared,
         now: DateTime<Utc>,
     ) -> StoreResult<Transition>;
+
+    /// The common end of a preparation in one step where the backend can:
+    /// writes `last` (the run's last chunk) as [`put_chunk`](Self::put_chunk),
+    /// ends preparation as [`finish_preparation`](Self::finish_preparation)
+    /// and, when that moves the run to `sending`, claims a chunk for
+    /// `owner` as [`claim_chunk`](Self::claim_chunk). Returns the run as
+    /// preparation left it and the chunk claimed, if any.
+    async fn finish_and_claim(
+        &self,
+        id: &RunId,
+        owner: &str,
+        prepared: &Prepared,
+        last: Option<&Chunk>,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Transition, Option<ClaimedChunk>)> {
+        if let Some(chunk) = last {
+            self.put_chunk(id, chunk).await?;
+        }
+        let transition = self.finish_preparation(id, owner, prepared, now).await?;
+        let claimed = match &transition {
+            Transition::Done(run) if run.state == RunState::Sending => {
+                self.claim_chunk(id, owner, lease_until, now).await?
+            }
+            _ => None,
+        };
+        Ok((transition, claimed))
+    }
 
     /// Moves a run that is not final to `failed` with a reason.
     async fn fail_run(
@@ -220,14 +267,16 @@ pub trait Store: Send + Sync + 'static {
     async fn record_outcomes(&self, id: &RunId, outcomes: &[RecipientOutcome]) -> StoreResult<()>;
 
     /// Marks a claimed chunk finished; the run becomes `sent` when it was
-    /// the last one (a cancelled run records its end).
+    /// the last one (a cancelled run records its end). Returns whether the
+    /// run may have a chunk to claim now, so a worker that finished the
+    /// last one does not ask again.
     async fn complete_chunk(
         &self,
         id: &RunId,
         chunk: u32,
         owner: &str,
         now: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
 
     /// Gives a claimed chunk back unfinished (clean shutdown) so another
     /// instance claims it at once.

@@ -14,6 +14,7 @@
 mod actions;
 mod creation;
 mod fixtures;
+mod fused;
 mod leases;
 mod lists;
 mod records;
@@ -22,6 +23,7 @@ mod retention;
 pub use actions::*;
 pub use creation::*;
 pub use fixtures::*;
+pub use fused::*;
 pub use leases::*;
 pub use lists::*;
 pub use records::*;
@@ -68,6 +70,11 @@ macro_rules! conformance_tests {
                 renewing_a_lease_fails_once_another_owner_took_it,
                 a_stale_owner_cannot_complete_a_chunk,
                 completing_every_chunk_sends_the_run,
+                finishing_and_claiming_writes_the_last_chunk_and_claims_the_first,
+                finishing_and_claiming_a_run_that_must_wait_claims_nothing,
+                finishing_and_claiming_a_cancelled_run_leaves_it_cancelled,
+                completing_a_chunk_tells_whether_another_is_claimable,
+                taking_a_run_claims_preparation_only_when_free,
                 a_released_chunk_is_claimable_at_once,
                 a_run_cancelled_while_sending_hands_out_its_chunks_as_cancelled,
                 a_run_cancelled_while_paused_hands_out_its_chunks_as_cancelled,

@@ -90,16 +90,17 @@ impl Tx<'_> {
         Ok(true)
     }
 
-    /// Marks the holder's chunk done; the last one ends the run.
+    /// Marks the holder's chunk done; the last one ends the run. Returns
+    /// whether a chunk of the run is claimable now.
     pub fn complete_chunk(
         &self,
         id: &RunId,
         number: u32,
         owner: &str,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         if self.held(id, number, owner)?.is_none() {
-            return Ok(());
+            return self.claimable(id, now);
         }
         let done = ChunkState {
             done: true,
@@ -107,7 +108,7 @@ impl Tx<'_> {
         };
         self.put_chunk_state(id, number, &done)?;
         let Some(mut rec) = self.get_run(id.as_str())? else {
-            return Ok(());
+            return Ok(false);
         };
         let before = rec.run.state;
         rec.run.chunks_done += 1;
@@ -118,7 +119,22 @@ impl Tx<'_> {
             }
         }
         self.put_run(&rec, Some(before))?;
-        self.refresh_agenda(&rec, now)
+        self.refresh_agenda(&rec, now)?;
+        self.claimable(id, now)
+    }
+
+    /// Whether `claim_chunk` would find a chunk of the run now.
+    fn claimable(&self, id: &RunId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let Some(rec) = self.get_run(id.as_str())? else {
+            return Ok(false);
+        };
+        let drains = rec.run.state == RunState::Cancelled
+            && rec.run.started_at.is_some()
+            && rec.run.finished_at.is_none();
+        if rec.run.state != RunState::Sending && !drains {
+            return Ok(false);
+        }
+        Ok(self.chunk_states(id)?.iter().any(|(_, c)| c.claimable(now)))
     }
 
     /// Gives the holder's chunk back; it is claimable at once.

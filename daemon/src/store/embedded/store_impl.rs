@@ -207,7 +207,7 @@ impl Store for EmbeddedStore {
         chunk: u32,
         owner: &str,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let (id, owner) = (id.clone(), owner.to_owned());
         self.write(move |tx| tx.complete_chunk(&id, chunk, &owner, now))
             .await

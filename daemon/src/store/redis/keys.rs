@@ -32,19 +32,39 @@ pub(super) struct RunKeys {
 impl RunKeys {
     /// The keys of run `id` under `prefix`.
     pub fn new(prefix: &str, id: &RunId) -> RunKeys {
-        let base = format!("{prefix}:{{{prefix}:{id}}}");
+        let base = format!("{prefix}:{{{prefix}:{id}}}:");
+        // Built on every store call: plain appends, each allocated once,
+        // cost a fraction of `format!`'s growing buffers.
+        let key = |suffix: &str| {
+            let mut key = String::with_capacity(base.len() + suffix.len());
+            key.push_str(&base);
+            key.push_str(suffix);
+            key
+        };
         RunKeys {
-            run: format!("{base}:run"),
-            definition: format!("{base}:definition"),
-            leases: format!("{base}:leases"),
-            owners: format!("{base}:owners"),
-            chunks: format!("{base}:chunks"),
-            chunk_ids: format!("{base}:chunk_ids"),
-            outcomes: format!("{base}:outcomes"),
-            opens: format!("{base}:opens"),
-            clicks: format!("{base}:clicks"),
-            unsubscribes: format!("{base}:unsubscribes"),
+            run: key("run"),
+            definition: key("definition"),
+            leases: key("leases"),
+            owners: key("owners"),
+            chunks: key("chunks"),
+            chunk_ids: key("chunk_ids"),
+            outcomes: key("outcomes"),
+            opens: key("opens"),
+            clicks: key("clicks"),
+            unsubscribes: key("unsubscribes"),
         }
+    }
+
+    /// The keys a chunk claim reads and writes (`lib_claim.lua`), in order.
+    pub fn claim_keys(&self) -> [&str; 6] {
+        [
+            &self.run,
+            &self.leases,
+            &self.owners,
+            &self.chunks,
+            &self.chunk_ids,
+            &self.outcomes,
+        ]
     }
 }
 

@@ -13,6 +13,7 @@
 
 mod codec;
 mod connection;
+mod gather;
 mod keys;
 mod lists;
 mod outcomes;
@@ -28,6 +29,7 @@ mod tests;
 use crate::store::{StoreError, StoreResult};
 pub use connection::RedisTopology;
 use connection::{RedisConn, Subscriber};
+use gather::Gather;
 use keys::GlobalKeys;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,6 +54,8 @@ pub struct RedisStore {
     conn: RedisConn,
     prefix: String,
     global: Arc<GlobalKeys>,
+    /// Agenda instants and announcements, gathered across runs.
+    gather: Gather,
     changes: Arc<Notify>,
     _listener: Arc<Listener>,
     /// Tests keep their private redis-server alive as long as the store.
@@ -90,10 +94,12 @@ impl RedisStore {
         let global = Arc::new(GlobalKeys::new(&key_prefix));
         let changes = Arc::new(Notify::new());
         let task = tokio::spawn(listen(subscriber, global.changes.clone(), changes.clone()));
+        let gather = Gather::start(conn.clone(), global.clone());
         Ok(RedisStore {
             conn,
             prefix: key_prefix,
             global,
+            gather,
             changes,
             _listener: Arc::new(Listener(task)),
             #[cfg(test)]
@@ -141,16 +147,10 @@ impl RedisStore {
     }
 
     /// Tells this instance's scheduler and the other instances' that a run
-    /// may be due sooner.
-    async fn announce(&self) -> StoreResult<()> {
+    /// may be due sooner (the others soon after: see `gather`).
+    fn announce(&self) {
         self.changes.notify_waiters();
-        redis::cmd("PUBLISH")
-            .arg(&self.global.changes)
-            .arg(1)
-            .query_async::<i64>(&mut self.conn())
-            .await
-            .map_err(store_err)?;
-        Ok(())
+        self.gather.announce();
     }
 }
 

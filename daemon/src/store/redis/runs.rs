@@ -52,15 +52,9 @@ impl RedisStore {
             .await
             .map_err(store_err)?;
         let reply = RunReply::parse(value)?;
-        scripts::AGENDA_APPLY
-            .key(&self.global.agenda)
-            .key(&self.global.agenda_seq)
-            .arg(id.as_str())
-            .arg(reply.seq)
-            .arg(reply.agenda)
-            .invoke_async::<i64>(&mut self.conn())
-            .await
-            .map_err(store_err)?;
+        self.gather
+            .apply(id.as_str(), reply.seq, reply.agenda)
+            .await?;
         Ok(reply)
     }
 
@@ -80,12 +74,18 @@ impl RedisStore {
         let reply = self
             .eval_run(script, id, &[&k.run, &k.leases], args)
             .await?;
+        let transition = self.transition_of(&k.run, &reply)?;
+        if sooner && matches!(transition, Transition::Done(_)) {
+            self.announce();
+        }
+        Ok(transition)
+    }
+
+    /// A transition script's outcome, from its reply's first two results.
+    pub(super) fn transition_of(&self, key: &str, reply: &RunReply) -> StoreResult<Transition> {
         match reply.text(0)?.as_str() {
             "done" => {
-                let run = run_from_fields(&k.run, &fields(reply.rest[1].clone())?)?;
-                if sooner {
-                    self.announce().await?;
-                }
+                let run = run_from_fields(key, &fields(reply.rest[1].clone())?)?;
                 Ok(Transition::Done(Box::new(run)))
             }
             "missing" => Ok(Transition::NotFound),
@@ -93,7 +93,7 @@ impl RedisStore {
                 .parse::<RunState>()
                 .map(Transition::Conflict)
                 .map_err(|e| StoreError::Corrupt {
-                    key: k.run.clone(),
+                    key: key.to_owned(),
                     problem: e.to_string(),
                 }),
         }
@@ -104,6 +104,7 @@ impl RedisStore {
         let now = run.created_at;
         // Index and agenda first: a crash after them leaves entries that
         // readers skip (no run hash) or that the next operation corrects.
+        // One pipeline: the three keys share the `{P}` slot.
         let mut pipe = redis::pipe();
         pipe.cmd("ZADD")
             .arg(&self.global.runs)
@@ -117,15 +118,23 @@ impl RedisStore {
             .arg(micros(run.scheduled_for))
             .arg(run.id.as_str())
             .ignore();
+        pipe.cmd("ZADD")
+            .arg(&self.global.agenda)
+            .arg("LT")
+            .arg(micros(now))
+            .arg(run.id.as_str())
+            .ignore();
         pipe.query_async::<()>(&mut self.conn())
             .await
             .map_err(store_err)?;
-        self.lower_agenda(&run.id, now).await?;
         let mut args = vec![micros(now).to_string(), run.definition.clone()];
         for (field, value) in new_run_fields(run) {
             args.push(field.to_owned());
             args.push(value);
         }
+        // Applied even though a new run's instant is the entry just put:
+        // a script on the run id that ran in between, finding no run,
+        // removed that entry.
         let reply = self
             .eval_run(
                 &scripts::CREATE_RUN,
@@ -136,7 +145,7 @@ impl RedisStore {
             .await?;
         let created = reply.text(0)? == "created";
         if created {
-            self.announce().await?;
+            self.announce();
         }
         Ok(created)
     }
@@ -224,15 +233,31 @@ impl RedisStore {
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         let k = self.run_keys(id);
-        let args = [
-            micros(now).to_string(),
-            owner.to_owned(),
-            micros(lease_until).to_string(),
-        ];
+        let args = lease_args(owner, lease_until, now);
         let reply = self
             .eval_run(&scripts::CLAIM_PREPARATION, id, &[&k.run, &k.leases], &args)
             .await?;
         Ok(reply.int(0)? == 1)
+    }
+
+    pub(super) async fn take_run_impl(
+        &self,
+        id: &RunId,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(Run, bool)>> {
+        let k = self.run_keys(id);
+        let args = lease_args(owner, lease_until, now);
+        let reply = self
+            .eval_run(&scripts::TAKE_RUN, id, &[&k.run, &k.leases], &args)
+            .await?;
+        let taken = reply.int(0)? == 1;
+        let f = fields(reply.rest.get(1).cloned().unwrap_or(Value::Nil))?;
+        if f.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((run_from_fields(&k.run, &f)?, taken)))
     }
 
     pub(super) async fn finish_preparation_impl(
@@ -242,15 +267,7 @@ impl RedisStore {
         prepared: &Prepared,
         now: DateTime<Utc>,
     ) -> StoreResult<Transition> {
-        let args = [
-            micros(now).to_string(),
-            owner.to_owned(),
-            prepared.targeted.to_string(),
-            to_json(&prepared.excluded_by_reason),
-            prepared.chunks.to_string(),
-            prepared.preview.as_ref().map_or(String::new(), to_json),
-            text(now),
-        ];
+        let args = preparation_args(owner, prepared, now);
         self.transition(&scripts::FINISH_PREPARATION, id, now, true, &args)
             .await
     }
@@ -311,6 +328,37 @@ impl RedisStore {
         let args = [micros(now).to_string(), text(now)];
         self.transition(script, id, now, sooner, &args).await
     }
+}
+
+/// The arguments of a claim under a lease: now (µs), owner, lease end (µs).
+pub(super) fn lease_args(
+    owner: &str,
+    lease_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> [String; 3] {
+    [
+        micros(now).to_string(),
+        owner.to_owned(),
+        micros(lease_until).to_string(),
+    ]
+}
+
+/// The arguments that end preparation (`lib_prepare.lua`): now (µs),
+/// owner, counts, excluded by reason, chunks, preview, now (text).
+pub(super) fn preparation_args(
+    owner: &str,
+    prepared: &Prepared,
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    vec![
+        micros(now).to_string(),
+        owner.to_owned(),
+        prepared.targeted.to_string(),
+        to_json(&prepared.excluded_by_reason),
+        prepared.chunks.to_string(),
+        prepared.preview.as_ref().map_or(String::new(), to_json),
+        text(now),
+    ]
 }
 
 /// A value as JSON: plain maps and strings, whose serialisation cannot fail.

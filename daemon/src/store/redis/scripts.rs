@@ -4,13 +4,15 @@
 use redis::Script;
 use std::sync::LazyLock;
 
-/// A run script: the shared prelude (agenda helpers) then the script body.
+/// A run script: the shared prelude (agenda helpers), the helpers it
+/// shares with other scripts (`lib_*.lua`), then the script body.
 macro_rules! run_script {
-    ($name:ident, $file:literal) => {
+    ($name:ident, $file:literal $(, $lib:literal)*) => {
         #[doc = concat!("`lua/", $file, "` with the prelude.")]
         pub(super) static $name: LazyLock<Script> = LazyLock::new(|| {
             Script::new(concat!(
                 include_str!("lua/prelude.lua"),
+                $(include_str!(concat!("lua/", $lib)),)*
                 include_str!(concat!("lua/", $file))
             ))
         });
@@ -28,7 +30,18 @@ macro_rules! plain_script {
 
 run_script!(CREATE_RUN, "create_run.lua");
 run_script!(CLAIM_PREPARATION, "claim_preparation.lua");
-run_script!(FINISH_PREPARATION, "finish_preparation.lua");
+run_script!(TAKE_RUN, "take_run.lua");
+run_script!(
+    FINISH_PREPARATION,
+    "finish_preparation.lua",
+    "lib_prepare.lua"
+);
+run_script!(
+    FINISH_AND_CLAIM,
+    "finish_and_claim.lua",
+    "lib_prepare.lua",
+    "lib_claim.lua"
+);
 run_script!(FAIL_RUN, "fail_run.lua");
 run_script!(CONFIRM, "confirm.lua");
 run_script!(CANCEL, "cancel.lua");
@@ -36,7 +49,7 @@ run_script!(PAUSE, "pause.lua");
 run_script!(RESUME, "resume.lua");
 run_script!(EXPIRE, "expire.lua");
 run_script!(START_SENDING, "start_sending.lua");
-run_script!(CLAIM_CHUNK, "claim_chunk.lua");
+run_script!(CLAIM_CHUNK, "claim_chunk.lua", "lib_claim.lua");
 run_script!(COMPLETE_CHUNK, "complete_chunk.lua");
 run_script!(RELEASE_CHUNK, "release_chunk.lua");
 plain_script!(PUT_CHUNK, "put_chunk.lua");

@@ -1,10 +1,10 @@
 //! Chunks, leases and the shared throttle.
 
-use super::codec::{micros, text};
-use super::runs::to_json;
+use super::codec::{RunReply, micros, text};
+use super::runs::{lease_args, preparation_args, to_json};
 use super::{RedisStore, scripts, store_err};
 use crate::runs::RunId;
-use crate::store::{Chunk, ClaimedChunk, StoreError, StoreResult};
+use crate::store::{Chunk, ClaimedChunk, Prepared, StoreError, StoreResult, Transition};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
@@ -14,14 +14,13 @@ const ID_SEPARATOR: char = '\x1f';
 impl RedisStore {
     pub(super) async fn put_chunk_impl(&self, id: &RunId, chunk: &Chunk) -> StoreResult<()> {
         let k = self.run_keys(id);
-        let ids: Vec<&str> = chunk.recipients.iter().map(|r| r.id.as_str()).collect();
         scripts::PUT_CHUNK
             .key(&k.run)
             .key(&k.chunks)
             .key(&k.chunk_ids)
             .arg(chunk.number)
             .arg(to_json(chunk))
-            .arg(ids.join(&ID_SEPARATOR.to_string()))
+            .arg(chunk_ids(chunk))
             .invoke_async::<i64>(&mut self.conn())
             .await
             .map_err(store_err)?;
@@ -36,50 +35,43 @@ impl RedisStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<ClaimedChunk>> {
         let k = self.run_keys(id);
-        let args = [
-            micros(now).to_string(),
-            owner.to_owned(),
-            micros(lease_until).to_string(),
-        ];
-        let keys = [
-            k.run.as_str(),
-            &k.leases,
-            &k.owners,
-            &k.chunks,
-            &k.chunk_ids,
-            &k.outcomes,
-        ];
+        let args = lease_args(owner, lease_until, now);
+        let keys = k.claim_keys();
         let reply = self
             .eval_run(&scripts::CLAIM_CHUNK, id, &keys, &args)
             .await?;
-        let number = reply.int(0)?;
-        if number < 0 {
-            return Ok(None);
-        }
-        let body = reply.text(1)?;
-        let corrupt = |problem: String| StoreError::Corrupt {
-            key: format!("{} {number}", k.chunks),
-            problem,
+        claimed(&k.chunks, &reply, 0)
+    }
+
+    /// Writes the last chunk, ends preparation and claims a chunk of a run
+    /// that went on to sending, in one script (`finish_and_claim.lua`).
+    pub(super) async fn finish_and_claim_impl(
+        &self,
+        id: &RunId,
+        owner: &str,
+        prepared: &Prepared,
+        last: Option<&Chunk>,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Transition, Option<ClaimedChunk>)> {
+        let k = self.run_keys(id);
+        // Ending preparation may make the run due sooner: see `mod.rs`.
+        self.lower_agenda(id, now).await?;
+        let (number, body, ids) = match last {
+            Some(chunk) => (chunk.number.to_string(), to_json(chunk), chunk_ids(chunk)),
+            None => Default::default(),
         };
-        if body.is_empty() {
-            return Err(corrupt(
-                "the chunk was never written; prepare the run again".to_owned(),
-            ));
+        let mut args = preparation_args(owner, prepared, now);
+        args.extend([micros(lease_until).to_string(), number, body, ids]);
+        let keys = k.claim_keys();
+        let reply = self
+            .eval_run(&scripts::FINISH_AND_CLAIM, id, &keys, &args)
+            .await?;
+        let transition = self.transition_of(&k.run, &reply)?;
+        if let Transition::Done(_) = transition {
+            self.announce();
         }
-        let chunk: Chunk = serde_json::from_str(&body).map_err(|e| corrupt(e.to_string()))?;
-        let has_outcome = reply.text(2)?.into_bytes();
-        let recipients = chunk
-            .recipients
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| has_outcome.get(*i) != Some(&b'1'))
-            .map(|(_, r)| r)
-            .collect();
-        Ok(Some(ClaimedChunk {
-            number: chunk.number,
-            recipients,
-            cancelled: reply.int(3)? == 1,
-        }))
+        Ok((transition, claimed(&k.chunks, &reply, 2)?))
     }
 
     pub(super) async fn renew_lease_impl(
@@ -108,7 +100,7 @@ impl RedisStore {
         chunk: u32,
         owner: &str,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         let k = self.run_keys(id);
         let args = [
             chunk.to_string(),
@@ -116,14 +108,17 @@ impl RedisStore {
             micros(now).to_string(),
             text(now),
         ];
-        self.eval_run(
-            &scripts::COMPLETE_CHUNK,
-            id,
-            &[&k.run, &k.leases, &k.owners],
-            &args,
-        )
-        .await?;
-        Ok(())
+        let reply = self
+            .eval_run(
+                &scripts::COMPLETE_CHUNK,
+                id,
+                &[&k.run, &k.leases, &k.owners],
+                &args,
+            )
+            .await?;
+        // The run's agenda instant is `now` exactly when a chunk is free
+        // or its lease has run out (`agenda_of` in the prelude).
+        Ok((0..=micros(now)).contains(&reply.agenda))
     }
 
     pub(super) async fn release_chunk_impl(
@@ -145,7 +140,7 @@ impl RedisStore {
             )
             .await?;
         if reply.int(0)? == 1 {
-            self.announce().await?;
+            self.announce();
         }
         Ok(())
     }
@@ -172,4 +167,43 @@ impl RedisStore {
             .map_err(store_err)?;
         Ok(Duration::from_micros(wait_us.max(0) as u64))
     }
+}
+
+/// A chunk's recipient ids, as `:chunk_ids` keeps them.
+fn chunk_ids(chunk: &Chunk) -> String {
+    let ids: Vec<&str> = chunk.recipients.iter().map(|r| r.id.as_str()).collect();
+    ids.join(&ID_SEPARATOR.to_string())
+}
+
+/// The chunk a claim returned from `at` on in a run script's reply:
+/// number or -1, chunk JSON, per-recipient outcome flags, cancelled.
+fn claimed(chunks_key: &str, reply: &RunReply, at: usize) -> StoreResult<Option<ClaimedChunk>> {
+    let number = reply.int(at)?;
+    if number < 0 {
+        return Ok(None);
+    }
+    let body = reply.text(at + 1)?;
+    let corrupt = |problem: String| StoreError::Corrupt {
+        key: format!("{chunks_key} {number}"),
+        problem,
+    };
+    if body.is_empty() {
+        return Err(corrupt(
+            "the chunk was never written; prepare the run again".to_owned(),
+        ));
+    }
+    let chunk: Chunk = serde_json::from_str(&body).map_err(|e| corrupt(e.to_string()))?;
+    let has_outcome = reply.text(at + 2)?.into_bytes();
+    let recipients = chunk
+        .recipients
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| has_outcome.get(*i) != Some(&b'1'))
+        .map(|(_, r)| r)
+        .collect();
+    Ok(Some(ClaimedChunk {
+        number: chunk.number,
+        recipients,
+        cancelled: reply.int(at + 3)? == 1,
+    }))
 }

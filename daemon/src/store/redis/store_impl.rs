@@ -70,6 +70,16 @@ impl Store for RedisStore {
             .await
     }
 
+    async fn take_run(
+        &self,
+        id: &RunId,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<(Run, bool)>> {
+        self.take_run_impl(id, owner, lease_until, now).await
+    }
+
     async fn put_chunk(&self, id: &RunId, chunk: &Chunk) -> StoreResult<()> {
         self.put_chunk_impl(id, chunk).await
     }
@@ -82,6 +92,19 @@ impl Store for RedisStore {
         now: DateTime<Utc>,
     ) -> StoreResult<Transition> {
         self.finish_preparation_impl(id, owner, prepared, now).await
+    }
+
+    async fn finish_and_claim(
+        &self,
+        id: &RunId,
+        owner: &str,
+        prepared: &Prepared,
+        last: Option<&Chunk>,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(Transition, Option<ClaimedChunk>)> {
+        self.finish_and_claim_impl(id, owner, prepared, last, lease_until, now)
+            .await
     }
 
     async fn fail_run(
@@ -153,7 +176,7 @@ impl Store for RedisStore {
         chunk: u32,
         owner: &str,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         self.complete_chunk_impl(id, chunk, owner, now).await
     }
 

@@ -6,31 +6,6 @@
 -- Returns: {seq, agenda, chunk number or -1, chunk JSON, per-recipient '1' when it
 --   already has an outcome else '0', 1 when cancelled}
 local run, leases, now = KEYS[1], KEYS[2], tonumber(ARGV[1])
-local f = redis.call('HMGET', run, 'state', 'drain', 'chunks', 'next_chunk')
-local cancelled = f[1] == 'cancelled' and f[2] == '1'
-if f[1] ~= 'sending' and not cancelled then
-  return finish(run, leases, now, false, -1)
-end
-local pick
-for _, c in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', '(' .. ARGV[1])) do
-  local n = tonumber(c)
-  if not pick or n < pick then pick = n end
-end
-local nxt = tonumber(f[4])
-local fresh = false
-if nxt < tonumber(f[3]) and (not pick or nxt < pick) then
-  pick, fresh = nxt, true
-  redis.call('HSET', run, 'next_chunk', nxt + 1)
-end
-if not pick then return finish(run, leases, now, false, -1) end
-redis.call('ZADD', leases, ARGV[3], pick)
-redis.call('HSET', KEYS[3], pick, ARGV[2])
-local body = redis.call('HGET', KEYS[4], pick) or ''
-local flags = {}
--- Only a reclaimed chunk can hold recipients with outcomes already.
-if not fresh then
-  for id in string.gmatch(redis.call('HGET', KEYS[5], pick) or '', '[^\31]+') do
-    flags[#flags + 1] = redis.call('HEXISTS', KEYS[6], id)
-  end
-end
-return finish(run, leases, now, true, pick, body, table.concat(flags), cancelled and 1 or 0)
+local c = claim_next(run, leases, KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[2], ARGV[3])
+if not c then return finish(run, leases, now, false, -1) end
+return finish(run, leases, now, true, c[1], c[2], c[3], c[4])

@@ -1,0 +1,202 @@
+//! The common path in one step: ending preparation with the last chunk and
+//! the first claim, and completions that say whether to claim again.
+
+use super::fixtures::*;
+use crate::runs::RunState;
+use crate::store::*;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// Claims preparation of `run`, writes every chunk but the last of
+/// `sizes`, then finishes with the last and claims for `prep` at `now`.
+async fn finish_claiming(
+    store: &SharedStore,
+    run: &NewRun,
+    sizes: &[usize],
+    now: DateTime<Utc>,
+) -> (Transition, Option<ClaimedChunk>) {
+    assert!(
+        store
+            .claim_preparation(&run.id, "prep", t(60), now)
+            .await
+            .unwrap()
+    );
+    let chunks: Vec<Chunk> = (0..sizes.len())
+        .map(|c| chunk(&run.delivery_id, c as u32, sizes[c]))
+        .collect();
+    let (last, rest) = chunks.split_last().expect("one chunk at least");
+    for c in rest {
+        store.put_chunk(&run.id, c).await.unwrap();
+    }
+    let prepared = Prepared {
+        targeted: sizes.iter().sum::<usize>() as u64,
+        excluded_by_reason: BTreeMap::new(),
+        chunks: sizes.len() as u32,
+        preview: None,
+    };
+    store
+        .finish_and_claim(&run.id, "prep", &prepared, Some(last), t(90), now)
+        .await
+        .unwrap()
+}
+
+/// A run due now goes to sending with its last chunk written and its
+/// first chunk claimed for the preparer; the other chunks stay claimable.
+pub async fn finishing_and_claiming_writes_the_last_chunk_and_claims_the_first(store: SharedStore) {
+    let run = new_run("digest", 0, false);
+    assert!(store.create_run(&run).await.unwrap());
+    let (transition, claimed) = finish_claiming(&store, &run, &[2, 1], t(1)).await;
+    let after = done(Ok(transition));
+    assert_eq!((after.state, after.chunks), (RunState::Sending, 2));
+    let first = claimed.expect("the first chunk is claimed");
+    assert_eq!(first.number, 0);
+    assert_eq!(first.recipients, chunk("digest", 0, 2).recipients);
+    let second = store
+        .claim_chunk(&run.id, "b", t(90), t(2))
+        .await
+        .unwrap()
+        .expect("the last chunk was written");
+    assert_eq!(second.recipients, chunk("digest", 1, 1).recipients);
+    assert!(
+        store
+            .claim_chunk(&run.id, "c", t(90), t(2))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        !is_due(&store, &run.id, t(3)).await,
+        "both chunks are leased"
+    );
+}
+
+/// A run that waits for its instant or a confirmation is not claimed.
+pub async fn finishing_and_claiming_a_run_that_must_wait_claims_nothing(store: SharedStore) {
+    for (delivery, confirm, state) in [
+        ("later", false, RunState::Scheduled),
+        ("confirmed", true, RunState::Pending),
+    ] {
+        let run = new_run(delivery, 3600, confirm);
+        assert!(store.create_run(&run).await.unwrap());
+        let (transition, claimed) = finish_claiming(&store, &run, &[1], t(1)).await;
+        assert_eq!(done(Ok(transition)).state, state);
+        assert!(claimed.is_none(), "{delivery}");
+    }
+}
+
+/// A run cancelled during preparation stays cancelled, unclaimed.
+pub async fn finishing_and_claiming_a_cancelled_run_leaves_it_cancelled(store: SharedStore) {
+    let run = new_run("digest", 0, false);
+    assert!(store.create_run(&run).await.unwrap());
+    assert!(
+        store
+            .claim_preparation(&run.id, "prep", t(60), t(1))
+            .await
+            .unwrap()
+    );
+    done(
+        store
+            .cancel(&run.id, Some("ops"), CancelReason::Cancelled, t(2))
+            .await,
+    );
+    let prepared = Prepared {
+        targeted: 1,
+        excluded_by_reason: BTreeMap::new(),
+        chunks: 1,
+        preview: None,
+    };
+    let (transition, claimed) = store
+        .finish_and_claim(
+            &run.id,
+            "prep",
+            &prepared,
+            Some(&chunk("digest", 0, 1)),
+            t(90),
+            t(3),
+        )
+        .await
+        .unwrap();
+    assert_eq!(transition, Transition::Conflict(RunState::Cancelled));
+    assert!(claimed.is_none());
+    assert_eq!(state_of(&store, &run.id).await, RunState::Cancelled);
+}
+
+/// Completing a chunk tells whether one is claimable now: a free chunk or
+/// an expired lease yes, chunks held by others or none left no.
+pub async fn completing_a_chunk_tells_whether_another_is_claimable(store: SharedStore) {
+    let id = sending_run(&store, "digest", &[1, 1, 1]).await;
+    let claim = |owner: &'static str, at: i64| {
+        let store = store.clone();
+        let id = id.clone();
+        async move {
+            store
+                .claim_chunk(&id, owner, t(at + 60), t(at))
+                .await
+                .unwrap()
+                .unwrap()
+                .number
+        }
+    };
+    let first = claim("a", 1).await;
+    assert!(
+        store.complete_chunk(&id, first, "a", t(2)).await.unwrap(),
+        "two chunks are free"
+    );
+    let second = claim("a", 3).await;
+    let third = claim("b", 4).await;
+    assert!(
+        !store.complete_chunk(&id, second, "a", t(5)).await.unwrap(),
+        "the last one is held by b"
+    );
+    let again = claim("c", 70).await;
+    assert_eq!(again, third, "b's lease ran out");
+    assert!(
+        !store.complete_chunk(&id, third, "c", t(71)).await.unwrap(),
+        "none left"
+    );
+    assert_eq!(state_of(&store, &id).await, RunState::Sent);
+}
+
+/// Taking a due run reads it and takes its preparation when it is
+/// preparing and nobody else holds it; other states are only read.
+pub async fn taking_a_run_claims_preparation_only_when_free(store: SharedStore) {
+    let run = new_run("digest", 0, false);
+    assert!(store.create_run(&run).await.unwrap());
+    let (read, taken) = store
+        .take_run(&run.id, "a", t(60), t(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (read.id.clone(), read.state, taken),
+        (run.id.clone(), RunState::Preparing, true)
+    );
+    assert!(!is_due(&store, &run.id, t(59)).await, "held until t(60)");
+    let (_, taken) = store
+        .take_run(&run.id, "b", t(90), t(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!taken, "a holds it");
+    let (_, taken) = store
+        .take_run(&run.id, "b", t(120), t(61))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(taken, "a's lease ran out");
+    let sending = sending_run(&store, "other", &[1]).await;
+    let (read, taken) = store
+        .take_run(&sending, "a", t(60), t(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((read.state, taken), (RunState::Sending, false));
+    let unknown = crate::runs::RunId::once("nobody");
+    assert!(
+        store
+            .take_run(&unknown, "a", t(60), t(1))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

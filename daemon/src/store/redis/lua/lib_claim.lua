@@ -1,0 +1,36 @@
+-- Claims a chunk: shared by claim_chunk.lua and finish_and_claim.lua.
+
+-- Claims the lowest chunk that is unclaimed or whose lease expired, of a
+-- sending run or of a cancelled run that still drains.
+-- now_us and lease_end: µs as text (exact: a Lua number prints rounded).
+-- Returns {chunk number, chunk JSON, per-recipient '1' when it already has
+-- an outcome else '0', 1 when cancelled}, or nil when there is none.
+local function claim_next(run, leases, owners, bodies, ids, outcomes, now_us, owner, lease_end)
+  local f = redis.call('HMGET', run, 'state', 'drain', 'chunks', 'next_chunk')
+  local cancelled = f[1] == 'cancelled' and f[2] == '1'
+  if f[1] ~= 'sending' and not cancelled then return nil end
+  local pick
+  for _, c in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', '(' .. now_us)) do
+    local n = tonumber(c)
+    if not pick or n < pick then pick = n end
+  end
+  local nxt = tonumber(f[4])
+  local fresh = false
+  if nxt < tonumber(f[3]) and (not pick or nxt < pick) then
+    pick, fresh = nxt, true
+    redis.call('HSET', run, 'next_chunk', nxt + 1)
+  end
+  if not pick then return nil end
+  redis.call('ZADD', leases, lease_end, pick)
+  redis.call('HSET', owners, pick, owner)
+  local body = redis.call('HGET', bodies, pick) or ''
+  local flags = {}
+  -- Only a reclaimed chunk can hold recipients with outcomes already.
+  if not fresh then
+    for id in string.gmatch(redis.call('HGET', ids, pick) or '', '[^\31]+') do
+      flags[#flags + 1] = redis.call('HEXISTS', outcomes, id)
+    end
+  end
+  return {pick, body, table.concat(flags), cancelled and 1 or 0}
+end
+
