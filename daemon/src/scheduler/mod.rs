@@ -28,9 +28,9 @@ use tracing::{debug, info, warn};
 const SAFETY_NET: Duration = Duration::from_secs(5);
 
 /// Due runs taken from the agenda per pass: a burst of one-recipient
-/// runs is latency-bound (each run a chain of store calls), so more runs
-/// in flight is more throughput (P4 (b): 256 gave 1,400 runs/s at 20,000
-/// runs, 1,024 gave 2,000 to 2,300).
+/// runs waits mostly on round trips (each run a chain of store calls), so
+/// more runs in flight can be more throughput (benches/README.md, P4 (b)
+/// session 4: up to 1.5 times at 20,000 runs, none on a loaded machine).
 const DUE_PER_PASS: usize = 1024;
 
 /// How long the loop lets wake-ups gather before a pass.
