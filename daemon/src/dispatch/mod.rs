@@ -57,7 +57,7 @@ impl Dispatcher {
         &self,
         run: Run,
         snapshot: Option<Snapshot>,
-        claimed: Option<ClaimedChunk>,
+        mut claimed: Option<ClaimedChunk>,
         _guard: BusyGuard,
     ) {
         let id = run.id.clone();
@@ -75,7 +75,6 @@ impl Dispatcher {
         // plugin host's, about a batch) take them from this span.
         let span = info_span!("run", delivery_id = %id.delivery_id(), run_id = %id);
         let mut set = JoinSet::new();
-        let mut claimed = claimed;
         for _ in 0..workers {
             let engine = self.engine.clone();
             let context = context.clone();

@@ -67,22 +67,38 @@ impl RedisStore {
         sooner: bool,
         args: &[String],
     ) -> StoreResult<Transition> {
-        if sooner {
-            self.lower_agenda(id, now).await?;
-        }
         let k = self.run_keys(id);
-        let reply = self
-            .eval_run(script, id, &[&k.run, &k.leases], args)
+        let (transition, _) = self
+            .transition_with(script, id, &[&k.run, &k.leases], now, sooner, args)
             .await?;
-        let transition = self.transition_of(&k.run, &reply)?;
-        if sooner && matches!(transition, Transition::Done(_)) {
-            self.announce();
-        }
         Ok(transition)
     }
 
+    /// [`transition`](Self::transition) with the script's own keys (the
+    /// run hash first); also returns the reply, for what follows the
+    /// transition in it.
+    pub(super) async fn transition_with(
+        &self,
+        script: &Script,
+        id: &RunId,
+        keys: &[&str],
+        now: DateTime<Utc>,
+        sooner: bool,
+        args: &[String],
+    ) -> StoreResult<(Transition, RunReply)> {
+        if sooner {
+            self.lower_agenda(id, now).await?;
+        }
+        let reply = self.eval_run(script, id, keys, args).await?;
+        let transition = Self::transition_of(keys[0], &reply)?;
+        if sooner && matches!(transition, Transition::Done(_)) {
+            self.announce();
+        }
+        Ok((transition, reply))
+    }
+
     /// A transition script's outcome, from its reply's first two results.
-    pub(super) fn transition_of(&self, key: &str, reply: &RunReply) -> StoreResult<Transition> {
+    fn transition_of(key: &str, reply: &RunReply) -> StoreResult<Transition> {
         match reply.text(0)?.as_str() {
             "done" => {
                 let run = run_from_fields(key, &fields(reply.rest[1].clone())?)?;

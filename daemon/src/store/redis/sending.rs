@@ -55,22 +55,24 @@ impl RedisStore {
         now: DateTime<Utc>,
     ) -> StoreResult<(Transition, Option<ClaimedChunk>)> {
         let k = self.run_keys(id);
-        // Ending preparation may make the run due sooner: see `mod.rs`.
-        self.lower_agenda(id, now).await?;
         let (number, body, ids) = match last {
             Some(chunk) => (chunk.number.to_string(), to_json(chunk), chunk_ids(chunk)),
             None => Default::default(),
         };
         let mut args = preparation_args(owner, prepared, now);
         args.extend([micros(lease_until).to_string(), number, body, ids]);
-        let keys = k.claim_keys();
-        let reply = self
-            .eval_run(&scripts::FINISH_AND_CLAIM, id, &keys, &args)
+        // Ending preparation may make the run due sooner, as with
+        // `finish_preparation`.
+        let (transition, reply) = self
+            .transition_with(
+                &scripts::FINISH_AND_CLAIM,
+                id,
+                &k.claim_keys(),
+                now,
+                true,
+                &args,
+            )
             .await?;
-        let transition = self.transition_of(&k.run, &reply)?;
-        if let Transition::Done(_) = transition {
-            self.announce();
-        }
         Ok((transition, claimed(&k.chunks, &reply, 2)?))
     }
 
