@@ -5,7 +5,9 @@
 //! `p1_throughput [RECIPIENTS] [BATCH_SIZE] [--cluster | --redis-only]`
 //! (defaults 200000, 50). With `--cluster`: one Redis against a 3-master
 //! Redis Cluster on the same machine, instead of Redis against the
-//! embedded store; with `--redis-only`: one Redis alone.
+//! embedded store; with `--redis-only`: one Redis alone. With `P1_STATS`
+//! set it also prints the private Redis's `INFO commandstats` after the
+//! run, and with `P1_LOG` set the daemons' logs (where the time went).
 
 #[path = "sending_bed/mod.rs"]
 mod bed;
@@ -42,5 +44,17 @@ fn main() {
             timing.cpu.per_recipient(n),
             (timing.total - timing.sending).as_secs_f64()
         );
+        if let (Some(_), Some(redis)) = (std::env::var_os("P1_STATS"), bed.redis.as_ref()) {
+            let out = std::process::Command::new("redis-cli")
+                .args(["-p", &redis.port().to_string(), "info", "commandstats"])
+                .output()
+                .unwrap();
+            println!("{}", String::from_utf8_lossy(&out.stdout));
+        }
+        if std::env::var_os("P1_LOG").is_some() {
+            for d in &bed.daemons {
+                println!("{}", d.log());
+            }
+        }
     }
 }

@@ -29,33 +29,24 @@ impl RedisStore {
                 .arg(o.outcome.as_str())
                 .arg(to_json(o));
         }
-        let reply: Option<(String, Vec<usize>)> = invocation
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(store_err)?;
-        let Some((_channel, new)) = reply else {
-            return Err(StoreError::Other(format!(
-                "cannot record outcomes of run `{id}`: the store has no such run"
-            )));
-        };
-        if new.is_empty() {
-            return Ok(());
-        }
-        // History and the provider id index live in other slots: one
-        // pipelined round trip for the whole batch, for new outcomes only.
+        // History and the provider id index live in other slots, so not in
+        // the script; they ride in the same pipeline (one round trip per
+        // batch) and are written for every outcome, not only the new ones:
+        // `ZADD NX` keeps the first instant of an outcome recorded twice,
+        // `LT` the recipient's oldest entry, and a message id sent twice
+        // points to the same recipient either way.
         let mut pipe = redis::pipe();
+        pipe.invoke_script(&invocation);
         let mut message_ids = redis::cmd("HSET");
         message_ids.arg(&self.global.messages);
         let mut any_message_id = false;
         // Retention finds old history through each recipient's oldest entry.
         let mut due = redis::cmd("ZADD");
         due.arg(&self.global.history_due).arg("LT");
-        for position in new {
-            let Some(o) = outcomes.get(position.wrapping_sub(1)) else {
-                continue;
-            };
+        for o in outcomes {
             pipe.cmd("ZADD")
                 .arg(keys::history(&self.prefix, &o.recipient_id))
+                .arg("NX")
                 .arg(micros(o.at))
                 .arg(id.as_str())
                 .ignore();
@@ -71,9 +62,26 @@ impl RedisStore {
             pipe.add_command(message_ids).ignore();
         }
         pipe.add_command(due).ignore();
-        pipe.query_async::<()>(&mut self.conn())
-            .await
-            .map_err(store_err)
+        let reply: (Option<u64>,) = match pipe.query_async(&mut self.conn()).await {
+            // A Redis restarted without its script cache: load it and send
+            // the batch again (every command in it is idempotent).
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                scripts::RECORD_OUTCOMES
+                    .load_async(&mut self.conn())
+                    .await
+                    .map_err(store_err)?;
+                pipe.query_async(&mut self.conn())
+                    .await
+                    .map_err(store_err)?
+            }
+            other => other.map_err(store_err)?,
+        };
+        if reply.0.is_none() {
+            return Err(StoreError::Other(format!(
+                "cannot record outcomes of run `{id}`: the store has no such run"
+            )));
+        }
+        Ok(())
     }
 
     pub(super) async fn outcome_impl(

@@ -2,10 +2,8 @@
 -- for the new ones only.
 -- KEYS[1]: run hash   KEYS[2]: outcomes (recipient id → outcome JSON)
 -- ARGV[3i-2]: recipient id   ARGV[3i-1]: outcome   ARGV[3i]: outcome JSON
--- Returns: {channel, positions (1-based) of the newly recorded outcomes}, or
---   false when the run does not exist
-local channel = redis.call('HGET', KEYS[1], 'channel')
-if not channel then return false end
+-- Returns: how many outcomes were new, or false when the run does not exist
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local field = { delivered = 'delivered', bounced = 'bounced', failed = 'failed',
   cancelled = 'cancelled_n' }
 -- One HMGET and one HSET for the batch instead of an HSETNX per
@@ -19,7 +17,7 @@ for from = 1, #ids, SLICE do
   local got = redis.call('HMGET', KEYS[2], unpack(ids, from, math.min(from + SLICE - 1, #ids)))
   for k = 1, #got do present[from + k - 1] = got[k] end
 end
-local add, new, set, seen = {}, {}, {}, {}
+local add, set, seen, new = {}, {}, {}, 0
 for n, id in ipairs(ids) do
   -- The first of a recipient named twice wins, as HSETNX would have it.
   if not present[n] and not seen[id] then
@@ -29,7 +27,7 @@ for n, id in ipairs(ids) do
     set[#set + 1] = ARGV[i + 2]
     local counter = field[ARGV[i + 1]]
     if counter then add[counter] = (add[counter] or 0) + 1 end
-    new[#new + 1] = n
+    new = new + 1
   end
 end
 for from = 1, #set, SLICE do
@@ -38,4 +36,4 @@ end
 for counter, n in pairs(add) do
   redis.call('HINCRBY', KEYS[1], counter, n)
 end
-return {channel, new}
+return new

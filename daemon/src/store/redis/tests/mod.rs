@@ -149,6 +149,11 @@ fn outcome(recipient: &str, outcome: Outcome, at: DateTime<Utc>) -> RecipientOut
     }
 }
 
+/// A raw command on the test's own redis-server.
+async fn raw<T: redis::FromRedisValue>(store: &RedisStore, cmd: &mut redis::Cmd) -> T {
+    cmd.query_async(&mut store.conn()).await.unwrap()
+}
+
 /// The state of a transition's run, or a panic naming what came back.
 fn done(transition: Transition) -> crate::store::Run {
     match transition {

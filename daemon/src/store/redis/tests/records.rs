@@ -38,6 +38,41 @@ async fn outcomes_are_set_once_and_counted_once_with_history_and_message_ids() {
     );
 }
 
+/// History and provider ids ride in the outcomes' pipeline, not in their
+/// script: a batch recorded again (after a crash or a reclaim) puts back an
+/// index entry lost in between and counts nothing twice, and a script
+/// cache emptied under the store (a Redis restarted without it) is loaded
+/// again.
+#[tokio::test]
+async fn a_batch_recorded_again_restores_lost_index_entries_and_survives_a_script_flush() {
+    let f = fixture().await;
+    let run = new_run("weekly", false);
+    prepare(&f.store, &run, 1, 2, t(100)).await;
+    let s = &f.store;
+    let batch = [outcome("r0", Outcome::Delivered, t(101))];
+    s.record_outcomes(&run.id, &batch).await.unwrap();
+    let history = super::super::keys::history(&s.prefix, "r0");
+    let _: i64 = raw(s, redis::cmd("UNLINK").arg(&history)).await;
+    let _: i64 = raw(s, redis::cmd("HDEL").arg(&s.global.messages).arg("pm-r0")).await;
+    let _: String = raw(s, redis::cmd("SCRIPT").arg("FLUSH")).await;
+
+    let again = [outcome("r0", Outcome::Delivered, t(105))];
+    s.record_outcomes(&run.id, &again).await.unwrap();
+    s.record_outcomes(&run.id, &[outcome("r1", Outcome::Failed, t(106))])
+        .await
+        .unwrap();
+    let counters = s.run(&run.id).await.unwrap().unwrap().counters;
+    assert_eq!((counters.delivered, counters.failed), (1, 1));
+    let entries = s.history("r0", None, 10).await.unwrap().items;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].at, t(101), "the first record's instant");
+    assert_eq!(
+        s.find_message("pm-r0").await.unwrap(),
+        Some((run.id.clone(), "r0".to_owned()))
+    );
+    assert_eq!(s.history("r1", None, 10).await.unwrap().items.len(), 1);
+}
+
 #[tokio::test]
 async fn feedback_turns_delivered_into_bounced_and_moves_the_counters() {
     let f = fixture().await;

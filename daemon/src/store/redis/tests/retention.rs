@@ -5,11 +5,6 @@ use super::*;
 use crate::store::{Step, TrackingKind};
 use std::collections::BTreeMap;
 
-/// A raw command on the test's own redis-server.
-async fn raw<T: redis::FromRedisValue>(store: &RedisStore, cmd: &mut redis::Cmd) -> T {
-    cmd.query_async(&mut store.conn()).await.unwrap()
-}
-
 #[tokio::test]
 async fn erasing_rewrites_chunks_as_json_the_store_reads_back() {
     let f = fixture().await;
