@@ -29,6 +29,8 @@ pub struct Bed {
     pub cluster: Option<RedisCluster>,
     pub backend: Backend,
     pub daemons: Vec<Daemon>,
+    /// Deliveries dropped so far: each run gets a delivery of its own.
+    runs: std::cell::Cell<u32>,
 }
 
 impl Bed {
@@ -47,6 +49,7 @@ impl Bed {
             cluster,
             backend,
             daemons: Vec::new(),
+            runs: std::cell::Cell::new(0),
         }
     }
 
@@ -94,10 +97,21 @@ impl Bed {
     /// As [`Bed::run`], also timing the sending phase alone: from the
     /// first recorded outcome (preparation done) to the last.
     pub fn run_timed(&self, n: u64, mut sample: impl FnMut()) -> Timing {
+        // A second run on the same bed is a new delivery to the same
+        // audience: its recipients have a history already.
+        let run = self.runs.replace(self.runs.get() + 1);
+        let id = if run == 0 {
+            "bench".to_owned()
+        } else {
+            format!("bench{run}")
+        };
+        let before: u64 = self.daemons.iter().map(|d| messages_total(&d.url())).sum();
         let cpu_before = self.cpu();
-        let yaml = "id: bench\nchannel: count\naudience:\n  file: bench.csv\ncontent:\n  body: \"Hello {{ name }}\"\n";
+        let yaml = format!(
+            "id: {id}\nchannel: count\naudience:\n  file: bench.csv\ncontent:\n  body: \"Hello {{{{ name }}}}\"\n"
+        );
         let start = Instant::now();
-        std::fs::write(self.dir.path().join("deliveries/bench.yaml"), yaml)
+        std::fs::write(self.dir.path().join(format!("deliveries/{id}.yaml")), yaml)
             .expect("the delivery is written");
         let mut next = Instant::now();
         let mut first_outcome = None;
@@ -105,7 +119,12 @@ impl Bed {
             sample();
             if Instant::now() >= next {
                 next = Instant::now() + Duration::from_millis(50);
-                let done: u64 = self.daemons.iter().map(|d| messages_total(&d.url())).sum();
+                let done: u64 = self
+                    .daemons
+                    .iter()
+                    .map(|d| messages_total(&d.url()))
+                    .sum::<u64>()
+                    - before;
                 if done > 0 && first_outcome.is_none() {
                     first_outcome = Some((Instant::now(), done));
                 }
