@@ -313,17 +313,38 @@ pub async fn open_store(config: &Config) -> Result<SharedStore, StoreError> {
                 RedisTopology::Single(s.url.clone().unwrap_or_default())
             };
             let store = RedisStore::connect_topology(topology, s.key_prefix.clone()).await?;
-            if !store.appendonly_enabled().await.unwrap_or(true) {
-                warn!(
-                    "Redis persistence is off (appendonly no): a Redis restart loses runs and outcomes. Set `appendonly yes` (see the README's deployment section)."
-                );
-            }
-            if !store.noeviction().await.unwrap_or(true) {
-                warn!(
-                    "Redis may evict keys when full (maxmemory-policy is not noeviction): it would drop runs, leases or outcomes. Set `maxmemory-policy noeviction` (see the README's operations section)."
-                );
-            }
+            tokio::spawn(warn_about_redis_settings(store.clone()));
             Ok(Arc::new(store))
         }
+    }
+}
+
+/// Warns about Redis settings that put runs and outcomes at risk. A Redis
+/// down at start-up is asked again, less and less often, until it answers:
+/// its settings matter as much once it is up.
+async fn warn_about_redis_settings(store: crate::store::redis::RedisStore) {
+    let mut pause = std::time::Duration::from_secs(1);
+    let (appendonly, noeviction) = loop {
+        match tokio::try_join!(store.appendonly_enabled(), store.noeviction()) {
+            Ok(settings) => break settings,
+            Err(StoreError::Unavailable(_)) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(30));
+            }
+            Err(error) => {
+                warn!(%error, "Could not read Redis's persistence and eviction settings; check them by hand (see the README's operations section).");
+                return;
+            }
+        }
+    };
+    if !appendonly {
+        warn!(
+            "Redis persistence is off (appendonly no): a Redis restart loses runs and outcomes. Set `appendonly yes` (see the README's deployment section)."
+        );
+    }
+    if !noeviction {
+        warn!(
+            "Redis may evict keys when full (maxmemory-policy is not noeviction): it would drop runs, leases or outcomes. Set `maxmemory-policy noeviction` (see the README's operations section)."
+        );
     }
 }

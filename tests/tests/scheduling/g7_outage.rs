@@ -144,3 +144,35 @@ fn a_ten_second_redis_outage_delays_work_and_loses_nothing() {
     assert!(resumed.is_some(), "the cron deliveries did not resume");
     daemon.stop();
 }
+
+/// A Redis that is down when the daemon starts is checked once it
+/// answers: settings that put runs and outcomes at risk are still named.
+#[test]
+fn a_redis_down_at_start_up_gets_its_settings_checked_once_it_answers() {
+    let mut f = Fixture::start();
+    let mut redis = herald_test_support::RedisServer::start_with(&[
+        "--appendonly",
+        "no",
+        "--maxmemory-policy",
+        "allkeys-lru",
+    ]);
+    redis.stop();
+    let config = f.config("").replace(&f.redis.url(), &redis.url());
+    f.redis.stop();
+    let back = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(2));
+        redis.restart();
+        redis
+    });
+    let daemon = f.daemon("herald", &config);
+    let _redis = back.join().unwrap();
+    let warned = wait_for(Duration::from_secs(10), || {
+        let log = daemon.log();
+        log.contains("appendonly no") && log.contains("maxmemory-policy is not noeviction")
+    });
+    assert!(
+        warned.is_some(),
+        "no warning about the settings of a Redis that came up late:\n{}",
+        daemon.log()
+    );
+}
