@@ -49,6 +49,12 @@ fn main() {
                 timing.cpu.per_recipient(n),
                 (timing.total - timing.sending).as_secs_f64()
             );
+            if let Some(redis) = &bed.redis {
+                println!(
+                    "P1 {backend:?}: the recipients' history indexed {:.2} s after the last outcome",
+                    history_indexed(redis.port()).as_secs_f64()
+                );
+            }
         }
         if let (Some(_), Some(redis)) = (std::env::var_os("P1_STATS"), bed.redis.as_ref()) {
             let out = std::process::Command::new("redis-cli")
@@ -62,5 +68,31 @@ fn main() {
                 println!("{}", d.log());
             }
         }
+    }
+}
+
+/// How long until the daemons' history indexer has written every queued
+/// outcome into its recipient's history (it works once sending pauses, so
+/// P1's figure leaves it out: this says how long it took).
+fn history_indexed(port: u16) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    loop {
+        let out = std::process::Command::new("redis-cli")
+            .args([
+                "-p",
+                &port.to_string(),
+                "ZCARD",
+                "herald:{herald}:history_pending",
+            ])
+            .output()
+            .expect("redis-cli runs");
+        if String::from_utf8_lossy(&out.stdout).trim() == "0" {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(300),
+            "history still queued after 5 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }

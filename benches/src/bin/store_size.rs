@@ -47,6 +47,7 @@ async fn main() -> Result<()> {
     let mut per_run = Vec::new();
     for r in 0..runs {
         let id = write_run(&store, n, r).await?;
+        indexed(&mut raw).await?;
         let now = used_memory(&mut raw).await?;
         per_run.push((now - last) as f64 / n as f64);
         println!(
@@ -166,6 +167,21 @@ async fn write_run(store: &RedisStore, n: usize, r: usize) -> Result<RunId> {
             .await?;
     }
     Ok(id)
+}
+
+/// Waits until the store's history indexer has written every queued
+/// outcome into its recipient's history (it starts once recording stops).
+async fn indexed(raw: &mut redis::aio::MultiplexedConnection) -> Result<()> {
+    loop {
+        let pending: i64 = redis::cmd("ZCARD")
+            .arg("herald:{herald}:history_pending")
+            .query_async(raw)
+            .await?;
+        if pending == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// `used_memory` of `INFO memory`.

@@ -21,6 +21,10 @@ pub(super) struct RunKeys {
     pub chunk_ids: String,
     /// HASH: recipient id → outcome JSON.
     pub outcomes: String,
+    /// LIST: new outcomes not yet in their recipients' history, one
+    /// element per recorded batch: `µs \x1f recipient id` entries joined
+    /// by `\x1e`.
+    pub unindexed: String,
     /// SET: recipients who opened (or clicked).
     pub opens: String,
     /// SET: recipients who clicked.
@@ -49,6 +53,7 @@ impl RunKeys {
             chunks: key("chunks"),
             chunk_ids: key("chunk_ids"),
             outcomes: key("outcomes"),
+            unindexed: key("unindexed"),
             opens: key("opens"),
             clicks: key("clicks"),
             unsubscribes: key("unsubscribes"),
@@ -85,6 +90,9 @@ pub(super) struct GlobalKeys {
     /// ZSET: recipient id → instant (µs) of their oldest history entry,
     /// so retention finds old history without scanning every recipient.
     pub history_due: String,
+    /// ZSET: run id → instant (µs) of its oldest outcome not yet in its
+    /// recipients' history (`:unindexed`), for the history indexer.
+    pub history_pending: String,
     /// HASH: `run id\nrecipient id` → when the erasure was asked, for runs
     /// not finished yet.
     pub erasures: String,
@@ -105,6 +113,7 @@ impl GlobalKeys {
             messages: format!("{base}:messages"),
             soft_bounces: format!("{base}:soft_bounces"),
             history_due: format!("{base}:history_due"),
+            history_pending: format!("{base}:history_pending"),
             erasures: format!("{base}:erasures"),
             changes: format!("{prefix}:changes"),
             prefix: base,

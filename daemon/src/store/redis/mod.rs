@@ -14,6 +14,7 @@
 mod codec;
 mod connection;
 mod gather;
+mod indexer;
 mod keys;
 mod lists;
 mod outcomes;
@@ -56,6 +57,8 @@ pub struct RedisStore {
     global: Arc<GlobalKeys>,
     /// Agenda instants and announcements, gathered across runs.
     gather: Gather,
+    /// Writes queued outcomes into their recipients' history.
+    indexer: Arc<indexer::Indexer>,
     changes: Arc<Notify>,
     _listener: Arc<Listener>,
     /// Tests keep their private redis-server alive as long as the store.
@@ -95,11 +98,17 @@ impl RedisStore {
         let changes = Arc::new(Notify::new());
         let task = tokio::spawn(listen(subscriber, global.changes.clone(), changes.clone()));
         let gather = Gather::start(conn.clone(), global.clone());
+        let indexer = Arc::new(indexer::Indexer::start(
+            conn.clone(),
+            key_prefix.clone(),
+            global.clone(),
+        ));
         Ok(RedisStore {
             conn,
             prefix: key_prefix,
             global,
             gather,
+            indexer,
             changes,
             _listener: Arc::new(Listener(task)),
             #[cfg(test)]

@@ -22,35 +22,34 @@ impl RedisStore {
         }
         let k = self.run_keys(id);
         let mut invocation = scripts::RECORD_OUTCOMES.prepare_invoke();
-        invocation.key(&k.run).key(&k.outcomes);
+        invocation.key(&k.run).key(&k.outcomes).key(&k.unindexed);
         for o in outcomes {
             invocation
                 .arg(&o.recipient_id)
                 .arg(o.outcome.as_str())
-                .arg(to_json(o));
+                .arg(to_json(o))
+                .arg(micros(o.at));
         }
-        // History and the provider id index live in other slots, so not in
-        // the script; they ride in the same pipeline (one round trip per
-        // batch) and are written for every outcome, not only the new ones:
-        // `ZADD NX` keeps the first instant of an outcome recorded twice,
-        // `LT` the recipient's oldest entry, and a message id sent twice
-        // points to the same recipient either way.
+        // One round trip per batch. The recipients' history keys live in
+        // other slots, one key each: writing them here cost more of Redis
+        // than the rest of the batch (benches/README.md, P1), so the script
+        // queues the new outcomes in the run's slot and the indexer
+        // (`indexer.rs`) writes the history later; reads merge the queue.
+        // The run is marked pending after the script, and with every batch:
+        // an indexer that empties the queue unmarks it and then looks at
+        // the queue again (`indexer::index_run`).
         let mut pipe = redis::pipe();
         pipe.invoke_script(&invocation);
+        pipe.cmd("ZADD")
+            .arg(&self.global.history_pending)
+            .arg("NX")
+            .arg(micros(outcomes[0].at))
+            .arg(id.as_str())
+            .ignore();
         let mut message_ids = redis::cmd("HSET");
         message_ids.arg(&self.global.messages);
         let mut any_message_id = false;
-        // Retention finds old history through each recipient's oldest entry.
-        let mut due = redis::cmd("ZADD");
-        due.arg(&self.global.history_due).arg("LT");
         for o in outcomes {
-            pipe.cmd("ZADD")
-                .arg(keys::history(&self.prefix, &o.recipient_id))
-                .arg("NX")
-                .arg(micros(o.at))
-                .arg(id.as_str())
-                .ignore();
-            due.arg(micros(o.at)).arg(&o.recipient_id);
             if let Some(pmid) = &o.provider_message_id {
                 message_ids
                     .arg(pmid)
@@ -58,10 +57,12 @@ impl RedisStore {
                 any_message_id = true;
             }
         }
+        // A message id sent twice (a batch resent after a crash) points to
+        // the same recipient either way.
         if any_message_id {
             pipe.add_command(message_ids).ignore();
         }
-        pipe.add_command(due).ignore();
+        self.indexer.recorded();
         let reply: (Option<u64>,) = match pipe.query_async(&mut self.conn()).await {
             // A Redis restarted without its script cache: load it and send
             // the batch again (every command in it is idempotent).
@@ -203,6 +204,10 @@ impl RedisStore {
         let max = after
             .as_ref()
             .map_or("+inf".to_owned(), |(us, _)| us.to_string());
+        // Outcomes the indexer has not written yet (`indexer.rs`) are read
+        // from the runs that have some queued, before the index: one that
+        // moves in between is then seen twice (and kept once), not missed.
+        let queued = self.queued_history(recipient_id).await?;
         let mut picked: Vec<(String, i64)> = Vec::new();
         let mut offset = 0;
         let batch = limit + 1 + 16;
@@ -229,6 +234,14 @@ impl RedisStore {
                 break;
             }
         }
+        for (run, us) in queued {
+            if !seen(&after, &run, us) && !picked.iter().any(|(m, _)| run_of(m) == run) {
+                picked.push((run, us));
+            }
+        }
+        // Newest first; at one instant, the greater run id first.
+        picked
+            .sort_by(|(a, a_us), (b, b_us)| b_us.cmp(a_us).then_with(|| run_of(b).cmp(run_of(a))));
         let next_cursor = if picked.len() > limit {
             picked.truncate(limit);
             picked
@@ -300,6 +313,44 @@ impl RedisStore {
             });
         }
         Ok(Page { items, next_cursor })
+    }
+
+    /// `(run id, outcome instant)` of the outcomes of `recipient_id` still
+    /// queued for the history: one read per run with a queue.
+    async fn queued_history(&self, recipient_id: &str) -> StoreResult<Vec<(String, i64)>> {
+        let runs: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&self.global.history_pending)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(store_err)?;
+        if runs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        let mut ids = Vec::with_capacity(runs.len());
+        for run in runs {
+            let Ok(id) = run.parse::<RunId>() else {
+                continue;
+            };
+            pipe.cmd("HGET")
+                .arg(self.run_keys(&id).outcomes)
+                .arg(recipient_id);
+            ids.push(id);
+        }
+        let records: Vec<Option<String>> = pipe
+            .query_async(&mut self.conn())
+            .await
+            .map_err(store_err)?;
+        let mut queued = Vec::new();
+        for (id, record) in ids.into_iter().zip(records) {
+            if let Some(json) = record {
+                let o = parse_outcome(&self.run_keys(&id).outcomes, recipient_id, &json)?;
+                queued.push((id.to_string(), micros(o.at)));
+            }
+        }
+        Ok(queued)
     }
 }
 

@@ -55,6 +55,7 @@ run_script!(RELEASE_CHUNK, "release_chunk.lua");
 plain_script!(PUT_CHUNK, "put_chunk.lua");
 plain_script!(RENEW_LEASE, "renew_lease.lua");
 plain_script!(RECORD_OUTCOMES, "record_outcomes.lua");
+plain_script!(TAKE_UNINDEXED, "take_unindexed.lua");
 plain_script!(AMEND_OUTCOME, "amend_outcome.lua");
 plain_script!(RECORD_TRACKING, "record_tracking.lua");
 plain_script!(RECOUNT, "recount.lua");

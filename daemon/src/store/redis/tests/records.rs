@@ -38,21 +38,18 @@ async fn outcomes_are_set_once_and_counted_once_with_history_and_message_ids() {
     );
 }
 
-/// History and provider ids ride in the outcomes' pipeline, not in their
-/// script: a batch recorded again (after a crash or a reclaim) puts back an
-/// index entry lost in between and counts nothing twice, and a script
-/// cache emptied under the store (a Redis restarted without it) is loaded
-/// again.
+/// Provider ids ride in the outcomes' pipeline, not in their script: a
+/// batch recorded again (after a crash or a reclaim) puts back a lost one
+/// and counts nothing twice, and a script cache emptied under the store (a
+/// Redis restarted without it) is loaded again.
 #[tokio::test]
-async fn a_batch_recorded_again_restores_lost_index_entries_and_survives_a_script_flush() {
+async fn a_batch_recorded_again_restores_message_ids_and_survives_a_script_flush() {
     let f = fixture().await;
     let run = new_run("weekly", false);
     prepare(&f.store, &run, 1, 2, t(100)).await;
     let s = &f.store;
     let batch = [outcome("r0", Outcome::Delivered, t(101))];
     s.record_outcomes(&run.id, &batch).await.unwrap();
-    let history = super::super::keys::history(&s.prefix, "r0");
-    let _: i64 = raw(s, redis::cmd("UNLINK").arg(&history)).await;
     let _: i64 = raw(s, redis::cmd("HDEL").arg(&s.global.messages).arg("pm-r0")).await;
     let _: String = raw(s, redis::cmd("SCRIPT").arg("FLUSH")).await;
 
@@ -71,6 +68,86 @@ async fn a_batch_recorded_again_restores_lost_index_entries_and_survives_a_scrip
         Some((run.id.clone(), "r0".to_owned()))
     );
     assert_eq!(s.history("r1", None, 10).await.unwrap().items.len(), 1);
+}
+
+/// The members of a recipient's history key, read raw.
+async fn indexed(s: &RedisStore, recipient: &str) -> Vec<String> {
+    raw(
+        s,
+        redis::cmd("ZRANGE")
+            .arg(super::super::keys::history(&s.prefix, recipient))
+            .arg(0)
+            .arg(-1),
+    )
+    .await
+}
+
+/// Waits (up to 10 s) until no run has outcomes queued for the history.
+async fn until_indexed(s: &RedisStore) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let pending: i64 = raw(s, redis::cmd("ZCARD").arg(&s.global.history_pending)).await;
+        if pending == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "history still queued after 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// New outcomes are queued in the run's slot and the indexer writes them
+/// into each recipient's history key once the instance is quiet; the
+/// queue and the pending mark go. Reads see them before and after alike.
+#[tokio::test]
+async fn the_indexer_moves_queued_outcomes_into_each_recipients_history() {
+    let f = fixture().await;
+    let run = new_run("weekly", false);
+    prepare(&f.store, &run, 1, 3, t(100)).await;
+    let s = &f.store;
+    let batch = [
+        outcome("r0", Outcome::Delivered, t(101)),
+        outcome("r1", Outcome::Failed, t(102)),
+    ];
+    s.record_outcomes(&run.id, &batch).await.unwrap();
+    let before = s.history("r1", None, 10).await.unwrap();
+    assert_eq!(before.items.len(), 1, "a queued outcome is in the history");
+
+    until_indexed(s).await;
+    assert_eq!(indexed(s, "r0").await, vec![run.id.to_string()]);
+    assert_eq!(indexed(s, "r1").await, vec![run.id.to_string()]);
+    let k = s.run_keys(&run.id);
+    let queue: i64 = raw(s, redis::cmd("EXISTS").arg(&k.unindexed)).await;
+    assert_eq!(queue, 0);
+    assert_eq!(s.history("r1", None, 10).await.unwrap(), before);
+    let due: Option<f64> = raw(s, redis::cmd("ZSCORE").arg(&s.global.history_due).arg("r1")).await;
+    assert_eq!(
+        due.map(|us| us as i64),
+        Some(super::super::codec::micros(t(102)))
+    );
+}
+
+/// An outcome erased while it waits in the queue is never indexed.
+#[tokio::test]
+async fn an_outcome_erased_while_queued_is_not_indexed() {
+    let f = fixture().await;
+    let run = new_run("weekly", false);
+    prepare(&f.store, &run, 1, 2, t(100)).await;
+    let s = &f.store;
+    let batch = [
+        outcome("r0", Outcome::Delivered, t(101)),
+        outcome("r1", Outcome::Delivered, t(101)),
+    ];
+    s.record_outcomes(&run.id, &batch).await.unwrap();
+    let k = s.run_keys(&run.id);
+    let _: i64 = raw(s, redis::cmd("HDEL").arg(&k.outcomes).arg("r0")).await;
+
+    until_indexed(s).await;
+    assert!(indexed(s, "r0").await.is_empty());
+    assert_eq!(indexed(s, "r1").await, vec![run.id.to_string()]);
+    assert!(s.history("r0", None, 10).await.unwrap().items.is_empty());
 }
 
 #[tokio::test]

@@ -101,10 +101,19 @@ async fn a_purged_run_keeps_only_its_hash_and_definition() {
         &k.unsubscribes,
         &k.leases,
         &k.owners,
+        &k.unindexed,
     ] {
         let exists: i64 = raw(s, redis::cmd("EXISTS").arg(key)).await;
         assert_eq!(exists, 0, "{key}");
     }
+    let pending: Option<f64> = raw(
+        s,
+        redis::cmd("ZSCORE")
+            .arg(&s.global.history_pending)
+            .arg(run.id.as_str()),
+    )
+    .await;
+    assert_eq!(pending, None, "the run's history queue was drained");
     let purged: Option<String> = raw(s, redis::cmd("HGET").arg(&k.run).arg("purged")).await;
     assert_eq!(purged.as_deref(), Some("1"));
     let messages: i64 = raw(s, redis::cmd("HLEN").arg(&s.global.messages)).await;
