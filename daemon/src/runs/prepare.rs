@@ -172,6 +172,16 @@ fn read_audience(
     rx
 }
 
+/// A batch of rows classified, waiting for its suppression lookup.
+struct Classified {
+    candidates: Vec<FrozenRecipient>,
+    /// Rows left out already (duplicates, bad or missing addresses).
+    excluded: Vec<RecipientOutcome>,
+    lookup: tokio::task::JoinHandle<StoreResult<Vec<Option<crate::store::SuppressionList>>>>,
+    /// When the batch was classified: the instant of its exclusions.
+    at: chrono::DateTime<chrono::Utc>,
+}
+
 /// Accumulates recipients into chunks and counts exclusions.
 struct Freezer<'a> {
     engine: &'a Engine,
@@ -185,6 +195,9 @@ struct Freezer<'a> {
     targeted: u64,
     excluded: BTreeMap<ExclusionReason, u64>,
     pending: Vec<FrozenRecipient>,
+    /// The last batch classified, its suppression lookup on its way
+    /// while the next batch is classified.
+    looking_up: Option<Classified>,
     /// Chunks being written; preparation fails if any write does.
     writes: JoinSet<StoreResult<()>>,
     chunks: u32,
@@ -205,6 +218,7 @@ impl<'a> Freezer<'a> {
             targeted: 0,
             excluded: BTreeMap::new(),
             pending: Vec::new(),
+            looking_up: None,
             writes: JoinSet::new(),
             chunks: 0,
             preview: None,
@@ -212,7 +226,8 @@ impl<'a> Freezer<'a> {
         }
     }
 
-    /// Classifies a batch of rows, records the exclusions, writes full chunks.
+    /// Classifies a batch of rows and starts looking up their addresses in
+    /// the suppression lists; settles the batch before it meanwhile.
     async fn add(&mut self, rows: Vec<AudienceRow>) -> StoreResult<()> {
         let now = self.engine.clock.now();
         let mut excluded = Vec::new();
@@ -227,7 +242,32 @@ impl<'a> Freezer<'a> {
             }
         }
         let addresses: Vec<String> = candidates.iter().map(|r| r.address.clone()).collect();
-        let lists = self.engine.store.suppressed(&addresses).await?;
+        let store = self.engine.store.clone();
+        let lookup = tokio::spawn(async move { store.suppressed(&addresses).await });
+        let classified = Classified {
+            candidates,
+            excluded,
+            lookup,
+            at: now,
+        };
+        match self.looking_up.replace(classified) {
+            Some(previous) => self.settle(previous).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Applies a batch's suppression lookup, records its exclusions and
+    /// writes the chunks it fills.
+    async fn settle(&mut self, batch: Classified) -> StoreResult<()> {
+        let Classified {
+            candidates,
+            mut excluded,
+            lookup,
+            at,
+        } = batch;
+        let lists = lookup.await.map_err(|error| {
+            crate::store::StoreError::Other(format!("a suppression lookup stopped: {error}"))
+        })??;
         for (recipient, list) in candidates.into_iter().zip(lists) {
             match list {
                 Some(list) => {
@@ -235,7 +275,7 @@ impl<'a> Freezer<'a> {
                         crate::store::SuppressionList::Quarantine => ExclusionReason::Quarantined,
                         crate::store::SuppressionList::Denylist => ExclusionReason::Denylisted,
                     };
-                    excluded.push(exclusion(recipient.id, recipient.address, reason, now));
+                    excluded.push(exclusion(recipient.id, recipient.address, reason, at));
                 }
                 None => self.keep(recipient),
             }
@@ -356,6 +396,9 @@ impl<'a> Freezer<'a> {
     /// The counts, and the last chunk still to write (with them), once
     /// every earlier chunk is written.
     async fn finish(mut self) -> StoreResult<(Prepared, Option<Chunk>)> {
+        if let Some(last) = self.looking_up.take() {
+            self.settle(last).await?;
+        }
         while !self.writes.is_empty() {
             self.wrote().await?;
         }
