@@ -77,10 +77,16 @@ impl Indexer {
     }
 }
 
-/// Indexes pending runs whenever the instance is quiet, or they waited too long.
+/// Indexes pending runs whenever the instance is quiet, or they waited too
+/// long; a full page of pending runs indexed is followed by the next at
+/// once (a burst of one-recipient runs leaves thousands).
 async fn work(conn: RedisConn, prefix: String, global: Arc<GlobalKeys>, quiet: Arc<Quiet>) {
+    let mut more = false;
     loop {
-        tokio::time::sleep(TICK).await;
+        if !more {
+            tokio::time::sleep(TICK).await;
+        }
+        more = false;
         let overdue = micros(chrono::Utc::now()) - MAX_LAG.as_micros() as i64;
         let pending: Vec<(String, f64)> = match redis::cmd("ZRANGE")
             .arg(&global.history_pending)
@@ -93,13 +99,17 @@ async fn work(conn: RedisConn, prefix: String, global: Arc<GlobalKeys>, quiet: A
             Ok(pending) => pending,
             Err(_) => continue, // Redis away: the next tick tries again.
         };
+        let full = pending.len() == RUNS_PER_TICK as usize;
         for (run, since) in pending {
             loop {
                 if quiet.since_last() < QUIET && since as i64 > overdue {
                     break;
                 }
                 match index_run(&conn, &prefix, &global, &run).await {
-                    Ok(0) => break,
+                    Ok(0) => {
+                        more = full;
+                        break;
+                    }
                     Ok(_) => tokio::task::yield_now().await,
                     Err(error) => {
                         tracing::debug!(run_id = %run, %error, "Could not index history; will try again.");
