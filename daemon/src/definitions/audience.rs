@@ -12,6 +12,11 @@ use std::rc::Rc;
 /// Largest CSV record accepted (64 KiB): bounds the memory one row can take.
 pub const MAX_RECORD_BYTES: u64 = 64 * 1024;
 
+/// Why an id with a control character is refused: the store separates
+/// ids with control characters in its compact lists.
+pub(crate) const ID_WITH_CONTROL: &str =
+    "the `id` holds a control character (a tab, a line break or another): ids must be printable";
+
 /// One recipient: its `id` and every column (including `id` and the address).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AudienceRow {
@@ -249,6 +254,9 @@ impl Iterator for CsvRows {
                 if id.is_empty() {
                     return Some(Err(row_err("the row has an empty `id`".into())));
                 }
+                if id.chars().any(char::is_control) {
+                    return Some(Err(row_err(ID_WITH_CONTROL.into())));
+                }
                 let fields = self
                     .headers
                     .iter()
@@ -317,6 +325,18 @@ mod tests {
             "{e}"
         );
         assert_eq!(rows[3].as_ref().unwrap().id, "c4");
+    }
+
+    #[test]
+    fn an_id_with_a_control_character_is_a_bad_row() {
+        let (_d, path) = csv(b"id,email\nc\x1e1,a@x.example\nc2,b@x.example\n");
+        let rows: Vec<_> = Audience::File { path }.rows().collect();
+        let e = rows[0].as_ref().unwrap_err().to_string();
+        assert!(
+            e.contains("a.csv:2: the `id` holds a control character"),
+            "{e}"
+        );
+        assert_eq!(rows[1].as_ref().unwrap().id, "c2");
     }
 
     #[test]

@@ -218,6 +218,9 @@ impl Builder<'_> {
                 .map(|(k, v)| (k.clone(), v.value.to_text()))
                 .collect();
             match fields.get("id").map(|s| s.trim()) {
+                Some(id) if id.chars().any(char::is_control) => self
+                    .problems
+                    .at(recipient.pos, super::audience::ID_WITH_CONTROL),
                 Some(id) if !id.is_empty() => {
                     known.extend(fields.keys().cloned());
                     rows.push(AudienceRow {

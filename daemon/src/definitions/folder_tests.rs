@@ -148,6 +148,7 @@ audience:
   recipients:
     - { id: c1, phone: \"+33612345678\" }
     - { phone: \"+33698765432\" }
+    - { id: \"c\\t2\", phone: \"+33611111111\" }
 content:
   from: SHOP
   body: \"Hi {{ first_name }} {% if %}\"
@@ -163,11 +164,12 @@ tracking: { opens: true }
     let expect = [
         "a.yaml:1:5: invalid id `Bad Id`",
         "a.yaml:6:7: this recipient has no `id`",
-        "a.yaml:9:9: `content.body`: template syntax error",
-        "a.yaml:10:12: `content.subject` is not a field of channel `sms`",
-        "a.yaml:15:11: unknown throttle unit `day`",
-        "a.yaml:16:11: `tracking` is for e-mail only",
-        "a.yaml:14:12: `confirm: true` is not allowed with `aggregation: week`",
+        "a.yaml:7:7: the `id` holds a control character",
+        "a.yaml:10:9: `content.body`: template syntax error",
+        "a.yaml:11:12: `content.subject` is not a field of channel `sms`",
+        "a.yaml:16:11: unknown throttle unit `day`",
+        "a.yaml:17:11: `tracking` is for e-mail only",
+        "a.yaml:15:12: `confirm: true` is not allowed with `aggregation: week`",
     ];
     for e in expect {
         assert!(
