@@ -36,7 +36,7 @@ const RUNS_PER_TICK: isize = 64;
 
 /// The store's handle on its indexer; dropping the last one stops it.
 pub(super) struct Indexer {
-    clock: Arc<Quiet>,
+    quiet: Arc<Quiet>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -62,18 +62,18 @@ impl Quiet {
 impl Indexer {
     /// Starts the indexing task on `conn`.
     pub(super) fn start(conn: RedisConn, prefix: String, global: Arc<GlobalKeys>) -> Indexer {
-        let clock = Arc::new(Quiet {
+        let quiet = Arc::new(Quiet {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
         });
-        let task = tokio::spawn(work(conn, prefix, global, clock.clone()));
-        Indexer { clock, task }
+        let task = tokio::spawn(work(conn, prefix, global, quiet.clone()));
+        Indexer { quiet, task }
     }
 
     /// Notes that outcomes are being recorded: indexing waits.
     pub(super) fn recorded(&self) {
-        let now = self.clock.start.elapsed().as_millis() as u64;
-        self.clock.last_ms.store(now, Ordering::Relaxed);
+        let now = self.quiet.start.elapsed().as_millis() as u64;
+        self.quiet.last_ms.store(now, Ordering::Relaxed);
     }
 }
 
