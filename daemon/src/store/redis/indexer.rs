@@ -5,9 +5,9 @@
 //! A recipient's history key lives in a slot of its own, so writing it
 //! costs Redis a command per recipient; done while sending, that was more
 //! than half of Redis's work per recipient (benches/README.md, P1). The
-//! indexer runs when this instance has recorded nothing for [`QUIET`], or
-//! for a run queued longer than [`MAX_LAG`] (a long send does not grow its
-//! queue without end). History reads merge the queued outcomes, so a
+//! indexer takes a run once it has stopped sending and this instance has
+//! recorded nothing for [`QUIET`], or once it has been queued longer than
+//! [`MAX_LAG`] (a long send does not grow its queue without end). History reads merge the queued outcomes, so a
 //! reader never sees the lag. Each instance indexes; `LPOP` hands every
 //! queued batch to one of them. A crash between the pop and the writes
 //! loses those history entries (their outcomes stay), as a crash between
@@ -77,9 +77,10 @@ impl Indexer {
     }
 }
 
-/// Indexes pending runs whenever the instance is quiet, or they waited too
-/// long; a full page of pending runs indexed is followed by the next at
-/// once (a burst of one-recipient runs leaves thousands).
+/// Indexes pending runs that stopped sending while the instance is quiet,
+/// and those that waited too long; a full page of pending runs indexed is
+/// followed by the next at once (a burst of one-recipient runs leaves
+/// thousands).
 async fn work(conn: RedisConn, prefix: String, global: Arc<GlobalKeys>, quiet: Arc<Quiet>) {
     let mut more = false;
     loop {
@@ -101,10 +102,12 @@ async fn work(conn: RedisConn, prefix: String, global: Arc<GlobalKeys>, quiet: A
         };
         let full = pending.len() == RUNS_PER_TICK as usize;
         for (run, since) in pending {
+            if since as i64 > overdue
+                && (quiet.since_last() < QUIET || still_sending(&conn, &prefix, &run).await)
+            {
+                continue;
+            }
             loop {
-                if quiet.since_last() < QUIET && since as i64 > overdue {
-                    break;
-                }
                 match index_run(&conn, &prefix, &global, &run).await {
                     Ok(0) => {
                         more = full;
@@ -119,6 +122,21 @@ async fn work(conn: RedisConn, prefix: String, global: Arc<GlobalKeys>, quiet: A
             }
         }
     }
+}
+
+/// Whether run `run` is still sending (on any instance): its history
+/// waits until it stops, so an idle instance does not take Redis from it.
+async fn still_sending(conn: &RedisConn, prefix: &str, run: &str) -> bool {
+    let Ok(id) = run.parse::<RunId>() else {
+        return false;
+    };
+    let state: Option<String> = redis::cmd("HGET")
+        .arg(RunKeys::new(prefix, &id).run)
+        .arg("state")
+        .query_async(&mut conn.clone())
+        .await
+        .unwrap_or(None);
+    state.as_deref() == Some("sending")
 }
 
 /// Writes up to [`BATCHES_PER_CALL`] queued batches of run `run` into

@@ -98,9 +98,26 @@ async fn until_indexed(s: &RedisStore) {
     }
 }
 
+/// Sends the run's only chunk to the end: the run is `sent`.
+async fn finish_sending(s: &RedisStore, run: &RunId) {
+    let claimed = s
+        .claim_chunk(run, "a", t(300), t(103))
+        .await
+        .unwrap()
+        .unwrap();
+    s.complete_chunk(run, claimed.number, "a", t(104))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.run(run).await.unwrap().unwrap().state,
+        crate::runs::RunState::Sent
+    );
+}
+
 /// New outcomes are queued in the run's slot and the indexer writes them
-/// into each recipient's history key once the instance is quiet; the
-/// queue and the pending mark go. Reads see them before and after alike.
+/// into each recipient's history key once the run has stopped sending and
+/// the instance is quiet; the queue and the pending mark go. Reads see
+/// them before and after alike.
 #[tokio::test]
 async fn the_indexer_moves_queued_outcomes_into_each_recipients_history() {
     let f = fixture().await;
@@ -115,6 +132,10 @@ async fn the_indexer_moves_queued_outcomes_into_each_recipients_history() {
     let before = s.history("r1", None, 10).await.unwrap();
     assert_eq!(before.items.len(), 1, "a queued outcome is in the history");
 
+    // Quiet for longer than the indexer waits, but the run still sends.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(indexed(s, "r1").await.is_empty(), "indexed while sending");
+    finish_sending(s, &run.id).await;
     until_indexed(s).await;
     assert_eq!(indexed(s, "r0").await, vec![run.id.to_string()]);
     assert_eq!(indexed(s, "r1").await, vec![run.id.to_string()]);
@@ -143,6 +164,7 @@ async fn an_outcome_erased_while_queued_is_not_indexed() {
     s.record_outcomes(&run.id, &batch).await.unwrap();
     let k = s.run_keys(&run.id);
     let _: i64 = raw(s, redis::cmd("HDEL").arg(&k.outcomes).arg("r0")).await;
+    finish_sending(s, &run.id).await;
 
     until_indexed(s).await;
     assert!(indexed(s, "r0").await.is_empty());
