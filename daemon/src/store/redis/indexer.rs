@@ -185,6 +185,7 @@ pub(super) async fn index_run(
         }
         pipe.add_command(due).ignore();
         pipe.query_async::<()>(&mut conn.clone()).await?;
+        forget_erased(conn, prefix, &k, run, entries).await?;
     }
     if left == 0 {
         // Unmark, then look again: a batch queued meanwhile was either
@@ -210,6 +211,40 @@ pub(super) async fn index_run(
         }
     }
     Ok(left)
+}
+
+/// Takes back the entries just written whose outcome went meanwhile. An
+/// erasure removes the outcome before the history entry, so an entry this
+/// indexer wrote after the erasure looked is found here, and one written
+/// before is removed by the erasure itself: none outlives its outcome.
+pub(super) async fn forget_erased(
+    conn: &RedisConn,
+    prefix: &str,
+    k: &RunKeys,
+    run: &str,
+    entries: &[String],
+) -> RedisResult<()> {
+    let recipients: Vec<&String> = entries.iter().step_by(2).collect();
+    let still: Vec<Option<String>> = redis::cmd("HMGET")
+        .arg(&k.outcomes)
+        .arg(&recipients)
+        .query_async(&mut conn.clone())
+        .await?;
+    let mut pipe = redis::pipe();
+    let mut any = false;
+    for (recipient, record) in recipients.iter().zip(still) {
+        if record.is_none() {
+            pipe.cmd("ZREM")
+                .arg(keys::history(prefix, recipient))
+                .arg(run)
+                .ignore();
+            any = true;
+        }
+    }
+    if any {
+        pipe.query_async::<()>(&mut conn.clone()).await?;
+    }
+    Ok(())
 }
 
 fn malformed() -> RedisError {

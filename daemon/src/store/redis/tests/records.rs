@@ -351,3 +351,31 @@ async fn the_denylist_wins_and_soft_bounces_quarantine_at_the_threshold() {
         [Some(SuppressionList::Quarantine)]
     );
 }
+
+/// An entry the indexer writes after an erasure removed its outcome (the
+/// indexer had looked just before) is taken back by the indexer's check
+/// after writing; the others stay.
+#[tokio::test]
+async fn an_entry_written_after_its_outcome_was_erased_is_taken_back() {
+    let f = fixture().await;
+    let run = new_run("weekly", false);
+    prepare(&f.store, &run, 1, 2, t(100)).await;
+    let s = &f.store;
+    let batch = [
+        outcome("r0", Outcome::Delivered, t(101)),
+        outcome("r1", Outcome::Delivered, t(101)),
+    ];
+    s.record_outcomes(&run.id, &batch).await.unwrap();
+    finish_sending(s, &run.id).await;
+    until_indexed(s).await;
+    let k = s.run_keys(&run.id);
+    let _: i64 = raw(s, redis::cmd("HDEL").arg(&k.outcomes).arg("r0")).await;
+
+    let us = super::super::codec::micros(t(101)).to_string();
+    let written = ["r0".to_owned(), us.clone(), "r1".to_owned(), us];
+    super::super::indexer::forget_erased(&s.conn, &s.prefix, &k, run.id.as_str(), &written)
+        .await
+        .unwrap();
+    assert!(indexed(s, "r0").await.is_empty());
+    assert_eq!(indexed(s, "r1").await, vec![run.id.to_string()]);
+}
