@@ -329,25 +329,24 @@ impl RedisStore {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
-        let mut ids = Vec::with_capacity(runs.len());
+        let mut keyed = Vec::with_capacity(runs.len());
         for run in runs {
             let Ok(id) = run.parse::<RunId>() else {
                 continue;
             };
-            pipe.cmd("HGET")
-                .arg(self.run_keys(&id).outcomes)
-                .arg(recipient_id);
-            ids.push(id);
+            let outcomes = self.run_keys(&id).outcomes;
+            pipe.cmd("HGET").arg(&outcomes).arg(recipient_id);
+            keyed.push((run, outcomes));
         }
         let records: Vec<Option<String>> = pipe
             .query_async(&mut self.conn())
             .await
             .map_err(store_err)?;
         let mut queued = Vec::new();
-        for (id, record) in ids.into_iter().zip(records) {
+        for ((run, outcomes), record) in keyed.into_iter().zip(records) {
             if let Some(json) = record {
-                let o = parse_outcome(&self.run_keys(&id).outcomes, recipient_id, &json)?;
-                queued.push((id.to_string(), micros(o.at)));
+                let o = parse_outcome(&outcomes, recipient_id, &json)?;
+                queued.push((run, micros(o.at)));
             }
         }
         Ok(queued)

@@ -88,11 +88,7 @@ impl RedisStore {
         }
         // History still queued goes in first: the archive below rewrites
         // the recipients' entries, and the queue goes with the run.
-        while super::indexer::index_run(&self.conn, &self.prefix, &self.global, id.as_str())
-            .await
-            .map_err(store_err)?
-            > 0
-        {}
+        self.drain_history_queue(id.as_str()).await?;
         let batch: Vec<(String, String)> = redis::cmd("HRANDFIELD")
             .arg(&k.outcomes)
             .arg(limit.max(1))
@@ -182,33 +178,15 @@ impl RedisStore {
         // Outcomes queued for the history since before the cutoff are
         // written first, so they are trimmed like the others (queues are
         // seconds old in practice: this finds none).
-        let overdue: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-            .arg(&self.global.history_pending)
-            .arg("-inf")
-            .arg(format!("({}", micros(before)))
-            .arg("LIMIT")
-            .arg(0)
-            .arg(limit.max(1))
-            .query_async(&mut self.conn())
-            .await
-            .map_err(store_err)?;
-        for run in overdue {
-            while super::indexer::index_run(&self.conn, &self.prefix, &self.global, &run)
-                .await
-                .map_err(store_err)?
-                > 0
-            {}
+        for run in self
+            .scored_before(&self.global.history_pending, before, limit)
+            .await?
+        {
+            self.drain_history_queue(&run).await?;
         }
-        let due: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-            .arg(&self.global.history_due)
-            .arg("-inf")
-            .arg(format!("({}", micros(before)))
-            .arg("LIMIT")
-            .arg(0)
-            .arg(limit.max(1))
-            .query_async(&mut self.conn())
-            .await
-            .map_err(store_err)?;
+        let due = self
+            .scored_before(&self.global.history_due, before, limit)
+            .await?;
         if due.is_empty() {
             return Ok(0);
         }
@@ -253,6 +231,35 @@ impl RedisStore {
             .await
             .map_err(store_err)?;
         Ok(removed)
+    }
+
+    /// Up to `limit` members of sorted set `key` scored (µs) before `before`.
+    async fn scored_before(
+        &self,
+        key: &str,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<Vec<String>> {
+        redis::cmd("ZRANGEBYSCORE")
+            .arg(key)
+            .arg("-inf")
+            .arg(format!("({}", micros(before)))
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit.max(1))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(store_err)
+    }
+
+    /// Writes every outcome of run `run` still queued for the history.
+    async fn drain_history_queue(&self, run: &str) -> StoreResult<()> {
+        while super::indexer::index_run(&self.conn, &self.prefix, &self.global, run)
+            .await
+            .map_err(store_err)?
+            > 0
+        {}
+        Ok(())
     }
 
     pub(super) async fn erase_from_run_impl(

@@ -98,6 +98,14 @@ async fn until_indexed(s: &RedisStore) {
     }
 }
 
+/// A run of one chunk of `size` recipients, sending, with `batch` recorded.
+async fn run_with_recorded(s: &RedisStore, size: usize, batch: &[RecipientOutcome]) -> NewRun {
+    let run = new_run("weekly", false);
+    prepare(s, &run, 1, size, t(100)).await;
+    s.record_outcomes(&run.id, batch).await.unwrap();
+    run
+}
+
 /// Sends the run's only chunk to the end: the run is `sent`.
 async fn finish_sending(s: &RedisStore, run: &RunId) {
     let claimed = s
@@ -121,14 +129,12 @@ async fn finish_sending(s: &RedisStore, run: &RunId) {
 #[tokio::test]
 async fn the_indexer_moves_queued_outcomes_into_each_recipients_history() {
     let f = fixture().await;
-    let run = new_run("weekly", false);
-    prepare(&f.store, &run, 1, 3, t(100)).await;
     let s = &f.store;
     let batch = [
         outcome("r0", Outcome::Delivered, t(101)),
         outcome("r1", Outcome::Failed, t(102)),
     ];
-    s.record_outcomes(&run.id, &batch).await.unwrap();
+    let run = run_with_recorded(s, 3, &batch).await;
     let before = s.history("r1", None, 10).await.unwrap();
     assert_eq!(before.items.len(), 1, "a queued outcome is in the history");
 
@@ -154,14 +160,12 @@ async fn the_indexer_moves_queued_outcomes_into_each_recipients_history() {
 #[tokio::test]
 async fn an_outcome_erased_while_queued_is_not_indexed() {
     let f = fixture().await;
-    let run = new_run("weekly", false);
-    prepare(&f.store, &run, 1, 2, t(100)).await;
     let s = &f.store;
     let batch = [
         outcome("r0", Outcome::Delivered, t(101)),
         outcome("r1", Outcome::Delivered, t(101)),
     ];
-    s.record_outcomes(&run.id, &batch).await.unwrap();
+    let run = run_with_recorded(s, 2, &batch).await;
     let k = s.run_keys(&run.id);
     let _: i64 = raw(s, redis::cmd("HDEL").arg(&k.outcomes).arg("r0")).await;
     finish_sending(s, &run.id).await;
@@ -358,14 +362,12 @@ async fn the_denylist_wins_and_soft_bounces_quarantine_at_the_threshold() {
 #[tokio::test]
 async fn an_entry_written_after_its_outcome_was_erased_is_taken_back() {
     let f = fixture().await;
-    let run = new_run("weekly", false);
-    prepare(&f.store, &run, 1, 2, t(100)).await;
     let s = &f.store;
     let batch = [
         outcome("r0", Outcome::Delivered, t(101)),
         outcome("r1", Outcome::Delivered, t(101)),
     ];
-    s.record_outcomes(&run.id, &batch).await.unwrap();
+    let run = run_with_recorded(s, 2, &batch).await;
     finish_sending(s, &run.id).await;
     until_indexed(s).await;
     let k = s.run_keys(&run.id);
