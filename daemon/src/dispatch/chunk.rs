@@ -272,22 +272,10 @@ async fn send_batch(
     // the outcomes (one round trip for both); counting a bounce is not, so
     // it waits until the outcomes are safe and a resent batch is not
     // counted twice.
-    let record = async {
-        if !finals.is_empty() {
-            engine.store.record_outcomes(&run.id, &finals).await?;
-            count_messages(&run.channel, &finals);
-        }
-        Ok(())
-    };
-    let reset = async {
-        if resets.is_empty() {
-            return Ok(());
-        }
-        engine.store.reset_soft_bounces(&resets).await
-    };
-    let (recorded, reset): (StoreResult<()>, StoreResult<()>) = tokio::join!(record, reset);
-    recorded?;
-    reset?;
+    if !finals.is_empty() {
+        engine.store.record_sent(&run.id, &finals, &resets).await?;
+        count_messages(&run.channel, &finals);
+    }
     apply_suppressions(engine, suppressions).await?;
     Ok(retries)
 }

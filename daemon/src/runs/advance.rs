@@ -4,7 +4,7 @@
 use super::{BusyGuard, RunId, RunState, prepare};
 use crate::dispatch::Dispatcher;
 use crate::engine::Engine;
-use crate::store::{CancelReason, RunFilter, StoreResult, Transition};
+use crate::store::{CancelReason, Run, RunFilter, StoreResult, Transition};
 use tracing::{info, warn};
 
 /// Advances one due run; the guard keeps it in hand until the work ends.
@@ -36,18 +36,7 @@ async fn step(
     match run.state {
         // Another instance holds its preparation lease.
         RunState::Preparing if !taken => Ok(()),
-        RunState::Preparing => {
-            // A run due now goes straight on to sending, in hand already,
-            // without waiting for the scheduler's next pass.
-            if let Some(ready) = prepare::prepare(engine, &run).await?
-                && ready.run.state == RunState::Sending
-            {
-                dispatcher
-                    .dispatch(ready.run, Some(ready.snapshot), ready.claimed, guard)
-                    .await;
-            }
-            Ok(())
-        }
+        RunState::Preparing => prepare_and_send(engine, dispatcher, &run, guard).await,
         RunState::Pending => {
             if let Transition::Done(_) = store.expire(id, now).await? {
                 info!(delivery_id = %run.delivery_id, run_id = %id, "Run expired: nobody confirmed it before its deadline.");
@@ -74,6 +63,33 @@ async fn step(
                 .map(|_| ())
         }
     }
+}
+
+/// Works on a run whose preparation this instance has just taken (from
+/// the agenda, or at its creation): prepares it and, when it is due now,
+/// goes straight on to sending it, in hand already, without waiting for
+/// the scheduler's next pass.
+pub async fn prepare_taken(engine: &Engine, dispatcher: &Dispatcher, run: &Run, guard: BusyGuard) {
+    if let Err(error) = prepare_and_send(engine, dispatcher, run, guard).await {
+        metrics::counter!("herald_store_errors_total").increment(1);
+        warn!(delivery_id = %run.delivery_id, run_id = %run.id, %error, "Could not prepare the run; it is prepared again once its preparation lease ends.");
+    }
+}
+
+async fn prepare_and_send(
+    engine: &Engine,
+    dispatcher: &Dispatcher,
+    run: &Run,
+    guard: BusyGuard,
+) -> StoreResult<()> {
+    if let Some(ready) = prepare::prepare(engine, run).await?
+        && ready.run.state == RunState::Sending
+    {
+        dispatcher
+            .dispatch(ready.run, Some(ready.snapshot), ready.claimed, guard)
+            .await;
+    }
+    Ok(())
 }
 
 /// A delivery file was removed: its runs that have not started sending

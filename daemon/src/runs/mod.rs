@@ -11,6 +11,6 @@ pub mod feedback;
 pub mod model;
 pub mod prepare;
 
-pub use advance::{advance, cancel_removed};
+pub use advance::{advance, cancel_removed, prepare_taken};
 pub use busy::{Busy, BusyGuard};
 pub use model::{ExclusionReason, FeedbackEvent, Outcome, Role, RunId, RunState};

@@ -14,11 +14,11 @@ use crate::dispatch::Dispatcher;
 use crate::engine::{Deliveries, Engine};
 use crate::ops::{Readiness, Watchdog};
 use crate::runs::{self, Busy, RunId};
-use crate::store::{NewRun, StoreError, StoreResult};
+use crate::store::{Creation, NewRun, Run, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use plan::Occurrence;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{debug, info, warn};
@@ -41,6 +41,11 @@ const COALESCE: Duration = Duration::from_millis(2);
 /// agenda writes of a wave share calls), few enough to keep a pass short.
 const CREATIONS_AT_ONCE: usize = 256;
 
+/// Runs taken at creation that may wait here for room (each holds its
+/// preparation lease meanwhile); past this, runs are created for the
+/// agenda instead, where any instance may take them.
+const TAKEN_BACKLOG: usize = 8 * DUE_PER_PASS;
+
 /// The scheduler of one daemon instance.
 pub struct Scheduler {
     engine: Arc<Engine>,
@@ -56,6 +61,9 @@ pub struct Scheduler {
     hashes: HashMap<String, String>,
     /// The deliveries the plan was made from.
     known: Deliveries,
+    /// Runs created here with their preparation taken until the instant
+    /// beside them, waiting for room.
+    taken: VecDeque<(Box<Run>, DateTime<Utc>)>,
 }
 
 impl Scheduler {
@@ -76,6 +84,7 @@ impl Scheduler {
             planned: HashMap::new(),
             hashes: HashMap::new(),
             known: Deliveries::default(),
+            taken: VecDeque::new(),
         }
     }
 
@@ -147,6 +156,7 @@ impl Scheduler {
     /// returns how long to sleep.
     async fn pass(&mut self) -> StoreResult<Duration> {
         let now = self.engine.clock.now();
+        self.start_taken();
         self.fire_due(now).await?;
 
         let due = self.engine.store.due_runs(now, DUE_PER_PASS).await?;
@@ -245,18 +255,29 @@ impl Scheduler {
         }
         let store = self.engine.store.clone();
         let now = self.engine.clock.now();
+        let (owner, lease_until) = (&self.engine.owner, self.engine.lease_until());
         let known = &self.known;
-        let attempts: Vec<_> = futures_util::stream::iter(due)
-            .map(|(id, occurrence)| {
+        let room = TAKEN_BACKLOG.saturating_sub(self.taken.len());
+        let attempts: Vec<_> = futures_util::stream::iter(due.into_iter().enumerate())
+            .map(|(i, (id, occurrence))| {
                 let (store, delivery) = (&store, known.get(&id).cloned());
                 async move {
                     let created = match &delivery {
                         Some(delivery) => match new_run(delivery, &occurrence, now) {
-                            Ok(run) => store.create_run(&run).await,
+                            Ok(run) if i < room => {
+                                store.create_and_take(&run, owner, lease_until).await
+                            }
+                            Ok(run) => store.create_run(&run).await.map(|created| {
+                                if created {
+                                    Creation::Created
+                                } else {
+                                    Creation::Existed
+                                }
+                            }),
                             Err(error) => Err(error),
                         },
                         // Removed since it was planned: nothing to create.
-                        None => Ok(false),
+                        None => Ok(Creation::Existed),
                     };
                     (id, occurrence, delivery, created)
                 }
@@ -269,13 +290,17 @@ impl Scheduler {
         let mut moves = Vec::new();
         let mut next = Vec::new();
         let mut created_here = Vec::new();
+        let mut taken = Vec::new();
         for (delivery_id, occurrence, delivery, created) in attempts {
             let Some(delivery) = delivery else { continue };
             match created {
                 Ok(created) => {
-                    if created {
+                    if created != Creation::Existed {
                         info!(delivery_id, run_id = %occurrence.run_id, scheduled_for = %occurrence.instant, "Run created.");
                         metrics::counter!("herald_runs_created_total").increment(1);
+                    }
+                    if let Creation::Taken(run) = created {
+                        taken.push((run, lease_until));
                     }
                     if occurrence.moves_cursor {
                         moves.push((delivery_id.clone(), occurrence.instant));
@@ -295,6 +320,11 @@ impl Scheduler {
             Some(error) => Err(error),
             None => store.advance_cursors(&moves).await,
         };
+        // The runs taken at creation are prepared whatever the cursors: a
+        // run exists once created, and its occurrence's retried creation
+        // is a no-op.
+        self.taken.extend(taken);
+        self.start_taken();
         if let Err(error) = stored {
             // Cursors not stored: the created runs' occurrences stay
             // planned, and their creation is retried (a no-op).
@@ -307,6 +337,33 @@ impl Scheduler {
             self.enqueue(&delivery_id, upcoming);
         }
         Ok(())
+    }
+
+    /// Starts preparing runs taken at creation while fewer than a pass's
+    /// worth are in hand, so a burst is worked on a wave at a time. One
+    /// already in hand here (a retried creation) is left to its worker.
+    fn start_taken(&mut self) {
+        // A run whose lease has (nearly) run out while it waited is left to
+        // the agenda: another instance may be preparing it by then.
+        let half_lease =
+            chrono::Duration::from_std(self.engine.settings.lease / 2).unwrap_or_default();
+        let now = self.engine.clock.now() + half_lease;
+        while self.busy.len() < DUE_PER_PASS {
+            let Some((run, held_until)) = self.taken.pop_front() else {
+                break;
+            };
+            if held_until <= now {
+                continue;
+            }
+            let Some(guard) = self.busy.try_take(&run.id) else {
+                continue;
+            };
+            let engine = self.engine.clone();
+            let dispatcher = self.dispatcher.clone();
+            self.engine.tasks.spawn(async move {
+                runs::prepare_taken(&engine, &dispatcher, &run, guard).await;
+            });
+        }
     }
 
     /// Plans every delivery that is new or changed; forgets removed ones

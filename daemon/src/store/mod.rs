@@ -108,6 +108,30 @@ pub trait Store: Send + Sync + 'static {
     /// when a run with this id exists, whoever created it.
     async fn create_run(&self, run: &NewRun) -> StoreResult<bool>;
 
+    /// Creates the run as [`create_run`](Self::create_run) does and, when
+    /// it is created here, takes its preparation for `owner` until
+    /// `lease_until` in the same step where the backend can, so the
+    /// creator prepares it at once instead of finding it on the agenda.
+    async fn create_and_take(
+        &self,
+        run: &NewRun,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Creation> {
+        if !self.create_run(run).await? {
+            return Ok(Creation::Existed);
+        }
+        Ok(
+            match self
+                .take_run(&run.id, owner, lease_until, run.created_at)
+                .await?
+            {
+                Some((taken, true)) => Creation::Taken(Box::new(taken)),
+                _ => Creation::Created,
+            },
+        )
+    }
+
     /// A run by id.
     async fn run(&self, id: &RunId) -> StoreResult<Option<Run>>;
 
@@ -265,6 +289,23 @@ pub trait Store: Send + Sync + 'static {
     /// outcome keeps it and is not counted twice. Also appends the
     /// recipients' profile history and indexes provider message ids.
     async fn record_outcomes(&self, id: &RunId, outcomes: &[RecipientOutcome]) -> StoreResult<()>;
+
+    /// A sent batch's bookkeeping in one step where the backend can:
+    /// records its final outcomes as [`record_outcomes`](Self::record_outcomes)
+    /// does and resets the soft-bounce counts of the addresses that took a
+    /// message as [`reset_soft_bounces`](Self::reset_soft_bounces) does.
+    async fn record_sent(
+        &self,
+        id: &RunId,
+        outcomes: &[RecipientOutcome],
+        accepted_by: &[String],
+    ) -> StoreResult<()> {
+        let (recorded, reset) = tokio::join!(
+            self.record_outcomes(id, outcomes),
+            self.reset_soft_bounces(accepted_by)
+        );
+        recorded.and(reset)
+    }
 
     /// Marks a claimed chunk finished; the run becomes `sent` when it was
     /// the last one (a cancelled run records its end). Returns whether the

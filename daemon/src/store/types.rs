@@ -288,6 +288,17 @@ mod instant_text {
     }
 }
 
+/// What [`Store::create_and_take`](super::Store::create_and_take) did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Creation {
+    /// A run with this id existed already: nothing changed.
+    Existed,
+    /// Created, but its preparation is not this owner's (yet).
+    Created,
+    /// Created with its preparation taken by the owner: the run as stored.
+    Taken(Box<Run>),
+}
+
 /// The result of an action on a run (confirm, cancel, pause, resume, ...).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transition {

@@ -200,3 +200,40 @@ pub async fn taking_a_run_claims_preparation_only_when_free(store: SharedStore) 
             .is_none()
     );
 }
+
+/// Creating and taking makes the run and takes its preparation for the
+/// creator in one step: the run comes back as stored, held until the
+/// lease ends; a second creation changes nothing.
+pub async fn creating_and_taking_a_run_holds_its_preparation_for_the_creator(store: SharedStore) {
+    let run = new_run("digest", 0, false);
+    let Creation::Taken(taken) = store.create_and_take(&run, "a", t(60)).await.unwrap() else {
+        panic!("a new run is taken by its creator");
+    };
+    let stored = store.run(&run.id).await.unwrap().unwrap();
+    assert_eq!(*taken, stored, "the run as stored");
+    assert_eq!(
+        (stored.state, stored.delivery_id.as_str()),
+        (RunState::Preparing, "digest")
+    );
+    assert!(!is_due(&store, &run.id, t(59)).await, "held until t(60)");
+    assert!(
+        is_due(&store, &run.id, t(61)).await,
+        "due again once the lease ends"
+    );
+    let (_, taken) = store
+        .take_run(&run.id, "b", t(90), t(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!taken, "a holds it");
+    assert_eq!(
+        store.create_and_take(&run, "b", t(90)).await.unwrap(),
+        Creation::Existed
+    );
+    let (_, taken) = store
+        .take_run(&run.id, "a", t(90), t(3))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(taken, "its holder takes it again");
+}

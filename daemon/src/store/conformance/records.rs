@@ -286,3 +286,30 @@ pub async fn recount_rebuilds_counters_from_the_records(store: SharedStore) {
     assert_eq!((recounted.targeted, recounted.excluded()), (5, 1));
     assert_eq!(counters(&store, &id).await, recounted);
 }
+
+/// Recording a sent batch records its outcomes and resets the soft-bounce
+/// counts of the addresses that took a message, and nobody else's.
+pub async fn recording_a_sent_batch_resets_the_soft_bounces_of_its_takers(store: SharedStore) {
+    let id = sending_run(&store, "digest", &[2]).await;
+    let (taker, other) = ("taker@x.test".to_owned(), "other@x.test".to_owned());
+    for address in [&taker, &other] {
+        assert!(!store.soft_bounce(address, 2, t(1)).await.unwrap());
+    }
+    store
+        .record_sent(
+            &id,
+            &[delivered(&rid("digest", 0, 0), t(2))],
+            std::slice::from_ref(&taker),
+        )
+        .await
+        .unwrap();
+    assert_eq!(counters(&store, &id).await.delivered, 1);
+    assert!(
+        !store.soft_bounce(&taker, 2, t(3)).await.unwrap(),
+        "the taker's count started again"
+    );
+    assert!(
+        store.soft_bounce(&other, 2, t(3)).await.unwrap(),
+        "the other's count was kept: quarantined at 2"
+    );
+}

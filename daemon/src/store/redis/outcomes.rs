@@ -16,9 +16,10 @@ impl RedisStore {
         &self,
         id: &RunId,
         outcomes: &[RecipientOutcome],
+        accepted_by: &[String],
     ) -> StoreResult<()> {
         if outcomes.is_empty() {
-            return Ok(());
+            return self.reset_soft_bounces_impl(accepted_by).await;
         }
         let k = self.run_keys(id);
         let mut invocation = scripts::RECORD_OUTCOMES.prepare_invoke();
@@ -61,6 +62,13 @@ impl RedisStore {
         // the same recipient either way.
         if any_message_id {
             pipe.add_command(message_ids).ignore();
+        }
+        // Idempotent, so it may ride along (and be resent with the batch).
+        if !accepted_by.is_empty() {
+            pipe.cmd("HDEL")
+                .arg(&self.global.soft_bounces)
+                .arg(accepted_by)
+                .ignore();
         }
         self.indexer.recorded();
         let reply: (Option<u64>,) = match pipe.query_async(&mut self.conn()).await {

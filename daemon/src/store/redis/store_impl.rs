@@ -34,6 +34,15 @@ impl Store for RedisStore {
         self.create_run_impl(run).await
     }
 
+    async fn create_and_take(
+        &self,
+        run: &NewRun,
+        owner: &str,
+        lease_until: DateTime<Utc>,
+    ) -> StoreResult<Creation> {
+        self.create_and_take_impl(run, owner, lease_until).await
+    }
+
     async fn run(&self, id: &RunId) -> StoreResult<Option<Run>> {
         self.run_impl(id).await
     }
@@ -167,7 +176,16 @@ impl Store for RedisStore {
     }
 
     async fn record_outcomes(&self, id: &RunId, outcomes: &[RecipientOutcome]) -> StoreResult<()> {
-        self.record_outcomes_impl(id, outcomes).await
+        self.record_outcomes_impl(id, outcomes, &[]).await
+    }
+
+    async fn record_sent(
+        &self,
+        id: &RunId,
+        outcomes: &[RecipientOutcome],
+        accepted_by: &[String],
+    ) -> StoreResult<()> {
+        self.record_outcomes_impl(id, outcomes, accepted_by).await
     }
 
     async fn complete_chunk(
