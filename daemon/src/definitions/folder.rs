@@ -1,7 +1,7 @@
 //! Loading delivery files and folders: safe reads, YAML with budgets,
 //! every error of every file, duplicate ids across files.
 
-use super::build::Builder;
+use super::build::{Builder, Reference};
 use super::catalog::ValidationContext;
 use super::delivery::Delivery;
 use super::errors::{FileError, Pos, Problems};
@@ -115,13 +115,22 @@ pub fn load_file(path: &Path, ctx: &ValidationContext) -> Result<Delivery, Vec<F
 
 /// Loads and checks one delivery file, keeping its warnings.
 pub fn check_file(path: &Path, ctx: &ValidationContext) -> FileReport {
-    check_file_in(path, ctx, &ctx.canonical_roots())
+    check_file_in(path, ctx, &ctx.canonical_roots()).0
 }
 
-fn check_file_in(path: &Path, ctx: &ValidationContext, roots: &[PathBuf]) -> FileReport {
+/// Checks one delivery file against the canonical `roots`; also returns
+/// the paths it names, which its verdict was read from too.
+pub(crate) fn check_file_in(
+    path: &Path,
+    ctx: &ValidationContext,
+    roots: &[PathBuf],
+) -> (FileReport, Vec<Reference>) {
     match read_limited(path, MAX_FILE_BYTES) {
         Ok(bytes) => check_bytes_in(path, bytes, ctx, roots),
-        Err(e) => failed(path, Pos::START, format!("the delivery file {e}")),
+        Err(e) => (
+            failed(path, Pos::START, format!("the delivery file {e}")),
+            Vec::new(),
+        ),
     }
 }
 
@@ -137,7 +146,7 @@ fn failed(path: &Path, pos: Pos, message: String) -> FileReport {
 /// Checks the bytes of a delivery file named `path` (already read);
 /// relative references resolve from `path`'s folder. The fuzz target's entry.
 pub fn check_bytes(path: &Path, bytes: Vec<u8>, ctx: &ValidationContext) -> FileReport {
-    check_bytes_in(path, bytes, ctx, &ctx.canonical_roots())
+    check_bytes_in(path, bytes, ctx, &ctx.canonical_roots()).0
 }
 
 fn check_bytes_in(
@@ -145,10 +154,10 @@ fn check_bytes_in(
     bytes: Vec<u8>,
     ctx: &ValidationContext,
     roots: &[PathBuf],
-) -> FileReport {
+) -> (FileReport, Vec<Reference>) {
     let raw = match delivery_text(bytes).and_then(|text| parse(&text)) {
         Ok(raw) => raw,
-        Err((pos, m)) => return failed(path, pos, m),
+        Err((pos, m)) => return (failed(path, pos, m), Vec::new()),
     };
     let mut builder = Builder {
         file: path,
@@ -156,6 +165,7 @@ fn check_bytes_in(
         roots,
         problems: Problems::new(path),
         warnings: Vec::new(),
+        references: Vec::new(),
     };
     let delivery = builder.build(raw);
     let warnings = std::mem::take(&mut builder.warnings);
@@ -168,7 +178,7 @@ fn check_bytes_in(
             Err(errors)
         }
     };
-    FileReport { result, warnings }
+    (FileReport { result, warnings }, builder.references)
 }
 
 /// The bytes of a delivery file as text, or where and why they are not.
@@ -203,12 +213,12 @@ pub fn load_folder(ctx: &ValidationContext) -> Loaded {
 /// Loads files and folders (folders recursively), then refuses ids used twice.
 pub fn load_paths(paths: &[PathBuf], ctx: &ValidationContext) -> Loaded {
     let roots = ctx.canonical_roots();
-    load_paths_with(paths, &roots, |file| check_file_in(file, ctx, &roots))
+    load_paths_with(paths, &roots, |file| check_file_in(file, ctx, &roots).0)
 }
 
 /// [`load_paths`] with each file's verdict from `check` (given the file's
-/// path), so that a caller can answer from what it already knows. `roots`
-/// are the canonical roots the verdicts are checked against.
+/// path): the live folder answers from its cache when it can. `roots` are
+/// the canonical roots the verdicts are checked against.
 pub(crate) fn load_paths_with<D: Borrow<Delivery>>(
     paths: &[PathBuf],
     roots: &[PathBuf],
