@@ -136,11 +136,12 @@ impl LiveFolder {
             .collect();
         metrics::gauge!("herald_deliveries_loaded").set(map.len() as f64);
         metrics::gauge!("herald_delivery_file_errors").set(failed.len() as f64);
+        // A reused verdict is the same `Arc`: no need to hash it to know.
         let changed = self.by_source.len() != by_source.len()
             || by_source.iter().any(|(k, v)| {
-                self.by_source
-                    .get(k)
-                    .is_none_or(|old| old.definition_hash() != v.definition_hash())
+                self.by_source.get(k).is_none_or(|old| {
+                    !Arc::ptr_eq(old, v) && old.definition_hash() != v.definition_hash()
+                })
             });
         self.by_source = by_source;
         if changed {
