@@ -28,9 +28,31 @@ pub(crate) struct Builder<'a> {
     pub roots: &'a [PathBuf],
     pub problems: Problems,
     pub warnings: Vec<FileError>,
+    /// Every path the file names, as it resolved: the other files its verdict was read from.
+    pub references: Vec<Reference>,
+}
+
+/// A path a delivery file names (`audience.file`, `content.*_file`) and
+/// what it resolved to; the verdict also depends on that file's contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Reference {
+    /// The path as written, relative to the delivery file.
+    pub rel: String,
+    /// The canonical path it led to, or why it was refused.
+    pub resolved: Result<PathBuf, String>,
 }
 
 impl Builder<'_> {
+    /// Resolves a path the file names, inside the roots, and records it.
+    pub(crate) fn resolve(&mut self, rel: &str) -> Result<PathBuf, String> {
+        let resolved = resolve_confined(self.file, rel, self.roots);
+        self.references.push(Reference {
+            rel: rel.to_string(),
+            resolved: resolved.clone(),
+        });
+        resolved
+    }
+
     pub(crate) fn build(&mut self, raw: RawDelivery) -> Option<Delivery> {
         let id = self.id(raw.id.as_ref());
         let channel = self.channel(&raw.channel);
@@ -159,7 +181,7 @@ impl Builder<'_> {
         file: &Sp<String>,
         channel: &ChannelInfo,
     ) -> (Option<Audience>, Option<BTreeSet<String>>) {
-        let path = match resolve_confined(self.file, &file.value, self.roots) {
+        let path = match self.resolve(&file.value) {
             Ok(p) => p,
             Err(e) => {
                 self.problems.at(file.pos, format!("`audience.file`: {e}"));

@@ -62,7 +62,7 @@ impl ChannelCatalog {
 }
 
 /// Everything `load_folder` and `load_file` need besides the files.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ValidationContext {
     /// The deliveries folder; audiences and templates may live inside it.
     pub deliveries_dir: PathBuf,

@@ -1,12 +1,13 @@
 //! Loading delivery files and folders: safe reads, YAML with budgets,
 //! every error of every file, duplicate ids across files.
 
-use super::build::Builder;
+use super::build::{Builder, Reference};
 use super::catalog::ValidationContext;
 use super::delivery::Delivery;
 use super::errors::{FileError, Pos, Problems};
 use super::fsio::{MAX_FILE_BYTES, read_limited, utf8};
 use super::model::RawDelivery;
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -14,21 +15,32 @@ use std::path::{Path, PathBuf};
 const MAX_FOLDER_DEPTH: usize = 32;
 
 /// The result of loading a folder: valid deliveries, and every problem.
-#[derive(Debug, Default)]
-pub struct Loaded {
+/// `D` holds a delivery: the live folder keeps them shared (`Arc<Delivery>`).
+#[derive(Debug)]
+pub struct Loaded<D = Delivery> {
     /// The valid deliveries, in path order.
-    pub deliveries: Vec<Delivery>,
+    pub deliveries: Vec<D>,
     /// Every error of every invalid file.
     pub errors: Vec<FileError>,
     /// Problems that do not stop a delivery (unknown channel without `--config`).
     pub warnings: Vec<FileError>,
 }
 
+impl<D> Default for Loaded<D> {
+    fn default() -> Self {
+        Loaded {
+            deliveries: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// One file's verdict, with its warnings.
-#[derive(Debug)]
-pub struct FileReport {
+#[derive(Debug, Clone)]
+pub struct FileReport<D = Delivery> {
     /// The delivery, or every error of the file.
-    pub result: Result<Delivery, Vec<FileError>>,
+    pub result: Result<D, Vec<FileError>>,
     /// Warnings, even for a valid file.
     pub warnings: Vec<FileError>,
 }
@@ -103,13 +115,22 @@ pub fn load_file(path: &Path, ctx: &ValidationContext) -> Result<Delivery, Vec<F
 
 /// Loads and checks one delivery file, keeping its warnings.
 pub fn check_file(path: &Path, ctx: &ValidationContext) -> FileReport {
-    check_file_in(path, ctx, &ctx.canonical_roots())
+    check_file_in(path, ctx, &ctx.canonical_roots()).0
 }
 
-fn check_file_in(path: &Path, ctx: &ValidationContext, roots: &[PathBuf]) -> FileReport {
+/// Checks one delivery file against the canonical `roots`; also returns
+/// the paths it names, which its verdict was read from too.
+pub(crate) fn check_file_in(
+    path: &Path,
+    ctx: &ValidationContext,
+    roots: &[PathBuf],
+) -> (FileReport, Vec<Reference>) {
     match read_limited(path, MAX_FILE_BYTES) {
         Ok(bytes) => check_bytes_in(path, bytes, ctx, roots),
-        Err(e) => failed(path, Pos::START, format!("the delivery file {e}")),
+        Err(e) => (
+            failed(path, Pos::START, format!("the delivery file {e}")),
+            Vec::new(),
+        ),
     }
 }
 
@@ -125,7 +146,7 @@ fn failed(path: &Path, pos: Pos, message: String) -> FileReport {
 /// Checks the bytes of a delivery file named `path` (already read);
 /// relative references resolve from `path`'s folder. The fuzz target's entry.
 pub fn check_bytes(path: &Path, bytes: Vec<u8>, ctx: &ValidationContext) -> FileReport {
-    check_bytes_in(path, bytes, ctx, &ctx.canonical_roots())
+    check_bytes_in(path, bytes, ctx, &ctx.canonical_roots()).0
 }
 
 fn check_bytes_in(
@@ -133,55 +154,18 @@ fn check_bytes_in(
     bytes: Vec<u8>,
     ctx: &ValidationContext,
     roots: &[PathBuf],
-) -> FileReport {
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return failed(
-            path,
-            Pos::START,
-            format!(
-                "the delivery file is {} bytes, over the limit of {MAX_FILE_BYTES} bytes",
-                bytes.len()
-            ),
-        );
-    }
-    if bytes.contains(&0) {
-        return failed(
-            path,
-            Pos::START,
-            "the delivery file is binary (it holds NUL bytes): delivery files are YAML text".into(),
-        );
-    }
-    let text = match utf8(bytes) {
-        Ok(t) => t,
-        Err((line, column, m)) => {
-            return failed(path, Pos { line, column }, format!("the delivery file {m}"));
-        }
-    };
-    if text.trim().is_empty() {
-        return failed(
-            path,
-            Pos::START,
-            "the delivery file is empty: it needs at least `channel`, `audience` and `content`"
-                .into(),
-        );
-    }
-    let mut problems = Problems::new(path);
-    let raw = match parse(&text) {
+) -> (FileReport, Vec<Reference>) {
+    let raw = match delivery_text(bytes).and_then(|text| parse(&text)) {
         Ok(raw) => raw,
-        Err((pos, m)) => {
-            problems.at(pos, m);
-            return FileReport {
-                result: Err(problems.into_errors()),
-                warnings: Vec::new(),
-            };
-        }
+        Err((pos, m)) => return (failed(path, pos, m), Vec::new()),
     };
     let mut builder = Builder {
         file: path,
         ctx,
         roots,
-        problems,
+        problems: Problems::new(path),
         warnings: Vec::new(),
+        references: Vec::new(),
     };
     let delivery = builder.build(raw);
     let warnings = std::mem::take(&mut builder.warnings);
@@ -194,7 +178,31 @@ fn check_bytes_in(
             Err(errors)
         }
     };
-    FileReport { result, warnings }
+    (FileReport { result, warnings }, builder.references)
+}
+
+/// The bytes of a delivery file as text, or where and why they are not.
+fn delivery_text(bytes: Vec<u8>) -> Result<String, (Pos, String)> {
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        let message = format!(
+            "the delivery file is {} bytes, over the limit of {MAX_FILE_BYTES} bytes",
+            bytes.len()
+        );
+        return Err((Pos::START, message));
+    }
+    if bytes.contains(&0) {
+        let message =
+            "the delivery file is binary (it holds NUL bytes): delivery files are YAML text";
+        return Err((Pos::START, message.into()));
+    }
+    let text = utf8(bytes)
+        .map_err(|(line, column, m)| (Pos { line, column }, format!("the delivery file {m}")))?;
+    if text.trim().is_empty() {
+        let message =
+            "the delivery file is empty: it needs at least `channel`, `audience` and `content`";
+        return Err((Pos::START, message.into()));
+    }
+    Ok(text)
 }
 
 /// Loads every delivery file under `ctx.deliveries_dir`, recursively.
@@ -205,6 +213,17 @@ pub fn load_folder(ctx: &ValidationContext) -> Loaded {
 /// Loads files and folders (folders recursively), then refuses ids used twice.
 pub fn load_paths(paths: &[PathBuf], ctx: &ValidationContext) -> Loaded {
     let roots = ctx.canonical_roots();
+    load_paths_with(paths, &roots, |file| check_file_in(file, ctx, &roots).0)
+}
+
+/// [`load_paths`] with each file's verdict from `check` (given the file's
+/// path): the live folder answers from its cache when it can. `roots` are
+/// the canonical roots the verdicts are checked against.
+pub(crate) fn load_paths_with<D: Borrow<Delivery>>(
+    paths: &[PathBuf],
+    roots: &[PathBuf],
+    mut check: impl FnMut(&Path) -> FileReport<D>,
+) -> Loaded<D> {
     let mut loaded = Loaded::default();
     let mut files = Vec::new();
     let mut seen_dirs = HashSet::new();
@@ -232,16 +251,16 @@ pub fn load_paths(paths: &[PathBuf], ctx: &ValidationContext) -> Loaded {
                 continue;
             }
         }
-        let report = check_file_in(&file, ctx, &roots);
+        let report = check(&file);
         loaded.warnings.extend(report.warnings);
         match report.result {
-            Ok(d) => match by_id.get(d.id()) {
+            Ok(d) => match by_id.get(d.borrow().id()) {
                 Some(first) => loaded.errors.push(whole_file(
                     &file,
-                    &format!("id `{}` is already used by {}: ids must be unique across the deliveries folder", d.id(), first.display()),
+                    &format!("id `{}` is already used by {}: ids must be unique across the deliveries folder", d.borrow().id(), first.display()),
                 )),
                 None => {
-                    by_id.insert(d.id().to_string(), file.clone());
+                    by_id.insert(d.borrow().id().to_string(), file.clone());
                     loaded.deliveries.push(d);
                 }
             },

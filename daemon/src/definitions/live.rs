@@ -3,18 +3,21 @@
 //! events a network file system never sends. A file that turns invalid
 //! keeps its last good version active; its errors are published beside.
 //! SIGHUP also brings the reloaded `deliveries_dir` and `audience_roots`.
+//! A rescan reads only the files that may have changed (`file_cache`).
 
-use super::{Delivery, FileError, ValidationContext, load_folder};
+use super::file_cache::FileCache;
+use super::folder::Loaded;
+use super::{Delivery, FileError, ValidationContext};
 use crate::engine::Deliveries;
 use notify_debouncer_full::notify::{EventKind, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{Debouncer, RecommendedCache};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Rescan period of the safety net.
 pub const RESCAN_EVERY: Duration = Duration::from_secs(30);
@@ -36,6 +39,8 @@ pub struct LiveFolder {
     context: ValidationContext,
     /// The last good version of each file.
     by_source: HashMap<PathBuf, Arc<Delivery>>,
+    /// The verdicts of the last scan, reused for files that did not change.
+    cache: FileCache,
     deliveries: watch::Sender<Deliveries>,
     errors: watch::Sender<Arc<Vec<FileError>>>,
 }
@@ -46,6 +51,7 @@ impl LiveFolder {
         LiveFolder {
             context,
             by_source: HashMap::new(),
+            cache: FileCache::default(),
             deliveries: watch::channel(Deliveries::default()).0,
             errors: watch::channel(Arc::new(Vec::new())).0,
         }
@@ -85,16 +91,34 @@ impl LiveFolder {
         self.context = context;
     }
 
-    /// Reads the whole folder and publishes the result.
+    /// Walks the whole folder, checks the files that may have changed, and
+    /// publishes the result.
     pub fn rescan(&mut self) {
-        let context = self.context.clone();
-        let loaded = load_folder(&context);
+        self.rescan_started(SystemTime::now());
+    }
+
+    /// [`rescan`](Self::rescan) as of `started`, which decides which
+    /// verdicts are recent enough to check again next time.
+    fn rescan_started(&mut self, started: SystemTime) {
+        let loaded = self.cache.load(&self.context, started);
+        let count = self.cache.last_scan();
+        debug!(
+            checked = count.checked,
+            reused = count.reused,
+            "Deliveries folder rescanned."
+        );
+        self.publish(loaded);
+    }
+
+    /// Publishes a scan's result: the deliveries, each invalid file's last
+    /// good version kept, and the errors.
+    fn publish(&mut self, loaded: Loaded<Arc<Delivery>>) {
         let failed: std::collections::HashSet<PathBuf> =
             loaded.errors.iter().map(|e| e.file.clone()).collect();
         let mut by_source: HashMap<PathBuf, Arc<Delivery>> = loaded
             .deliveries
             .into_iter()
-            .map(|d| (d.source().to_path_buf(), Arc::new(d)))
+            .map(|d| (d.source().to_path_buf(), d))
             .collect();
         for (source, previous) in &self.by_source {
             if failed.contains(source) && !by_source.contains_key(source) {
@@ -112,11 +136,12 @@ impl LiveFolder {
             .collect();
         metrics::gauge!("herald_deliveries_loaded").set(map.len() as f64);
         metrics::gauge!("herald_delivery_file_errors").set(failed.len() as f64);
+        // A reused verdict is the same `Arc`: no need to hash it to know.
         let changed = self.by_source.len() != by_source.len()
             || by_source.iter().any(|(k, v)| {
-                self.by_source
-                    .get(k)
-                    .is_none_or(|old| old.definition_hash() != v.definition_hash())
+                self.by_source.get(k).is_none_or(|old| {
+                    !Arc::ptr_eq(old, v) && old.definition_hash() != v.definition_hash()
+                })
             });
         self.by_source = by_source;
         if changed {
@@ -167,6 +192,10 @@ impl LiveFolder {
                     if let Some(context) = request.context {
                         self.set_context(context);
                     }
+                    // A SIGHUP reads every file, as before there was a
+                    // cache: the operator's way past anything the cache
+                    // could miss (a file server's clock far behind ours).
+                    self.cache.clear();
                     // Watch afresh: the folder may be a new one, or one a
                     // deploy tool swapped in under the old watch.
                     _watcher = watch_folder(&self.context.deliveries_dir, events_tx.clone());

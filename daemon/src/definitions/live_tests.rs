@@ -191,3 +191,49 @@ async fn a_file_written_between_the_first_scan_and_the_watch_loop_is_seen() {
     stopping.cancel();
     watching.await.unwrap();
 }
+
+/// Rescans as if long after the files were written, so that their
+/// verdicts are kept for the next rescan.
+fn rescan_later(folder: &mut LiveFolder) {
+    folder.rescan_started(SystemTime::now() + Duration::from_secs(3600));
+}
+
+#[test]
+fn an_unchanged_folder_is_not_read_again_and_an_edit_or_a_removal_is_published() {
+    let tree = Tree::new();
+    tree.write("deliveries/two.yaml", &inline("two"));
+    let mut folder = LiveFolder::new(tree.ctx("deliveries", &["lists"]));
+    rescan_later(&mut folder);
+    let mut deliveries = folder.deliveries();
+    deliveries.mark_unchanged();
+    rescan_later(&mut folder);
+    assert_eq!(folder.cache.last_scan().checked, 0);
+    assert!(
+        !deliveries.has_changed().unwrap(),
+        "nothing new is published"
+    );
+
+    tree.write("deliveries/two.yaml", &inline("deux"));
+    rescan_later(&mut folder);
+    assert_eq!(folder.cache.last_scan().checked, 1);
+    assert!(deliveries.has_changed().unwrap());
+    let body = |d: &Deliveries| d["two"].content().fields["body"].clone();
+    assert_eq!(body(&deliveries.borrow_and_update()), "deux");
+
+    fs::remove_file(tree.root.join("deliveries/two.yaml")).unwrap();
+    rescan_later(&mut folder);
+    assert_eq!(ids(&folder), ["vip"]);
+}
+
+#[test]
+fn a_cached_invalid_file_reports_its_errors_every_rescan_and_keeps_its_last_good_version() {
+    let tree = Tree::new();
+    let mut folder = LiveFolder::new(tree.ctx("deliveries", &["lists"]));
+    rescan_later(&mut folder);
+    tree.write("deliveries/vip.yaml", "channel: [");
+    rescan_later(&mut folder);
+    rescan_later(&mut folder);
+    assert_eq!(folder.cache.last_scan().checked, 0);
+    assert_eq!(ids(&folder), ["vip"], "the last good version stays");
+    assert_eq!(error_messages(&folder).len(), 1);
+}

@@ -5,6 +5,8 @@
 //! - [`schedule`]: at once, `at`, or `cron` in a zone, with its window.
 //! - [`catalog`]: the channels and folders a file is checked against.
 //! - [`folder`]: [`load_folder`] and [`load_file`], safe against hostile files.
+//! - [`live`]: the folder kept loaded, rescanned when it changes; a rescan
+//!   reuses the verdicts of files that did not change (`file_cache`).
 //! - [`audience`]: CSV streamed row by row, or inline recipients.
 //! - [`templates`]: template checks and the per-recipient [`Renderer`].
 //! - [`errors`]: [`FileError`], every problem as `file:line:column: message`.
@@ -16,6 +18,7 @@ pub mod catalog;
 pub mod delivery;
 pub mod duration;
 pub mod errors;
+mod file_cache;
 pub mod folder;
 mod fsio;
 pub mod live;

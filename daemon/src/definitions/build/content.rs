@@ -4,7 +4,7 @@
 use super::Builder;
 use crate::definitions::delivery::Content;
 use crate::definitions::errors::Pos;
-use crate::definitions::fsio::{MAX_FILE_BYTES, read_limited, resolve_confined, utf8};
+use crate::definitions::fsio::{MAX_FILE_BYTES, read_limited, utf8};
 use crate::definitions::model::{ContentValue, Sp};
 use crate::definitions::templates::check_template;
 use herald_plugin_api::ChannelInfo;
@@ -103,7 +103,8 @@ impl Builder<'_> {
         pos: Pos,
         known: Option<&BTreeSet<String>>,
     ) -> Option<String> {
-        let path = resolve_confined(self.file, rel, self.roots)
+        let path = self
+            .resolve(rel)
             .map_err(|e| {
                 self.problems
                     .at(pos, format!("`content.{field}_file`: {e}"))
