@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime};
 /// time and is seen. The margin also covers a file server whose clock
 /// runs behind ours by less than it. A file changed more recently is
 /// simply checked again next scan; few files are that fresh.
-const SETTLE: Duration = Duration::from_secs(2);
+pub(crate) const SETTLE: Duration = Duration::from_secs(2);
 
 /// A file's identity and version, as `fstat` tells them: a rename over
 /// it changes the inode, an edit the size or times, and even a tool
@@ -144,6 +144,9 @@ pub(crate) struct ScanCount {
     pub checked: usize,
     /// Files whose cached verdict was reused.
     pub reused: usize,
+    /// Files checked that changed too recently for their verdict to be
+    /// kept: a scan once they have settled caches them.
+    pub fresh: usize,
 }
 
 /// The verdicts of the last scan, for the next one to reuse.
@@ -208,6 +211,9 @@ impl FileCache {
                 result: report.result.map(Arc::new),
                 warnings: report.warnings,
             };
+            if stamp.is_some_and(|s| !s.settled_before(cutoff)) {
+                count.fresh += 1;
+            }
             if let Some(entry) = Entry::settled(stamp, references, &report, cutoff) {
                 entries.insert(file.to_path_buf(), entry);
             }

@@ -83,7 +83,8 @@ fn an_unchanged_folder_is_not_read_again() {
         cache.last_scan(),
         ScanCount {
             checked: 4,
-            reused: 0
+            reused: 0,
+            fresh: 0
         }
     );
 
@@ -92,7 +93,8 @@ fn an_unchanged_folder_is_not_read_again() {
         cache.last_scan(),
         ScanCount {
             checked: 0,
-            reused: 4
+            reused: 4,
+            fresh: 0
         }
     );
     assert_eq!(ids(&second), ["a", "b", "vip"]);
@@ -117,7 +119,8 @@ fn an_edit_that_keeps_the_size_is_seen_and_only_that_file_is_read() {
         cache.last_scan(),
         ScanCount {
             checked: 1,
-            reused: 1
+            reused: 1,
+            fresh: 0
         }
     );
     assert_eq!(loaded.deliveries[0].content().fields["body"], "ONE");
@@ -138,7 +141,8 @@ fn a_changed_audience_header_checks_its_delivery_again() {
         cache.last_scan(),
         ScanCount {
             checked: 1,
-            reused: 1
+            reused: 1,
+            fresh: 0
         }
     );
     assert_eq!(ids(&loaded), ["other"]);
@@ -211,7 +215,8 @@ fn another_context_checks_every_file_again() {
         cache.last_scan(),
         ScanCount {
             checked: 2,
-            reused: 0
+            reused: 0,
+            fresh: 0
         }
     );
     assert_eq!(loaded.errors.len(), 2, "outbox is no longer served");
@@ -224,7 +229,8 @@ fn another_context_checks_every_file_again() {
         cache.last_scan(),
         ScanCount {
             checked: 2,
-            reused: 0
+            reused: 0,
+            fresh: 0
         }
     );
     cache.load(&ctx, later());
@@ -232,7 +238,8 @@ fn another_context_checks_every_file_again() {
         cache.last_scan(),
         ScanCount {
             checked: 0,
-            reused: 2
+            reused: 2,
+            fresh: 0
         }
     );
 }
@@ -252,7 +259,8 @@ fn a_removed_file_leaves_the_result_and_the_cache() {
         cache.last_scan(),
         ScanCount {
             checked: 0,
-            reused: 1
+            reused: 1,
+            fresh: 0
         }
     );
     assert_eq!(cache.entries.len(), 1);
@@ -303,8 +311,10 @@ fn a_file_changed_just_before_a_scan_is_read_again_by_the_next() {
         cache.last_scan(),
         ScanCount {
             checked: 1,
-            reused: 0
-        }
+            reused: 0,
+            fresh: 1
+        },
+        "read again, and counted fresh so that the folder reads it once settled"
     );
 
     // Once the file has settled, its verdict is kept.
@@ -315,7 +325,8 @@ fn a_file_changed_just_before_a_scan_is_read_again_by_the_next() {
         cache.last_scan(),
         ScanCount {
             checked: 0,
-            reused: 1
+            reused: 1,
+            fresh: 0
         }
     );
 }
@@ -338,7 +349,8 @@ fn duplicate_ids_are_refused_among_reused_verdicts_too() {
         cache.last_scan(),
         ScanCount {
             checked: 0,
-            reused: 1
+            reused: 1,
+            fresh: 0
         }
     );
     assert_eq!(loaded.deliveries[0].content().fields["body"], "two");

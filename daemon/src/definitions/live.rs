@@ -5,7 +5,7 @@
 //! SIGHUP also brings the reloaded `deliveries_dir` and `audience_roots`.
 //! A rescan reads only the files that may have changed (`file_cache`).
 
-use super::file_cache::FileCache;
+use super::file_cache::{FileCache, SETTLE, ScanCount};
 use super::folder::Loaded;
 use super::{Delivery, FileError, ValidationContext};
 use crate::engine::Deliveries;
@@ -43,6 +43,8 @@ pub struct LiveFolder {
     cache: FileCache,
     deliveries: watch::Sender<Deliveries>,
     errors: watch::Sender<Arc<Vec<FileError>>>,
+    /// How each scan had its files.
+    scans: watch::Sender<ScanCount>,
 }
 
 impl LiveFolder {
@@ -54,6 +56,7 @@ impl LiveFolder {
             cache: FileCache::default(),
             deliveries: watch::channel(Deliveries::default()).0,
             errors: watch::channel(Arc::new(Vec::new())).0,
+            scans: watch::channel(ScanCount::default()).0,
         }
     }
 
@@ -65,6 +68,12 @@ impl LiveFolder {
     /// Follows the errors of the files that do not load.
     pub fn errors(&self) -> watch::Receiver<Arc<Vec<FileError>>> {
         self.errors.subscribe()
+    }
+
+    /// How the latest scan had its files (read, reused, too fresh to keep).
+    #[cfg(test)]
+    pub(crate) fn scans(&self) -> watch::Receiver<ScanCount> {
+        self.scans.subscribe()
     }
 
     /// The folders files are checked against now.
@@ -102,6 +111,7 @@ impl LiveFolder {
     fn rescan_started(&mut self, started: SystemTime) {
         let loaded = self.cache.load(&self.context, started);
         let count = self.cache.last_scan();
+        self.scans.send_replace(count);
         debug!(
             checked = count.checked,
             reused = count.reused,
@@ -183,11 +193,24 @@ impl LiveFolder {
         let mut _watcher = watcher;
         let mut safety_net = tokio::time::interval(RESCAN_EVERY);
         safety_net.tick().await;
+        // Files too fresh to cache (a deploy that just wrote thousands)
+        // are read once more when they have settled, so that the cost is
+        // paid now rather than at the safety net's next tick, which may
+        // fall in the middle of the sending they scheduled.
+        let settle = tokio::time::sleep(Duration::MAX);
+        tokio::pin!(settle);
+        let mut settling = self.cache.last_scan().fresh > 0;
         loop {
+            if settling {
+                settle
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + SETTLE + SETTLE / 4);
+            }
             tokio::select! {
                 () = stopping.cancelled() => break,
                 Some(()) = events.recv() => self.rescan_off_thread().await,
                 _ = safety_net.tick() => self.rescan_off_thread().await,
+                () = &mut settle, if settling => self.rescan_off_thread().await,
                 Some(request) = rescans.recv() => {
                     if let Some(context) = request.context {
                         self.set_context(context);
@@ -203,6 +226,7 @@ impl LiveFolder {
                     let _ = request.done.send(());
                 }
             }
+            settling = self.cache.last_scan().fresh > 0;
         }
     }
 
@@ -211,6 +235,7 @@ impl LiveFolder {
         let taken = std::mem::replace(self, LiveFolder::new(self.context.clone()));
         let deliveries = taken.deliveries.clone();
         let errors = taken.errors.clone();
+        let scans = taken.scans.clone();
         match tokio::task::spawn_blocking(move || {
             let mut folder = taken;
             folder.rescan();
@@ -223,6 +248,7 @@ impl LiveFolder {
                 warn!(%error, "Rescan of the deliveries folder panicked; keeping the last state.");
                 self.deliveries = deliveries;
                 self.errors = errors;
+                self.scans = scans;
             }
         }
     }

@@ -237,3 +237,35 @@ fn a_cached_invalid_file_reports_its_errors_every_rescan_and_keeps_its_last_good
     assert_eq!(ids(&folder), ["vip"], "the last good version stays");
     assert_eq!(error_messages(&folder).len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_too_fresh_to_cache_are_read_again_once_settled_not_at_the_safety_net() {
+    let tree = Tree::new();
+    let mut folder = LiveFolder::new(tree.ctx("deliveries", &["lists"]));
+    let watch = folder.start_watch();
+    folder.rescan();
+    let mut scans = folder.scans();
+    assert!(scans.borrow_and_update().fresh > 0, "just written");
+    let (_requests, rescans) = mpsc::channel(1);
+    let stopping = CancellationToken::new();
+    let watching = tokio::spawn(folder.watch(watch, rescans, stopping.clone()));
+    // Well before RESCAN_EVERY: SETTLE after the files' last change.
+    let settled = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            scans.changed().await.unwrap();
+            let scan = *scans.borrow_and_update();
+            if scan.fresh == 0 {
+                return scan;
+            }
+        }
+    })
+    .await
+    .expect("a scan once the files settled");
+    assert_eq!(
+        (settled.checked, settled.reused),
+        (1, 0),
+        "vip.yaml, read once more and kept"
+    );
+    stopping.cancel();
+    watching.await.unwrap();
+}
