@@ -10,6 +10,7 @@
 
 pub mod plan;
 
+use crate::definitions::Delivery;
 use crate::dispatch::Dispatcher;
 use crate::engine::{Deliveries, Engine};
 use crate::ops::{Readiness, Watchdog};
@@ -41,10 +42,14 @@ const COALESCE: Duration = Duration::from_millis(2);
 /// agenda writes of a wave share calls), few enough to keep a pass short.
 const CREATIONS_AT_ONCE: usize = 256;
 
+/// Occurrences created before the runs taken among them are started, so
+/// that a burst's first runs are sent while the rest are created.
+const CREATION_SLICE: usize = 4 * CREATIONS_AT_ONCE;
+
 /// Runs taken at creation that may wait here for room (each holds its
 /// preparation lease meanwhile); past this, runs are created for the
 /// agenda instead, where any instance may take them.
-const TAKEN_BACKLOG: usize = 8 * DUE_PER_PASS;
+const TAKEN_BACKLOG: usize = 32 * DUE_PER_PASS;
 
 /// The scheduler of one daemon instance.
 pub struct Scheduler {
@@ -250,17 +255,84 @@ impl Scheduler {
     /// store call and plans each delivery's next occurrence. On a store
     /// error every occurrence goes back in the queue.
     async fn create(&mut self, due: Vec<(String, Occurrence)>) -> StoreResult<()> {
-        if due.is_empty() {
-            return Ok(());
+        let lease_until = self.engine.lease_until();
+        let mut failure = None;
+        let mut moves = Vec::new();
+        let mut next = Vec::new();
+        let mut created_here = Vec::new();
+        let mut due = due.into_iter().peekable();
+        while due.peek().is_some() {
+            let slice: Vec<_> = due.by_ref().take(CREATION_SLICE).collect();
+            for (delivery_id, occurrence, delivery, created) in
+                self.create_slice(slice, lease_until).await
+            {
+                let Some(delivery) = delivery else { continue };
+                match created {
+                    Ok(created) => {
+                        if created != Creation::Existed {
+                            info!(delivery_id, run_id = %occurrence.run_id, scheduled_for = %occurrence.instant, "Run created.");
+                            metrics::counter!("herald_runs_created_total").increment(1);
+                        }
+                        // Prepared whatever becomes of the cursors: a run
+                        // exists once created, and its occurrence's retried
+                        // creation is a no-op.
+                        if let Creation::Taken(run) = created {
+                            self.taken.push_back((run, lease_until));
+                        }
+                        if occurrence.moves_cursor {
+                            moves.push((delivery_id.clone(), occurrence.instant));
+                            if let Some(upcoming) = next_occurrence(&delivery, occurrence.instant) {
+                                next.push((delivery_id.clone(), upcoming));
+                            }
+                        }
+                        created_here.push((delivery_id, occurrence));
+                    }
+                    Err(error) => {
+                        self.enqueue(&delivery_id, occurrence);
+                        failure.get_or_insert(error);
+                    }
+                }
+            }
+            // Sending the first runs of a burst overlaps creating the rest.
+            self.start_taken();
         }
-        let store = self.engine.store.clone();
+        let stored = match failure {
+            Some(error) => Err(error),
+            None => self.engine.store.advance_cursors(&moves).await,
+        };
+        if let Err(error) = stored {
+            // Cursors not stored: the created runs' occurrences stay
+            // planned, and their creation is retried (a no-op).
+            for (delivery_id, occurrence) in created_here {
+                self.enqueue(&delivery_id, occurrence);
+            }
+            return Err(error);
+        }
+        for (delivery_id, upcoming) in next {
+            self.enqueue(&delivery_id, upcoming);
+        }
+        Ok(())
+    }
+
+    /// Creates the runs of some occurrences concurrently, taking their
+    /// preparation while the backlog of taken runs has room.
+    async fn create_slice(
+        &self,
+        slice: Vec<(String, Occurrence)>,
+        lease_until: DateTime<Utc>,
+    ) -> Vec<(
+        String,
+        Occurrence,
+        Option<Arc<Delivery>>,
+        StoreResult<Creation>,
+    )> {
+        let store = &self.engine.store;
         let now = self.engine.clock.now();
-        let (owner, lease_until) = (&self.engine.owner, self.engine.lease_until());
-        let known = &self.known;
+        let owner = &self.engine.owner;
         let room = TAKEN_BACKLOG.saturating_sub(self.taken.len());
-        let attempts: Vec<_> = futures_util::stream::iter(due.into_iter().enumerate())
+        futures_util::stream::iter(slice.into_iter().enumerate())
             .map(|(i, (id, occurrence))| {
-                let (store, delivery) = (&store, known.get(&id).cloned());
+                let delivery = self.known.get(&id).cloned();
                 async move {
                     let created = match &delivery {
                         Some(delivery) => match new_run(delivery, &occurrence, now) {
@@ -284,59 +356,7 @@ impl Scheduler {
             })
             .buffer_unordered(CREATIONS_AT_ONCE)
             .collect()
-            .await;
-
-        let mut failure = None;
-        let mut moves = Vec::new();
-        let mut next = Vec::new();
-        let mut created_here = Vec::new();
-        let mut taken = Vec::new();
-        for (delivery_id, occurrence, delivery, created) in attempts {
-            let Some(delivery) = delivery else { continue };
-            match created {
-                Ok(created) => {
-                    if created != Creation::Existed {
-                        info!(delivery_id, run_id = %occurrence.run_id, scheduled_for = %occurrence.instant, "Run created.");
-                        metrics::counter!("herald_runs_created_total").increment(1);
-                    }
-                    if let Creation::Taken(run) = created {
-                        taken.push((run, lease_until));
-                    }
-                    if occurrence.moves_cursor {
-                        moves.push((delivery_id.clone(), occurrence.instant));
-                        if let Some(upcoming) = next_occurrence(&delivery, occurrence.instant) {
-                            next.push((delivery_id.clone(), upcoming));
-                        }
-                    }
-                    created_here.push((delivery_id, occurrence));
-                }
-                Err(error) => {
-                    self.enqueue(&delivery_id, occurrence);
-                    failure.get_or_insert(error);
-                }
-            }
-        }
-        let stored = match failure {
-            Some(error) => Err(error),
-            None => store.advance_cursors(&moves).await,
-        };
-        // The runs taken at creation are prepared whatever the cursors: a
-        // run exists once created, and its occurrence's retried creation
-        // is a no-op.
-        self.taken.extend(taken);
-        self.start_taken();
-        if let Err(error) = stored {
-            // Cursors not stored: the created runs' occurrences stay
-            // planned, and their creation is retried (a no-op).
-            for (delivery_id, occurrence) in created_here {
-                self.enqueue(&delivery_id, occurrence);
-            }
-            return Err(error);
-        }
-        for (delivery_id, upcoming) in next {
-            self.enqueue(&delivery_id, upcoming);
-        }
-        Ok(())
+            .await
     }
 
     /// Starts preparing runs taken at creation while fewer than a pass's
