@@ -78,10 +78,13 @@ fn a_stopped_instance_finishes_its_batches_and_causes_no_duplicate() {
     assert_eq!(tally.duplicates, 0, "a clean stop must not send twice");
     assert_eq!(tally.received, RECIPIENTS as u64);
     cluster.assert_counters_match_recount(&run);
+    // Its chunk workers move in step (same batch delay), so a stop may
+    // fall between two chunks, when it holds none to release: then its
+    // workers just end. Either way it says so.
+    let log = daemons[0].log();
     assert!(
-        daemons[0].log().contains("released") || daemons[0].log().contains("Released"),
-        "the stopping instance says it released its chunks:\n{}",
-        daemons[0].log()
+        log.contains("Chunk released.") || log.contains("No chunk left to claim here."),
+        "the stopping instance says it released its chunks or held none:\n{log}"
     );
 }
 
