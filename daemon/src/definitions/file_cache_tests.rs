@@ -104,13 +104,19 @@ fn an_unchanged_folder_is_not_read_again() {
     assert_eq!(second.errors.len(), 1);
 }
 
+/// A cache that has scanned the tree once, as long after its writes.
+fn scanned(tree: &Tree) -> FileCache {
+    let mut cache = FileCache::default();
+    cache.load(&tree.ctx(), later());
+    cache
+}
+
 #[test]
 fn an_edit_that_keeps_the_size_is_seen_and_only_that_file_is_read() {
     let tree = Tree::new();
     let a = tree.write("d/a.yaml", &inline("one"));
     tree.write("d/b.yaml", &inline("two"));
-    let mut cache = FileCache::default();
-    cache.load(&tree.ctx(), later());
+    let mut cache = scanned(&tree);
 
     tree.write("d/a.yaml", &inline("ONE"));
     set_mtime(&a, 1_000_000);
@@ -204,8 +210,7 @@ fn another_context_checks_every_file_again() {
     let tree = Tree::new();
     tree.write("d/a.yaml", &inline("one"));
     tree.write("d/b.yaml", &inline("two"));
-    let mut cache = FileCache::default();
-    cache.load(&tree.ctx(), later());
+    let mut cache = scanned(&tree);
 
     // Other channels: the same files may now fail, or pass.
     let mut ctx = tree.ctx();
@@ -249,8 +254,7 @@ fn a_removed_file_leaves_the_result_and_the_cache() {
     let tree = Tree::new();
     let a = tree.write("d/a.yaml", &inline("one"));
     tree.write("d/b.yaml", &inline("two"));
-    let mut cache = FileCache::default();
-    cache.load(&tree.ctx(), later());
+    let mut cache = scanned(&tree);
 
     fs::remove_file(a).unwrap();
     let loaded = cache.load(&tree.ctx(), later());
@@ -270,8 +274,7 @@ fn a_removed_file_leaves_the_result_and_the_cache() {
 fn a_file_replaced_by_rename_with_the_same_size_and_mtime_is_checked_again() {
     let tree = Tree::new();
     let a = tree.write("d/a.yaml", &inline("one"));
-    let mut cache = FileCache::default();
-    cache.load(&tree.ctx(), later());
+    let mut cache = scanned(&tree);
 
     let old = fs::metadata(&a).unwrap();
     let temp = tree.write("d/.a.yaml.new", &inline("ONE"));
@@ -336,8 +339,7 @@ fn duplicate_ids_are_refused_among_reused_verdicts_too() {
     let tree = Tree::new();
     let a = tree.write("d/a.yaml", &format!("id: same\n{}", inline("one")));
     tree.write("d/b.yaml", &format!("id: same\n{}", inline("two")));
-    let mut cache = FileCache::default();
-    cache.load(&tree.ctx(), later());
+    let mut cache = scanned(&tree);
     let loaded = cache.load(&tree.ctx(), later());
     assert_eq!(cache.last_scan().reused, 2);
     assert_eq!(loaded.deliveries.len(), 1);
