@@ -51,6 +51,9 @@ const CREATION_SLICE: usize = 4 * CREATIONS_AT_ONCE;
 /// agenda instead, where any instance may take them.
 const TAKEN_BACKLOG: usize = 32 * DUE_PER_PASS;
 
+/// How long a stop may spend giving back runs taken at creation.
+const RELEASE_WITHIN: Duration = Duration::from_secs(5);
+
 /// The scheduler of one daemon instance.
 pub struct Scheduler {
     engine: Arc<Engine>,
@@ -154,7 +157,35 @@ impl Scheduler {
                 tokio::time::sleep(COALESCE).await;
             }
         }
+        self.release_taken().await;
         debug!("Scheduler stopped.");
+    }
+
+    /// Stopping: gives back the runs taken at creation that were not
+    /// started, so the other instances prepare them now rather than when
+    /// their leases run out.
+    async fn release_taken(&mut self) {
+        let taken = std::mem::take(&mut self.taken);
+        if taken.is_empty() {
+            return;
+        }
+        let (store, owner) = (&self.engine.store, &self.engine.owner);
+        let now = self.engine.clock.now();
+        let released = futures_util::stream::iter(taken)
+            .map(|(run, _)| async move { store.release_preparation(&run.id, owner, now).await })
+            .buffer_unordered(CREATIONS_AT_ONCE)
+            .filter(|result| std::future::ready(result.is_ok()))
+            .count();
+        match tokio::time::timeout(RELEASE_WITHIN, released).await {
+            Ok(n) => info!(
+                released = n,
+                "Gave back the runs created here that were not prepared yet."
+            ),
+            // A store outage: their leases run out instead.
+            Err(_) => {
+                warn!(within = ?RELEASE_WITHIN, "Could not give back every run created here before stopping; the others take them when their preparation leases end.")
+            }
+        }
     }
 
     /// One pass: create the runs whose time has come, advance due runs;

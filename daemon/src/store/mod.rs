@@ -166,6 +166,20 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
 
+    /// Gives back the preparation of a `preparing` run that `owner` holds
+    /// but will not prepare (it is stopping): the run is due at once for
+    /// any instance. Nothing changes when the lease is another's.
+    async fn release_preparation(
+        &self,
+        id: &RunId,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.claim_preparation(id, owner, now, now)
+            .await
+            .map(|_| ())
+    }
+
     /// A due run's first step in one where the backend can: reads the run
     /// and, when it is `preparing`, takes its preparation as
     /// [`claim_preparation`](Self::claim_preparation) does. Returns the

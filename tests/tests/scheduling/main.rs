@@ -8,6 +8,7 @@
 mod g1_instances;
 mod g2_confirm;
 mod g7_outage;
+mod handover;
 mod live_folder;
 
 use herald::runs::RunId;

@@ -237,3 +237,23 @@ pub async fn creating_and_taking_a_run_holds_its_preparation_for_the_creator(sto
         .unwrap();
     assert!(taken, "its holder takes it again");
 }
+
+/// A preparation given back is due at once and free for anyone; only its
+/// holder can give it back.
+pub async fn a_preparation_given_back_is_due_at_once_for_any_instance(store: SharedStore) {
+    let run = new_run("digest", 0, false);
+    store.create_and_take(&run, "a", t(60)).await.unwrap();
+    store.release_preparation(&run.id, "b", t(1)).await.unwrap();
+    assert!(
+        !is_due(&store, &run.id, t(59)).await,
+        "b cannot give back a's lease"
+    );
+    store.release_preparation(&run.id, "a", t(1)).await.unwrap();
+    assert!(is_due(&store, &run.id, t(2)).await, "due at once");
+    let (_, taken) = store
+        .take_run(&run.id, "b", t(90), t(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(taken, "free for another instance");
+}

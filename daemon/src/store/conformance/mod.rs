@@ -76,6 +76,7 @@ macro_rules! conformance_tests {
                 completing_a_chunk_tells_whether_another_is_claimable,
                 taking_a_run_claims_preparation_only_when_free,
                 creating_and_taking_a_run_holds_its_preparation_for_the_creator,
+                a_preparation_given_back_is_due_at_once_for_any_instance,
                 a_released_chunk_is_claimable_at_once,
                 a_run_cancelled_while_sending_hands_out_its_chunks_as_cancelled,
                 a_run_cancelled_while_paused_hands_out_its_chunks_as_cancelled,

@@ -79,6 +79,19 @@ impl Store for RedisStore {
             .await
     }
 
+    async fn release_preparation(
+        &self,
+        id: &RunId,
+        owner: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        if self.claim_preparation_impl(id, owner, now, now).await? {
+            // Due now: the other instances need not wait for their safety net.
+            self.announce();
+        }
+        Ok(())
+    }
+
     async fn take_run(
         &self,
         id: &RunId,
