@@ -284,7 +284,9 @@ impl Scheduler {
     /// Creates the runs of occurrences, many at once (ten thousand
     /// deliveries may share an instant), then moves their cursors in one
     /// store call and plans each delivery's next occurrence. On a store
-    /// error every occurrence goes back in the queue.
+    /// error every occurrence goes back in the queue. Runs are created
+    /// with their preparation taken while the backlog has room, and each
+    /// slice's are started as soon as it is created.
     async fn create(&mut self, due: Vec<(String, Occurrence)>) -> StoreResult<()> {
         let lease_until = self.engine.lease_until();
         let mut failure = None;
