@@ -79,29 +79,24 @@ fn an_unchanged_folder_is_not_read_again() {
     tree.write("d/bad.yaml", "channel: [");
     let mut cache = FileCache::default();
     let first = cache.load(&tree.ctx(), later());
-    assert_eq!(
-        cache.last_scan(),
-        ScanCount {
-            checked: 4,
-            reused: 0,
-            fresh: 0
-        }
-    );
+    assert_eq!(cache.last_scan(), settled(4, 0));
 
     let second = cache.load(&tree.ctx(), later());
-    assert_eq!(
-        cache.last_scan(),
-        ScanCount {
-            checked: 0,
-            reused: 4,
-            fresh: 0
-        }
-    );
+    assert_eq!(cache.last_scan(), settled(0, 4));
     assert_eq!(ids(&second), ["a", "b", "vip"]);
     // The same shared deliveries, and the failing file's errors again.
     assert!(Arc::ptr_eq(&first.deliveries[0], &second.deliveries[0]));
     assert_eq!(first.errors, second.errors);
     assert_eq!(second.errors.len(), 1);
+}
+
+/// A scan's counts when no file was too fresh to keep.
+fn settled(checked: usize, reused: usize) -> ScanCount {
+    ScanCount {
+        checked,
+        reused,
+        fresh: 0,
+    }
 }
 
 /// A cache that has scanned the tree once, as long after its writes.
@@ -121,14 +116,7 @@ fn an_edit_that_keeps_the_size_is_seen_and_only_that_file_is_read() {
     tree.write("d/a.yaml", &inline("ONE"));
     set_mtime(&a, 1_000_000);
     let loaded = cache.load(&tree.ctx(), later());
-    assert_eq!(
-        cache.last_scan(),
-        ScanCount {
-            checked: 1,
-            reused: 1,
-            fresh: 0
-        }
-    );
+    assert_eq!(cache.last_scan(), settled(1, 1));
     assert_eq!(loaded.deliveries[0].content().fields["body"], "ONE");
 }
 
@@ -143,14 +131,7 @@ fn a_changed_audience_header_checks_its_delivery_again() {
 
     tree.write("lists/vip.csv", "id,first\nv1,Ana\n");
     let loaded = cache.load(&tree.ctx(), later());
-    assert_eq!(
-        cache.last_scan(),
-        ScanCount {
-            checked: 1,
-            reused: 1,
-            fresh: 0
-        }
-    );
+    assert_eq!(cache.last_scan(), settled(1, 1));
     assert_eq!(ids(&loaded), ["other"]);
     let errors = messages(&loaded);
     assert!(
@@ -216,37 +197,16 @@ fn another_context_checks_every_file_again() {
     let mut ctx = tree.ctx();
     ctx.channels = ChannelCatalog::from_channels([]);
     let loaded = cache.load(&ctx, later());
-    assert_eq!(
-        cache.last_scan(),
-        ScanCount {
-            checked: 2,
-            reused: 0,
-            fresh: 0
-        }
-    );
+    assert_eq!(cache.last_scan(), settled(2, 0));
     assert_eq!(loaded.errors.len(), 2, "outbox is no longer served");
 
     // Other roots.
     fs::create_dir_all(tree.root.join("more")).unwrap();
     ctx.audience_roots.push(tree.root.join("more"));
     cache.load(&ctx, later());
-    assert_eq!(
-        cache.last_scan(),
-        ScanCount {
-            checked: 2,
-            reused: 0,
-            fresh: 0
-        }
-    );
+    assert_eq!(cache.last_scan(), settled(2, 0));
     cache.load(&ctx, later());
-    assert_eq!(
-        cache.last_scan(),
-        ScanCount {
-            checked: 0,
-            reused: 2,
-            fresh: 0
-        }
-    );
+    assert_eq!(cache.last_scan(), settled(0, 2));
 }
 
 #[test]
@@ -259,14 +219,7 @@ fn a_removed_file_leaves_the_result_and_the_cache() {
     fs::remove_file(a).unwrap();
     let loaded = cache.load(&tree.ctx(), later());
     assert_eq!(ids(&loaded), ["b"]);
-    assert_eq!(
-        cache.last_scan(),
-        ScanCount {
-            checked: 0,
-            reused: 1,
-            fresh: 0
-        }
-    );
+    assert_eq!(cache.last_scan(), settled(0, 1));
     assert_eq!(cache.entries.len(), 1);
 }
 
@@ -324,14 +277,7 @@ fn a_file_changed_just_before_a_scan_is_read_again_by_the_next() {
     let started = changed + SETTLE + Duration::from_millis(1);
     cache.load(&tree.ctx(), started);
     cache.load(&tree.ctx(), started);
-    assert_eq!(
-        cache.last_scan(),
-        ScanCount {
-            checked: 0,
-            reused: 1,
-            fresh: 0
-        }
-    );
+    assert_eq!(cache.last_scan(), settled(0, 1));
 }
 
 #[test]
@@ -347,14 +293,7 @@ fn duplicate_ids_are_refused_among_reused_verdicts_too() {
 
     fs::remove_file(a).unwrap();
     let loaded = cache.load(&tree.ctx(), later());
-    assert_eq!(
-        cache.last_scan(),
-        ScanCount {
-            checked: 0,
-            reused: 1,
-            fresh: 0
-        }
-    );
+    assert_eq!(cache.last_scan(), settled(0, 1));
     assert_eq!(loaded.deliveries[0].content().fields["body"], "two");
     assert!(loaded.errors.is_empty());
 }
