@@ -9,9 +9,12 @@
 //!   prints its own figures);
 //! - Herald (a): one delivery of N recipients due at one instant;
 //! - Herald (b): N one-recipient deliveries due at one instant, written
-//!   before the daemon starts and due LEAD_S seconds after they are written.
+//!   before the daemon starts and due LEAD_S seconds after they are written;
+//!   each run is created and prepared at the instant (`prepare_ahead` 0s);
+//! - Herald (b, ahead): the same with `prepare_ahead: LEAD_S`, so the runs
+//!   exist, prepared, before the instant, as BullMQ's delayed jobs do.
 //!
-//! `P4_CASES` (default `bullmq,a,b`) picks the measurements to make, so
+//! `P4_CASES` (default `bullmq,a,b,ahead`) picks the measurements to make, so
 //! one of them can be repeated alone while profiling.
 //!
 //! Herald runs release `herald run` with the `herald_test_count` plugin (a
@@ -44,7 +47,7 @@ fn main() {
     let concurrency = args.next(100, "BULLMQ_CONCURRENCY");
     let lead = args.next(30, "LEAD_S");
     println!("P4 on {}: {n} jobs due at one instant", machine());
-    let cases = std::env::var("P4_CASES").unwrap_or_else(|_| "bullmq,a,b".into());
+    let cases = std::env::var("P4_CASES").unwrap_or_else(|_| "bullmq,a,b,ahead".into());
     let wanted = |case: &str| cases.split(',').any(|c| c.trim() == case);
     let redis = RedisServer::start();
 
@@ -68,7 +71,13 @@ fn main() {
     };
     let many = if wanted("b") {
         flush(redis.port());
-        herald_many_deliveries(&redis, n, lead)
+        herald_many_deliveries(&redis, n, lead, Preparation::AtTheInstant)
+    } else {
+        skipped
+    };
+    let ahead = if wanted("ahead") {
+        flush(redis.port());
+        herald_many_deliveries(&redis, n, lead, Preparation::Ahead)
     } else {
         skipped
     };
@@ -107,6 +116,21 @@ fn main() {
         &many,
         &verdict(&many),
     );
+    row(
+        "Herald (b), the same prepared ahead",
+        &ahead,
+        &verdict(&ahead),
+    );
+}
+
+/// When case (b)'s runs are created and prepared.
+#[derive(Clone, Copy, PartialEq)]
+enum Preparation {
+    /// At the due instant (`prepare_ahead` 0s, the default).
+    AtTheInstant,
+    /// Before it (`prepare_ahead` as long as the lead), as BullMQ's jobs
+    /// are added before they are due.
+    Ahead,
 }
 
 /// Runs the BullMQ script and reads its `RESULT` line.
@@ -197,7 +221,16 @@ fn herald_one_delivery(redis: &RedisServer, n: u64) -> Figures {
 
 /// (b): `n` one-recipient deliveries, written before the daemon starts,
 /// all due `lead` seconds later.
-fn herald_many_deliveries(redis: &RedisServer, n: u64, lead: u64) -> Figures {
+fn herald_many_deliveries(
+    redis: &RedisServer,
+    n: u64,
+    lead: u64,
+    preparation: Preparation,
+) -> Figures {
+    let (case, ahead) = match preparation {
+        Preparation::AtTheInstant => ("Herald (b)", String::new()),
+        Preparation::Ahead => ("Herald (b, ahead)", format!("  prepare_ahead: {lead}s\n")),
+    };
     let work = tempfile::Builder::new()
         .prefix("herald-p4b-")
         .tempdir()
@@ -207,18 +240,18 @@ fn herald_many_deliveries(redis: &RedisServer, n: u64, lead: u64) -> Figures {
     let due = chrono::Utc::now() + chrono::Duration::seconds(lead as i64);
     for i in 0..n {
         let yaml = format!(
-            "channel: count\naudience:\n  recipients:\n    - {{ id: c{i} }}\ncontent:\n  body: \"Hi {{{{ id }}}}\"\nschedule:\n  at: \"{}\"\n",
+            "channel: count\naudience:\n  recipients:\n    - {{ id: c{i} }}\ncontent:\n  body: \"Hi {{{{ id }}}}\"\nschedule:\n  at: \"{}\"\n{ahead}",
             rfc3339(due)
         );
         std::fs::write(deliveries.join(format!("p4-{i:05}.yaml")), yaml).unwrap();
     }
     let (daemon, ready) = Launched::start(work.path(), &config);
     let spare = (due - chrono::Utc::now()).num_milliseconds();
-    println!("Herald (b): daemon ready in {ready:.1?}, {spare} ms before the due instant");
+    println!("{case}: daemon ready in {ready:.1?}, {spare} ms before the due instant");
     if spare < 0 {
-        println!("Herald (b): WARNING the daemon was ready after the due instant; raise LEAD_S");
+        println!("{case}: WARNING the daemon was ready after the due instant; raise LEAD_S");
     }
-    finish("Herald (b)", "deliveries", daemon, work.path(), n, due)
+    finish(case, "deliveries", daemon, work.path(), n, due)
 }
 
 /// Waits for the `n` messages of a Herald measurement, prints its figures
