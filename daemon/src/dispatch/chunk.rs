@@ -67,16 +67,11 @@ pub(super) async fn process(
         engine.owner.clone(),
         lost.clone(),
     ));
-    let result = send_all(engine, context, &mut queue, &lost).await;
+    let result = send_all(engine, context, number, &mut queue, &lost).await;
     renewer.abort();
     match result? {
-        None => {
-            engine
-                .store
-                .complete_chunk(run_id, number, &engine.owner, engine.clock.now())
-                .await
-        }
-        Some(Stop::Release) => {
+        Ending::Completed(more) => Ok(more),
+        Ending::Stopped(Stop::Release) => {
             debug!(delivery_id = %context.run.delivery_id, run_id = %run_id, chunk = number, left = queue.len(), "Chunk released.");
             // Paused or stopping: no other chunk is for this worker.
             engine
@@ -85,35 +80,46 @@ pub(super) async fn process(
                 .await
                 .map(|()| false)
         }
-        Some(Stop::LeaseLost) => {
+        Ending::Stopped(Stop::LeaseLost) => {
             warn!(delivery_id = %context.run.delivery_id, run_id = %run_id, chunk = number, "Lease lost: another instance took the chunk over.");
             Ok(true)
         }
-        Some(Stop::Cancel) => cancel_rest(engine, context, number, queue).await,
+        Ending::Stopped(Stop::Cancel) => cancel_rest(engine, context, number, queue).await,
     }
 }
 
-/// Sends until the queue is empty (`None`) or a reason to stop comes up.
+/// How sending a chunk ended.
+enum Ending {
+    /// Every recipient has its outcome and the chunk is complete; whether
+    /// the run may have another chunk to claim now.
+    Completed(bool),
+    /// A reason to stop came up first.
+    Stopped(Stop),
+}
+
+/// Sends until every recipient of chunk `number` has its outcome and the
+/// chunk is complete, or a reason to stop comes up.
 async fn send_all(
     engine: &Engine,
     context: &RunContext,
+    number: u32,
     queue: &mut VecDeque<Pending>,
     lost: &AtomicBool,
-) -> StoreResult<Option<Stop>> {
+) -> StoreResult<Ending> {
     let mut checked = Instant::now();
     while !queue.is_empty() {
         if lost.load(Ordering::Relaxed) {
-            return Ok(Some(Stop::LeaseLost));
+            return Ok(Ending::Stopped(Stop::LeaseLost));
         }
         if engine.stopping.is_cancelled() {
-            return Ok(Some(Stop::Release));
+            return Ok(Ending::Stopped(Stop::Release));
         }
         if checked.elapsed() >= STATE_CHECK {
             checked = Instant::now();
             match engine.store.run(&context.run.id).await?.map(|r| r.state) {
                 Some(RunState::Sending) => {}
-                Some(RunState::Cancelled) => return Ok(Some(Stop::Cancel)),
-                _ => return Ok(Some(Stop::Release)),
+                Some(RunState::Cancelled) => return Ok(Ending::Stopped(Stop::Cancel)),
+                _ => return Ok(Ending::Stopped(Stop::Release)),
             }
         }
         let batch = take_ready(queue, engine.settings.batch_size);
@@ -131,10 +137,31 @@ async fn send_all(
             }
             continue;
         }
-        let retries = send_batch(engine, context, batch).await?;
-        queue.extend(retries);
+        // The batch holds every recipient left: if none needs another try,
+        // its outcomes complete the chunk in the same store call.
+        let last = queue.is_empty().then_some(number);
+        match send_batch(engine, context, batch, last).await? {
+            Sent::Completed(more) => return Ok(Ending::Completed(more)),
+            Sent::Retry(retries) => queue.extend(retries),
+        }
     }
-    Ok(None)
+    // Nothing was left to send (a reclaimed chunk whose recipients all had
+    // outcomes already).
+    let now = engine.clock.now();
+    let more = engine
+        .store
+        .complete_chunk(&context.run.id, number, &engine.owner, now)
+        .await?;
+    Ok(Ending::Completed(more))
+}
+
+/// What sending a batch left to do.
+enum Sent {
+    /// The batch was the chunk's last and completed it; whether the run may
+    /// have another chunk to claim now.
+    Completed(bool),
+    /// The recipients to try again (none, when the chunk goes on).
+    Retry(Vec<Pending>),
 }
 
 /// Up to `size` recipients whose retry delay has passed.
@@ -158,12 +185,14 @@ fn take_ready(queue: &mut VecDeque<Pending>, size: usize) -> Vec<Pending> {
 }
 
 /// Renders, throttles, sends one batch and records its final outcomes;
-/// returns the recipients to try again.
+/// returns the recipients to try again. When the batch is chunk `last`'s
+/// last and none needs another try, the recording completes the chunk.
 async fn send_batch(
     engine: &Engine,
     context: &RunContext,
     batch: Vec<Pending>,
-) -> StoreResult<Vec<Pending>> {
+    last: Option<u32>,
+) -> StoreResult<Sent> {
     let run = &context.run;
     let now = engine.clock.now();
     let mut finals = Vec::new();
@@ -272,12 +301,29 @@ async fn send_batch(
     // the outcomes (one round trip for both); counting a bounce is not, so
     // it waits until the outcomes are safe and a resent batch is not
     // counted twice.
-    if !finals.is_empty() {
-        engine.store.record_sent(&run.id, &finals, &resets).await?;
-        count_messages(&run.channel, &finals);
-    }
+    let store = &engine.store;
+    let completed = match last.filter(|_| retries.is_empty()) {
+        Some(number) => {
+            let now = engine.clock.now();
+            let (owner, id) = (&engine.owner, &run.id);
+            Some(
+                store
+                    .record_last(id, number, owner, &finals, &resets, now)
+                    .await?,
+            )
+        }
+        None if finals.is_empty() => None,
+        None => {
+            store.record_sent(&run.id, &finals, &resets).await?;
+            None
+        }
+    };
+    count_messages(&run.channel, &finals);
     apply_suppressions(engine, suppressions).await?;
-    Ok(retries)
+    Ok(match completed {
+        Some(more) => Sent::Completed(more),
+        None => Sent::Retry(retries),
+    })
 }
 
 /// Adds a batch's outcomes to `herald_messages_total`: one registry

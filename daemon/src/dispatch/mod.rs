@@ -111,13 +111,20 @@ impl Dispatcher {
         let Snapshot { delivery, renderer } = match snapshot {
             Some(snapshot) => snapshot,
             None => {
-                let Some(definition) = store.definition(id).await? else {
-                    return Ok(None);
-                };
-                let delivery: Delivery = match serde_json::from_str(&definition) {
-                    Ok(delivery) => delivery,
-                    Err(e) => {
-                        return fail(format!("the definition snapshot cannot be read: {e}")).await;
+                let loaded = crate::runs::prepare::loaded_definition(&self.engine, &run);
+                let delivery = match loaded {
+                    Some(delivery) => delivery,
+                    None => {
+                        let Some(definition) = store.definition(id).await? else {
+                            return Ok(None);
+                        };
+                        match serde_json::from_str(&definition) {
+                            Ok(delivery) => delivery,
+                            Err(e) => {
+                                let reason = format!("the definition snapshot cannot be read: {e}");
+                                return fail(reason).await;
+                            }
+                        }
                     }
                 };
                 match Renderer::new(&delivery) {

@@ -4,7 +4,7 @@
 use super::{BusyGuard, RunId, RunState, prepare};
 use crate::dispatch::Dispatcher;
 use crate::engine::Engine;
-use crate::store::{CancelReason, Run, RunFilter, StoreResult, Transition};
+use crate::store::{CancelReason, Due, Run, RunFilter, StoreResult, Transition};
 use tracing::{info, warn};
 
 /// Advances one due run; the guard keeps it in hand until the work ends.
@@ -23,20 +23,27 @@ async fn step(
 ) -> StoreResult<()> {
     let store = &engine.store;
     let now = engine.clock.now();
-    // A preparing run's preparation is taken in the same store call.
-    let Some((run, taken)) = store
-        .take_run(id, &engine.owner, engine.lease_until(), now)
+    // A preparing run's preparation, or a scheduled run's start and first
+    // chunk, is taken in the same store call.
+    let run = match store
+        .take_due(id, &engine.owner, engine.lease_until(), now)
         .await?
-    else {
-        return Ok(());
+    {
+        None => return Ok(()),
+        Some(Due::Taken(run)) => return prepare_and_send(engine, dispatcher, &run, guard).await,
+        Some(Due::Started(run, claimed)) => {
+            info!(delivery_id = %run.delivery_id, run_id = %id, "Run started sending.");
+            dispatcher.dispatch(*run, None, claimed, guard).await;
+            return Ok(());
+        }
+        Some(Due::Found(run)) => run,
     };
     // Every due run gets its state's operation even when it is not yet
     // time: the operation also rewrites the run's agenda entry, so an entry
     // left early by a crash corrects itself instead of staying due.
     match run.state {
         // Another instance holds its preparation lease.
-        RunState::Preparing if !taken => Ok(()),
-        RunState::Preparing => prepare_and_send(engine, dispatcher, &run, guard).await,
+        RunState::Preparing => Ok(()),
         RunState::Pending => {
             if let Transition::Done(_) = store.expire(id, now).await? {
                 info!(delivery_id = %run.delivery_id, run_id = %id, "Run expired: nobody confirmed it before its deadline.");
@@ -51,7 +58,7 @@ async fn step(
             Ok(())
         }
         RunState::Sending | RunState::Cancelled => {
-            dispatcher.dispatch(run, None, None, guard).await;
+            dispatcher.dispatch(*run, None, None, guard).await;
             Ok(())
         }
         RunState::Paused | RunState::Sent | RunState::Expired | RunState::Failed => {

@@ -104,17 +104,10 @@ pub async fn prepare(engine: &Engine, run: &Run) -> StoreResult<Option<Ready>> {
     }))
 }
 
-/// The definition the run was created from: the loaded delivery when its
-/// definition hash is the run's (the snapshot would read back as it, but
-/// for the file's path, which only listings show), else the snapshot.
+/// The definition the run was created from: the loaded delivery when it
+/// is the run's, else the snapshot. `Err` says why the snapshot cannot be read.
 async fn load_snapshot(engine: &Engine, run: &Run) -> StoreResult<Result<Delivery, String>> {
-    let loaded = engine
-        .deliveries
-        .borrow()
-        .get(&run.delivery_id)
-        .filter(|d| d.definition_hash() == run.definition_hash)
-        .map(|d| Delivery::clone(d));
-    if let Some(delivery) = loaded {
+    if let Some(delivery) = loaded_definition(engine, run) {
         return Ok(Ok(delivery));
     }
     let Some(definition) = engine.store.definition(&run.id).await? else {
@@ -124,6 +117,18 @@ async fn load_snapshot(engine: &Engine, run: &Run) -> StoreResult<Result<Deliver
     };
     Ok(serde_json::from_str(&definition)
         .map_err(|e| format!("the definition snapshot cannot be read: {e}")))
+}
+
+/// The loaded delivery when its definition hash is the run's: the run's
+/// snapshot would read back as it (but for the file's path, which only
+/// listings show), without a store read and a parse.
+pub fn loaded_definition(engine: &Engine, run: &Run) -> Option<Delivery> {
+    engine
+        .deliveries
+        .borrow()
+        .get(&run.delivery_id)
+        .filter(|d| d.definition_hash() == run.definition_hash)
+        .map(|d| Delivery::clone(d))
 }
 
 async fn fail(engine: &Engine, run: &Run, reason: &str) -> StoreResult<Option<Ready>> {

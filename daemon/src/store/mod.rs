@@ -121,15 +121,16 @@ pub trait Store: Send + Sync + 'static {
         if !self.create_run(run).await? {
             return Ok(Creation::Existed);
         }
-        Ok(
-            match self
-                .take_run(&run.id, owner, lease_until, run.created_at)
-                .await?
-            {
-                Some((taken, true)) => Creation::Taken(Box::new(taken)),
-                _ => Creation::Created,
-            },
-        )
+        if !self
+            .claim_preparation(&run.id, owner, lease_until, run.created_at)
+            .await?
+        {
+            return Ok(Creation::Created);
+        }
+        Ok(match self.run(&run.id).await? {
+            Some(stored) => Creation::Taken(Box::new(stored)),
+            None => Creation::Created,
+        })
     }
 
     /// A run by id.
@@ -180,23 +181,46 @@ pub trait Store: Send + Sync + 'static {
             .map(|_| ())
     }
 
-    /// A due run's first step in one where the backend can: reads the run
-    /// and, when it is `preparing`, takes its preparation as
-    /// [`claim_preparation`](Self::claim_preparation) does. Returns the
-    /// run (`None`: no such run) and whether preparation was taken.
-    async fn take_run(
+    /// A due run's first step in one where the backend can: reads the run;
+    /// when it is `preparing`, takes its preparation as
+    /// [`claim_preparation`](Self::claim_preparation) does; when it is
+    /// `scheduled` and its instant has come, starts sending it as
+    /// [`start_sending`](Self::start_sending) does and claims a chunk for
+    /// `owner` as [`claim_chunk`](Self::claim_chunk) does. `None`: no such run.
+    async fn take_due(
         &self,
         id: &RunId,
         owner: &str,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<(Run, bool)>> {
+    ) -> StoreResult<Option<Due>> {
         let Some(run) = self.run(id).await? else {
             return Ok(None);
         };
-        let taken = run.state == RunState::Preparing
-            && self.claim_preparation(id, owner, lease_until, now).await?;
-        Ok(Some((run, taken)))
+        match run.state {
+            RunState::Preparing if self.claim_preparation(id, owner, lease_until, now).await? => {
+                Ok(Some(Due::Taken(Box::new(run))))
+            }
+            RunState::Scheduled if run.scheduled_for <= now => {
+                match self.start_sending(id, now).await? {
+                    Transition::Done(after) => {
+                        let claimed = match after.state {
+                            RunState::Sending => {
+                                self.claim_chunk(id, owner, lease_until, now).await?
+                            }
+                            _ => None,
+                        };
+                        Ok(Some(Due::Started(after, claimed)))
+                    }
+                    Transition::NotFound => Ok(None),
+                    // Changed meanwhile (cancelled): read it as it is now.
+                    Transition::Conflict(_) => {
+                        Ok(self.run(id).await?.map(|run| Due::Found(Box::new(run))))
+                    }
+                }
+            }
+            _ => Ok(Some(Due::Found(Box::new(run)))),
+        }
     }
 
     /// Writes (or overwrites) one chunk of a `preparing` run.
@@ -319,6 +343,23 @@ pub trait Store: Send + Sync + 'static {
             self.reset_soft_bounces(accepted_by)
         );
         recorded.and(reset)
+    }
+
+    /// A chunk's last batch in one step where the backend can: records it
+    /// as [`record_sent`](Self::record_sent) does, then marks the chunk
+    /// finished as [`complete_chunk`](Self::complete_chunk) does and
+    /// returns what that returns.
+    async fn record_last(
+        &self,
+        id: &RunId,
+        chunk: u32,
+        owner: &str,
+        outcomes: &[RecipientOutcome],
+        accepted_by: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.record_sent(id, outcomes, accepted_by).await?;
+        self.complete_chunk(id, chunk, owner, now).await
     }
 
     /// Marks a claimed chunk finished; the run becomes `sent` when it was

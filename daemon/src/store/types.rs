@@ -299,6 +299,18 @@ pub enum Creation {
     Taken(Box<Run>),
 }
 
+/// What [`Store::take_due`](super::Store::take_due) found and did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Due {
+    /// A `preparing` run whose preparation the caller has taken.
+    Taken(Box<Run>),
+    /// A `scheduled` run whose instant had come, now sending (the run as
+    /// it started), with the chunk claimed for the caller if there was one.
+    Started(Box<Run>, Option<ClaimedChunk>),
+    /// Any other run, as read: only its agenda entry was rewritten.
+    Found(Box<Run>),
+}
+
 /// The result of an action on a run (confirm, cancel, pause, resume, ...).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transition {

@@ -157,48 +157,132 @@ pub async fn completing_a_chunk_tells_whether_another_is_claimable(store: Shared
     assert_eq!(state_of(&store, &id).await, RunState::Sent);
 }
 
+/// Takes a due run that does not start: the run as read and whether its
+/// preparation was taken.
+async fn take(
+    store: &SharedStore,
+    id: &crate::runs::RunId,
+    owner: &str,
+    lease_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> (Run, bool) {
+    let due = store.take_due(id, owner, lease_until, now).await.unwrap();
+    match due.expect("the run exists") {
+        Due::Taken(run) => (*run, true),
+        Due::Found(run) => (*run, false),
+        Due::Started(run, _) => panic!("{} started", run.id),
+    }
+}
+
 /// Taking a due run reads it and takes its preparation when it is
 /// preparing and nobody else holds it; other states are only read.
 pub async fn taking_a_run_claims_preparation_only_when_free(store: SharedStore) {
     let run = new_run("digest", 0, false);
     assert!(store.create_run(&run).await.unwrap());
-    let (read, taken) = store
-        .take_run(&run.id, "a", t(60), t(1))
-        .await
-        .unwrap()
-        .unwrap();
+    let (read, taken) = take(&store, &run.id, "a", t(60), t(1)).await;
     assert_eq!(
         (read.id.clone(), read.state, taken),
         (run.id.clone(), RunState::Preparing, true)
     );
     assert!(!is_due(&store, &run.id, t(59)).await, "held until t(60)");
-    let (_, taken) = store
-        .take_run(&run.id, "b", t(90), t(2))
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, taken) = take(&store, &run.id, "b", t(90), t(2)).await;
     assert!(!taken, "a holds it");
-    let (_, taken) = store
-        .take_run(&run.id, "b", t(120), t(61))
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, taken) = take(&store, &run.id, "b", t(120), t(61)).await;
     assert!(taken, "a's lease ran out");
     let sending = sending_run(&store, "other", &[1]).await;
-    let (read, taken) = store
-        .take_run(&sending, "a", t(60), t(1))
-        .await
-        .unwrap()
-        .unwrap();
+    let (read, taken) = take(&store, &sending, "a", t(60), t(1)).await;
     assert_eq!((read.state, taken), (RunState::Sending, false));
     let unknown = crate::runs::RunId::once("nobody");
     assert!(
         store
-            .take_run(&unknown, "a", t(60), t(1))
+            .take_due(&unknown, "a", t(60), t(1))
             .await
             .unwrap()
             .is_none()
     );
+}
+
+/// Taking a scheduled run at its instant starts it and claims its first
+/// chunk for the taker in one step; before its instant it is only read,
+/// and once started it is only read.
+pub async fn taking_a_scheduled_run_at_its_instant_starts_it_and_claims_a_chunk(
+    store: SharedStore,
+) {
+    let run = new_run("digest", 100, false);
+    assert!(store.create_run(&run).await.unwrap());
+    let prepared = done(prepare(&store, &run, &[2, 1], t(0)).await);
+    assert_eq!(prepared.state, RunState::Scheduled);
+    let (early, taken) = take(&store, &run.id, "a", t(150), t(99)).await;
+    assert_eq!((early.state, taken), (RunState::Scheduled, false));
+    assert!(!is_due(&store, &run.id, t(99)).await, "due at its instant");
+    let Some(Due::Started(started, claimed)) =
+        store.take_due(&run.id, "a", t(150), t(100)).await.unwrap()
+    else {
+        panic!("a scheduled run starts at its instant");
+    };
+    assert_eq!(started.state, RunState::Sending);
+    let first = claimed.expect("the first chunk is claimed for the taker");
+    assert_eq!(
+        (first.number, first.recipients),
+        (0, chunk("digest", 0, 2).recipients)
+    );
+    assert!(
+        is_due(&store, &run.id, t(101)).await,
+        "the other chunk is free for anyone"
+    );
+    let (read, taken) = take(&store, &run.id, "b", t(150), t(101)).await;
+    assert_eq!(
+        (read.state, taken),
+        (RunState::Sending, false),
+        "started once"
+    );
+    let second = store
+        .claim_chunk(&run.id, "b", t(150), t(101))
+        .await
+        .unwrap();
+    assert_eq!(second.map(|c| c.number), Some(1));
+}
+
+/// A chunk's last batch is recorded and completes the chunk in one step;
+/// a stale owner's is recorded but completes nothing, and an outcome
+/// recorded twice counts once.
+pub async fn recording_the_last_batch_of_a_chunk_completes_it(store: SharedStore) {
+    let id = sending_run(&store, "digest", &[1, 1]).await;
+    let claim = |owner: &'static str| {
+        let (store, id) = (store.clone(), id.clone());
+        async move {
+            let claimed = store.claim_chunk(&id, owner, t(60), t(1)).await.unwrap();
+            claimed.expect("a chunk is free").number
+        }
+    };
+    let first = claim("a").await;
+    let r0 = [delivered(&rid("digest", 0, 0), t(2))];
+    assert!(
+        store
+            .record_last(&id, first, "b", &r0, &[], t(2))
+            .await
+            .unwrap(),
+        "b does not hold it: recorded, not completed, and the other chunk is free"
+    );
+    assert_eq!(counters(&store, &id).await.delivered, 1);
+    let second = claim("a").await;
+    assert!(
+        !store
+            .record_last(&id, first, "a", &r0, &[], t(3))
+            .await
+            .unwrap(),
+        "completed; the other chunk is held"
+    );
+    assert_eq!(state_of(&store, &id).await, RunState::Sending);
+    let r1 = [delivered(&rid("digest", 1, 0), t(4))];
+    assert!(
+        !store
+            .record_last(&id, second, "a", &r1, &[], t(4))
+            .await
+            .unwrap()
+    );
+    assert_eq!(state_of(&store, &id).await, RunState::Sent);
+    assert_eq!(counters(&store, &id).await.delivered, 2, "r0 counted once");
 }
 
 /// Creating and taking makes the run and takes its preparation for the
@@ -220,21 +304,13 @@ pub async fn creating_and_taking_a_run_holds_its_preparation_for_the_creator(sto
         is_due(&store, &run.id, t(61)).await,
         "due again once the lease ends"
     );
-    let (_, taken) = store
-        .take_run(&run.id, "b", t(90), t(2))
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, taken) = take(&store, &run.id, "b", t(90), t(2)).await;
     assert!(!taken, "a holds it");
     assert_eq!(
         store.create_and_take(&run, "b", t(90)).await.unwrap(),
         Creation::Existed
     );
-    let (_, taken) = store
-        .take_run(&run.id, "a", t(90), t(3))
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, taken) = take(&store, &run.id, "a", t(90), t(3)).await;
     assert!(taken, "its holder takes it again");
 }
 
@@ -250,10 +326,6 @@ pub async fn a_preparation_given_back_is_due_at_once_for_any_instance(store: Sha
     );
     store.release_preparation(&run.id, "a", t(1)).await.unwrap();
     assert!(is_due(&store, &run.id, t(2)).await, "due at once");
-    let (_, taken) = store
-        .take_run(&run.id, "b", t(90), t(2))
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, taken) = take(&store, &run.id, "b", t(90), t(2)).await;
     assert!(taken, "free for another instance");
 }

@@ -1,6 +1,6 @@
 //! Outcomes, feedback, tracking, counters and recipients' history.
 
-use super::codec::{fields, from_micros, micros, run_from_fields};
+use super::codec::{RunReply, fields, from_micros, micros, run_from_fields, text};
 use super::lists::{parse_cursor, seen};
 use super::runs::to_json;
 use super::{RedisStore, keys, scripts, store_err};
@@ -10,6 +10,24 @@ use crate::store::{
 };
 use chrono::{DateTime, Utc};
 use redis::Value;
+
+/// Adds outcomes to a recording script's arguments, four per outcome.
+fn add_outcomes(invocation: &mut redis::ScriptInvocation<'_>, outcomes: &[RecipientOutcome]) {
+    for o in outcomes {
+        invocation
+            .arg(&o.recipient_id)
+            .arg(o.outcome.as_str())
+            .arg(to_json(o))
+            .arg(micros(o.at));
+    }
+}
+
+/// Outcomes recorded for a run the store does not have.
+fn no_such_run(id: &RunId) -> StoreError {
+    StoreError::Other(format!(
+        "cannot record outcomes of run `{id}`: the store has no such run"
+    ))
+}
 
 impl RedisStore {
     pub(super) async fn record_outcomes_impl(
@@ -24,13 +42,82 @@ impl RedisStore {
         let k = self.run_keys(id);
         let mut invocation = scripts::RECORD_OUTCOMES.prepare_invoke();
         invocation.key(&k.run).key(&k.outcomes).key(&k.unindexed);
-        for o in outcomes {
-            invocation
-                .arg(&o.recipient_id)
-                .arg(o.outcome.as_str())
-                .arg(to_json(o))
-                .arg(micros(o.at));
+        add_outcomes(&mut invocation, outcomes);
+        let reply = self
+            .record_with(
+                &scripts::RECORD_OUTCOMES,
+                &invocation,
+                id,
+                outcomes,
+                accepted_by,
+            )
+            .await?;
+        match reply {
+            Value::Nil => Err(no_such_run(id)),
+            _ => Ok(()),
         }
+    }
+
+    /// Records a chunk's last batch and completes the chunk in one script
+    /// (`record_last.lua`); returns what `complete_chunk` returns.
+    pub(super) async fn record_last_impl(
+        &self,
+        id: &RunId,
+        chunk: u32,
+        owner: &str,
+        outcomes: &[RecipientOutcome],
+        accepted_by: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        if outcomes.is_empty() {
+            self.reset_soft_bounces_impl(accepted_by).await?;
+            return self.complete_chunk_impl(id, chunk, owner, now).await;
+        }
+        let k = self.run_keys(id);
+        let mut invocation = scripts::RECORD_LAST.prepare_invoke();
+        invocation
+            .key(&k.run)
+            .key(&k.leases)
+            .key(&k.owners)
+            .key(&k.outcomes)
+            .key(&k.unindexed);
+        invocation
+            .arg(chunk)
+            .arg(owner)
+            .arg(micros(now))
+            .arg(text(now));
+        add_outcomes(&mut invocation, outcomes);
+        let reply = self
+            .record_with(
+                &scripts::RECORD_LAST,
+                &invocation,
+                id,
+                outcomes,
+                accepted_by,
+            )
+            .await?;
+        if reply == Value::Nil {
+            return Err(no_such_run(id));
+        }
+        let reply = RunReply::parse(reply)?;
+        self.gather
+            .apply(id.as_str(), reply.seq, reply.agenda)
+            .await?;
+        // As `complete_chunk`: the run's agenda instant is `now` exactly
+        // when a chunk is free or its lease has run out.
+        Ok((0..=micros(now)).contains(&reply.agenda))
+    }
+
+    /// Runs a recording `script` (its `invocation` ready) with what rides
+    /// along with the outcomes, in one round trip; returns the script's reply.
+    async fn record_with(
+        &self,
+        script: &redis::Script,
+        invocation: &redis::ScriptInvocation<'_>,
+        id: &RunId,
+        outcomes: &[RecipientOutcome],
+        accepted_by: &[String],
+    ) -> StoreResult<Value> {
         // One round trip per batch. The recipients' history keys live in
         // other slots, one key each: writing them here cost more of Redis
         // than the rest of the batch (benches/README.md, P1), so the script
@@ -40,7 +127,7 @@ impl RedisStore {
         // an indexer that empties the queue unmarks it and then looks at
         // the queue again (`indexer::index_run`).
         let mut pipe = redis::pipe();
-        pipe.invoke_script(&invocation);
+        pipe.invoke_script(invocation);
         pipe.cmd("ZADD")
             .arg(&self.global.history_pending)
             .arg("NX")
@@ -71,11 +158,12 @@ impl RedisStore {
                 .ignore();
         }
         self.indexer.recorded();
-        let reply: (Option<u64>,) = match pipe.query_async(&mut self.conn()).await {
+        let reply: (Value,) = match pipe.query_async(&mut self.conn()).await {
             // A Redis restarted without its script cache: load it and send
-            // the batch again (every command in it is idempotent).
+            // the batch again (every command in it is idempotent, and the
+            // script did not run).
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                scripts::RECORD_OUTCOMES
+                script
                     .load_async(&mut self.conn())
                     .await
                     .map_err(store_err)?;
@@ -85,12 +173,7 @@ impl RedisStore {
             }
             other => other.map_err(store_err)?,
         };
-        if reply.0.is_none() {
-            return Err(StoreError::Other(format!(
-                "cannot record outcomes of run `{id}`: the store has no such run"
-            )));
-        }
-        Ok(())
+        Ok(reply.0)
     }
 
     pub(super) async fn outcome_impl(

@@ -2,10 +2,11 @@
 
 use super::codec::{RunReply, fields, micros, new_run_fields, run_from_fields, text};
 use super::keys::RunKeys;
+use super::sending::claimed;
 use super::{RedisStore, scripts, store_err};
 use crate::runs::{RunId, RunState};
 use crate::store::{
-    CancelReason, Creation, NewRun, Prepared, Run, StoreError, StoreResult, Transition,
+    CancelReason, Creation, Due, NewRun, Prepared, Run, StoreError, StoreResult, Transition,
 };
 use chrono::{DateTime, Utc};
 use redis::{Script, Value};
@@ -295,24 +296,37 @@ impl RedisStore {
         Ok(reply.int(0)? == 1)
     }
 
-    pub(super) async fn take_run_impl(
+    pub(super) async fn take_due_impl(
         &self,
         id: &RunId,
         owner: &str,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<(Run, bool)>> {
+    ) -> StoreResult<Option<Due>> {
         let k = self.run_keys(id);
-        let args = lease_args(owner, lease_until, now);
+        let mut args = lease_args(owner, lease_until, now).to_vec();
+        args.push(text(now));
+        // No agenda lowering first: the run is due already, and whatever
+        // the script does leaves it due no later than its lease's end.
         let reply = self
-            .eval_run(&scripts::TAKE_RUN, id, &[&k.run, &k.leases], &args)
+            .eval_run(&scripts::TAKE_DUE, id, &k.claim_keys(), &args)
             .await?;
-        let taken = reply.int(0)? == 1;
         let f = fields(reply.rest.get(1).cloned().unwrap_or(Value::Nil))?;
         if f.is_empty() {
             return Ok(None);
         }
-        Ok(Some((run_from_fields(&k.run, &f)?, taken)))
+        let run = Box::new(run_from_fields(&k.run, &f)?);
+        Ok(Some(match reply.text(0)?.as_str() {
+            "taken" => Due::Taken(run),
+            "started" => {
+                // Other instances may help with the chunks not claimed here.
+                if run.chunks > 1 {
+                    self.announce();
+                }
+                Due::Started(run, claimed(&k.chunks, &reply, 2)?)
+            }
+            _ => Due::Found(run),
+        }))
     }
 
     pub(super) async fn finish_preparation_impl(

@@ -19,18 +19,23 @@ macro_rules! run_script {
     };
 }
 
-/// A script that needs no agenda helpers.
+/// A script that needs no agenda helpers: the helpers it shares with
+/// other scripts (`lib_*.lua`), then the script body.
 macro_rules! plain_script {
-    ($name:ident, $file:literal) => {
+    ($name:ident, $file:literal $(, $lib:literal)*) => {
         #[doc = concat!("`lua/", $file, "`.")]
-        pub(super) static $name: LazyLock<Script> =
-            LazyLock::new(|| Script::new(include_str!(concat!("lua/", $file))));
+        pub(super) static $name: LazyLock<Script> = LazyLock::new(|| {
+            Script::new(concat!(
+                $(include_str!(concat!("lua/", $lib)),)*
+                include_str!(concat!("lua/", $file))
+            ))
+        });
     };
 }
 
 run_script!(CREATE_RUN, "create_run.lua");
 run_script!(CLAIM_PREPARATION, "claim_preparation.lua");
-run_script!(TAKE_RUN, "take_run.lua");
+run_script!(TAKE_DUE, "take_due.lua", "lib_claim.lua");
 run_script!(
     FINISH_PREPARATION,
     "finish_preparation.lua",
@@ -50,11 +55,17 @@ run_script!(RESUME, "resume.lua");
 run_script!(EXPIRE, "expire.lua");
 run_script!(START_SENDING, "start_sending.lua");
 run_script!(CLAIM_CHUNK, "claim_chunk.lua", "lib_claim.lua");
-run_script!(COMPLETE_CHUNK, "complete_chunk.lua");
+run_script!(COMPLETE_CHUNK, "complete_chunk.lua", "lib_complete.lua");
+run_script!(
+    RECORD_LAST,
+    "record_last.lua",
+    "lib_record.lua",
+    "lib_complete.lua"
+);
 run_script!(RELEASE_CHUNK, "release_chunk.lua");
 plain_script!(PUT_CHUNK, "put_chunk.lua");
 plain_script!(RENEW_LEASE, "renew_lease.lua");
-plain_script!(RECORD_OUTCOMES, "record_outcomes.lua");
+plain_script!(RECORD_OUTCOMES, "record_outcomes.lua", "lib_record.lua");
 plain_script!(TAKE_UNINDEXED, "take_unindexed.lua");
 plain_script!(AMEND_OUTCOME, "amend_outcome.lua");
 plain_script!(RECORD_TRACKING, "record_tracking.lua");

@@ -179,7 +179,11 @@ fn chunk_ids(chunk: &Chunk) -> String {
 
 /// The chunk a claim returned from `at` on in a run script's reply:
 /// number or -1, chunk JSON, per-recipient outcome flags, cancelled.
-fn claimed(chunks_key: &str, reply: &RunReply, at: usize) -> StoreResult<Option<ClaimedChunk>> {
+pub(super) fn claimed(
+    chunks_key: &str,
+    reply: &RunReply,
+    at: usize,
+) -> StoreResult<Option<ClaimedChunk>> {
     let number = reply.int(at)?;
     if number < 0 {
         return Ok(None);

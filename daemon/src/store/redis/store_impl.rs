@@ -92,14 +92,14 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn take_run(
+    async fn take_due(
         &self,
         id: &RunId,
         owner: &str,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
-    ) -> StoreResult<Option<(Run, bool)>> {
-        self.take_run_impl(id, owner, lease_until, now).await
+    ) -> StoreResult<Option<Due>> {
+        self.take_due_impl(id, owner, lease_until, now).await
     }
 
     async fn put_chunk(&self, id: &RunId, chunk: &Chunk) -> StoreResult<()> {
@@ -199,6 +199,19 @@ impl Store for RedisStore {
         accepted_by: &[String],
     ) -> StoreResult<()> {
         self.record_outcomes_impl(id, outcomes, accepted_by).await
+    }
+
+    async fn record_last(
+        &self,
+        id: &RunId,
+        chunk: u32,
+        owner: &str,
+        outcomes: &[RecipientOutcome],
+        accepted_by: &[String],
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.record_last_impl(id, chunk, owner, outcomes, accepted_by, now)
+            .await
     }
 
     async fn complete_chunk(

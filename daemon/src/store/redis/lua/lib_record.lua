@@ -1,0 +1,44 @@
+-- Records final outcomes: shared by record_outcomes.lua and record_last.lua.
+
+-- Records the outcomes given as quads from ARGV[first] on (recipient id,
+-- outcome, outcome JSON, outcome instant in µs), set-if-absent; moves the
+-- run's counters for the new ones only and queues the new ones for their
+-- recipients' history (the indexer writes those keys, which live in other
+-- slots, later). Returns how many outcomes were new.
+local function record(run, outcomes, unindexed, first)
+  local field = { delivered = 'delivered', bounced = 'bounced', failed = 'failed',
+    cancelled = 'cancelled_n' }
+  -- One HMGET and one HSET for the batch instead of an HSETNX per
+  -- recipient: each redis.call and each propagated command costs more than
+  -- the hash work it does (benches/README.md, P1).
+  -- unpack() of more than about 8,000 values overflows Lua's C stack.
+  local SLICE = 2000
+  local ids, present = {}, {}
+  for i = first, #ARGV, 4 do ids[#ids + 1] = ARGV[i] end
+  for from = 1, #ids, SLICE do
+    local got = redis.call('HMGET', outcomes, unpack(ids, from, math.min(from + SLICE - 1, #ids)))
+    for k = 1, #got do present[from + k - 1] = got[k] end
+  end
+  local add, set, seen, queued = {}, {}, {}, {}
+  for n, id in ipairs(ids) do
+    -- The first of a recipient named twice wins, as HSETNX would have it.
+    if not present[n] and not seen[id] then
+      seen[id] = true
+      local i = first + 4 * (n - 1)
+      set[#set + 1] = id
+      set[#set + 1] = ARGV[i + 2]
+      local counter = field[ARGV[i + 1]]
+      if counter then add[counter] = (add[counter] or 0) + 1 end
+      queued[#queued + 1] = ARGV[i + 3] .. '\31' .. id
+    end
+  end
+  for from = 1, #set, SLICE do
+    redis.call('HSET', outcomes, unpack(set, from, math.min(from + SLICE - 1, #set)))
+  end
+  for counter, n in pairs(add) do
+    redis.call('HINCRBY', run, counter, n)
+  end
+  if #queued > 0 then redis.call('RPUSH', unindexed, table.concat(queued, '\30')) end
+  return #queued
+end
+
