@@ -9,7 +9,6 @@ use crate::runs::{Outcome, RunState};
 use crate::store::{ClaimedChunk, FrozenRecipient, RecipientOutcome, StoreResult, SuppressionList};
 use herald_plugin_api::{Batch, Message, WIRE_VERSION};
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
@@ -57,18 +56,13 @@ pub(super) async fn process(
         return cancel_rest(engine, context, number, queue).await;
     }
 
-    let lost = Arc::new(AtomicBool::new(false));
-    let renewer = tokio::spawn(renew_lease(
-        engine.store.clone(),
-        engine.clock.clone(),
-        engine.settings.lease,
-        run_id.clone(),
-        number,
-        engine.owner.clone(),
-        lost.clone(),
-    ));
-    let result = send_all(engine, context, number, &mut queue, &lost).await;
-    renewer.abort();
+    // The lease is renewed beside the sending, in the same task: a task of
+    // its own per chunk cost a spawn and an abort for every one-recipient run.
+    let lost = AtomicBool::new(false);
+    let result = tokio::select! {
+        result = send_all(engine, context, number, &mut queue, &lost) => result,
+        never = renew_lease(engine, run_id, number, &lost) => match never {},
+    };
     match result? {
         Ending::Completed(more) => Ok(more),
         Ending::Stopped(Stop::Release) => {
@@ -442,25 +436,27 @@ fn outcome(
     }
 }
 
-/// Renews the chunk's lease every third of its length; flags a lost lease.
+/// Renews the chunk's lease every third of its length; flags a lost lease
+/// (and then waits, for the sending to see the flag and stop).
 async fn renew_lease(
-    store: crate::store::SharedStore,
-    clock: crate::clock::Clock,
-    lease: Duration,
-    run_id: crate::runs::RunId,
+    engine: &Engine,
+    run_id: &crate::runs::RunId,
     chunk: u32,
-    owner: String,
-    lost: Arc<AtomicBool>,
-) {
-    let period = lease / 3;
+    lost: &AtomicBool,
+) -> std::convert::Infallible {
+    let lease = engine.settings.lease;
     loop {
-        tokio::time::sleep(period).await;
-        let until = clock.now() + chrono::Duration::from_std(lease).unwrap_or_default();
-        match store.renew_lease(&run_id, chunk, &owner, until).await {
+        tokio::time::sleep(lease / 3).await;
+        let until = engine.clock.now() + chrono::Duration::from_std(lease).unwrap_or_default();
+        match engine
+            .store
+            .renew_lease(run_id, chunk, &engine.owner, until)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => {
                 lost.store(true, Ordering::Relaxed);
-                return;
+                return std::future::pending().await;
             }
             // A store outage: keep trying; the lease may still hold.
             Err(error) => {

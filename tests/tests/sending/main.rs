@@ -9,4 +9,5 @@ mod cluster;
 mod control;
 mod crash;
 mod faults;
+mod lease;
 mod throttle;
