@@ -15,7 +15,7 @@ use crate::store::{SharedStore, StoreError};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -313,16 +313,17 @@ pub async fn open_store(config: &Config) -> Result<SharedStore, StoreError> {
                 RedisTopology::Single(s.url.clone().unwrap_or_default())
             };
             let store = RedisStore::connect_topology(topology, s.key_prefix.clone()).await?;
-            tokio::spawn(warn_about_redis_settings(store.clone()));
+            tokio::spawn(once_redis_answers(store.clone()));
             Ok(Arc::new(store))
         }
     }
 }
 
-/// Warns about Redis settings that put runs and outcomes at risk. A Redis
-/// down at start-up is asked again, less and less often, until it answers:
-/// its settings matter as much once it is up.
-async fn warn_about_redis_settings(store: crate::store::redis::RedisStore) {
+/// Once Redis answers: loads the store's scripts and warns about Redis
+/// settings that put runs and outcomes at risk. A Redis down at start-up
+/// is asked again, less and less often, until it answers: its settings
+/// matter as much once it is up.
+async fn once_redis_answers(store: crate::store::redis::RedisStore) {
     let mut pause = std::time::Duration::from_secs(1);
     let (appendonly, noeviction) = loop {
         match tokio::try_join!(store.appendonly_enabled(), store.noeviction()) {
@@ -337,6 +338,10 @@ async fn warn_about_redis_settings(store: crate::store::redis::RedisStore) {
             }
         }
     };
+    // A script not loaded here is loaded on its first use instead.
+    if let Err(error) = store.load_scripts().await {
+        debug!(%error, "Could not load the store's scripts ahead of their first use.");
+    }
     if !appendonly {
         warn!(
             "Redis persistence is off (appendonly no): a Redis restart loses runs and outcomes. Set `appendonly yes` (see the README's deployment section)."

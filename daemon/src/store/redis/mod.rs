@@ -135,6 +135,20 @@ impl RedisStore {
             .is_none_or(|v| v == "noeviction"))
     }
 
+    /// Loads every script into Redis's script cache (on every master of a
+    /// cluster), so the first calls after a start find them there instead
+    /// of each meeting `NOSCRIPT` and loading them again.
+    pub async fn load_scripts(&self) -> StoreResult<()> {
+        let loads = scripts::all().map(|script| {
+            let mut conn = self.conn();
+            async move { script.load_async(&mut conn).await }
+        });
+        futures_util::future::try_join_all(loads)
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
     /// `CONFIG GET name` (on one node of a cluster), or `None` when the
     /// server does not permit CONFIG.
     async fn config_get(&self, name: &str) -> StoreResult<Option<String>> {

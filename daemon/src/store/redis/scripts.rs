@@ -1,5 +1,7 @@
 //! The Lua scripts, one per state change, loaded once and run by EVALSHA
-//! (the `redis` crate loads a script again when the server lost it).
+//! (the `redis` crate loads a script again when the server lost it). The
+//! daemon loads them all when Redis first answers, so a burst of calls
+//! right after a start does not meet `NOSCRIPT` and load each again.
 
 use redis::Script;
 use std::sync::LazyLock;
@@ -81,3 +83,59 @@ run_script!(PURGE_RUN, "purge_run.lua");
 run_script!(ERASE_FROM_RUN, "erase_from_run.lua");
 plain_script!(ARCHIVE_HISTORY, "archive_history.lua");
 plain_script!(TRIM_HISTORY, "trim_history.lua");
+
+/// Every script, to load them all at once (`RedisStore::load_scripts`).
+pub(super) fn all() -> [&'static Script; 34] {
+    [
+        &CREATE_RUN,
+        &CLAIM_PREPARATION,
+        &TAKE_DUE,
+        &FINISH_PREPARATION,
+        &FINISH_AND_CLAIM,
+        &FAIL_RUN,
+        &CONFIRM,
+        &CANCEL,
+        &PAUSE,
+        &RESUME,
+        &EXPIRE,
+        &START_SENDING,
+        &CLAIM_CHUNK,
+        &COMPLETE_CHUNK,
+        &RECORD_LAST,
+        &RELEASE_CHUNK,
+        &PUT_CHUNK,
+        &RENEW_LEASE,
+        &RECORD_OUTCOMES,
+        &TAKE_UNINDEXED,
+        &AMEND_OUTCOME,
+        &RECORD_TRACKING,
+        &RECOUNT,
+        &AGENDA_APPLY,
+        &ADVANCE_CURSORS,
+        &SUPPRESS,
+        &UNSUPPRESS,
+        &SOFT_BOUNCE,
+        &THROTTLE,
+        &PURGE_OUTCOMES,
+        &PURGE_RUN,
+        &ERASE_FROM_RUN,
+        &ARCHIVE_HISTORY,
+        &TRIM_HISTORY,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    /// A script left out of [`all`](super::all) would meet `NOSCRIPT` on
+    /// its first calls after every start.
+    #[test]
+    fn every_script_file_is_loaded_at_start() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/redis/lua");
+        let scripts = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .filter(|name| !name.starts_with("lib_") && name != "prelude.lua")
+            .count();
+        assert_eq!(super::all().len(), scripts);
+    }
+}

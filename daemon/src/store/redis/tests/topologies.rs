@@ -175,3 +175,24 @@ async fn an_evicting_memory_policy_is_reported() {
     let lru = RedisServer::start_with(&["--maxmemory-policy", "allkeys-lru"]);
     assert!(!store_on(&lru).await.noeviction().await.unwrap());
 }
+
+/// The scripts loaded when Redis first answers are on every master of a
+/// cluster, so a first call on any of them does not meet `NOSCRIPT`.
+#[tokio::test]
+async fn scripts_loaded_at_start_are_on_every_master_of_a_cluster() {
+    let cluster = RedisCluster::start();
+    let store = on_cluster(cluster.nodes(), "scripts").await;
+    store.load_scripts().await.unwrap();
+    let shas: Vec<&str> = crate::store::redis::scripts::all()
+        .iter()
+        .map(|script| script.get_hash())
+        .collect();
+    let mut args = vec!["script", "exists"];
+    args.extend(&shas);
+    for node in cluster.nodes() {
+        let port: u16 = node.rsplit(':').next().unwrap().parse().unwrap();
+        let exists = redis_cli(port, &args);
+        let loaded = exists.lines().filter(|l| l.trim() == "1").count();
+        assert_eq!(loaded, shas.len(), "{node} lacks scripts:\n{exists}");
+    }
+}
