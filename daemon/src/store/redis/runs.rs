@@ -306,8 +306,9 @@ impl RedisStore {
         let k = self.run_keys(id);
         let mut args = lease_args(owner, lease_until, now).to_vec();
         args.push(text(now));
-        // No agenda lowering first: the run is due already, and whatever
-        // the script does leaves it due no later than its lease's end.
+        // No agenda lowering first: the run's entry is due already (the
+        // scheduler found it there), so a crash before the script's new
+        // instant is applied leaves the entry early, never late.
         let reply = self
             .eval_run(&scripts::TAKE_DUE, id, &k.claim_keys(), &args)
             .await?;
