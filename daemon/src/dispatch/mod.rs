@@ -111,21 +111,11 @@ impl Dispatcher {
         let Snapshot { delivery, renderer } = match snapshot {
             Some(snapshot) => snapshot,
             None => {
-                let loaded = crate::runs::prepare::loaded_definition(&self.engine, &run);
-                let delivery = match loaded {
-                    Some(delivery) => delivery,
-                    None => {
-                        let Some(definition) = store.definition(id).await? else {
-                            return Ok(None);
-                        };
-                        match serde_json::from_str(&definition) {
-                            Ok(delivery) => delivery,
-                            Err(e) => {
-                                let reason = format!("the definition snapshot cannot be read: {e}");
-                                return fail(reason).await;
-                            }
-                        }
-                    }
+                let delivery = match crate::runs::prepare::load_snapshot(&self.engine, &run).await?
+                {
+                    None => return Ok(None),
+                    Some(Ok(delivery)) => delivery,
+                    Some(Err(reason)) => return fail(reason).await,
                 };
                 match Renderer::new(&delivery) {
                     Ok(renderer) => Snapshot { delivery, renderer },

@@ -45,7 +45,10 @@ pub struct Ready {
 /// taken; `None` when it was not prepared here or failed.
 pub async fn prepare(engine: &Engine, run: &Run) -> StoreResult<Option<Ready>> {
     let store = &engine.store;
-    let delivery = match load_snapshot(engine, run).await? {
+    let snapshot = load_snapshot(engine, run)
+        .await?
+        .unwrap_or_else(|| Err("the run has no definition snapshot in the store".to_owned()));
+    let delivery = match snapshot {
         Ok(delivery) => delivery,
         Err(reason) => return fail(engine, run, &reason).await,
     };
@@ -104,31 +107,29 @@ pub async fn prepare(engine: &Engine, run: &Run) -> StoreResult<Option<Ready>> {
     }))
 }
 
-/// The definition the run was created from: the loaded delivery when it
-/// is the run's, else the snapshot. `Err` says why the snapshot cannot be read.
-async fn load_snapshot(engine: &Engine, run: &Run) -> StoreResult<Result<Delivery, String>> {
-    if let Some(delivery) = loaded_definition(engine, run) {
-        return Ok(Ok(delivery));
-    }
-    let Some(definition) = engine.store.definition(&run.id).await? else {
-        return Ok(Err(
-            "the run has no definition snapshot in the store".to_owned()
-        ));
-    };
-    Ok(serde_json::from_str(&definition)
-        .map_err(|e| format!("the definition snapshot cannot be read: {e}")))
-}
-
-/// The loaded delivery when its definition hash is the run's: the run's
-/// snapshot would read back as it (but for the file's path, which only
-/// listings show), without a store read and a parse.
-pub fn loaded_definition(engine: &Engine, run: &Run) -> Option<Delivery> {
-    engine
+/// The definition the run was created from: the loaded delivery when its
+/// definition hash is the run's (the snapshot would read back as it, but
+/// for the file's path, which only listings show), else the snapshot.
+/// `None`: the store has no snapshot; `Err` says why it cannot be read.
+pub async fn load_snapshot(
+    engine: &Engine,
+    run: &Run,
+) -> StoreResult<Option<Result<Delivery, String>>> {
+    let loaded = engine
         .deliveries
         .borrow()
         .get(&run.delivery_id)
         .filter(|d| d.definition_hash() == run.definition_hash)
-        .map(|d| Delivery::clone(d))
+        .map(|d| Delivery::clone(d));
+    if let Some(delivery) = loaded {
+        return Ok(Some(Ok(delivery)));
+    }
+    let Some(definition) = engine.store.definition(&run.id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(serde_json::from_str(&definition).map_err(|e| {
+        format!("the definition snapshot cannot be read: {e}")
+    })))
 }
 
 async fn fail(engine: &Engine, run: &Run, reason: &str) -> StoreResult<Option<Ready>> {

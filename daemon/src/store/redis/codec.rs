@@ -201,6 +201,13 @@ impl RunReply {
     pub fn int(&self, i: usize) -> StoreResult<i64> {
         int(self.rest.get(i).cloned().unwrap_or(Value::Nil))
     }
+
+    /// Whether the run may have a chunk to claim at `now`: its agenda
+    /// instant is `now` exactly when a chunk is free or its lease has run
+    /// out (`agenda_of` in the prelude).
+    pub fn claimable_at(&self, now: DateTime<Utc>) -> bool {
+        (0..=micros(now)).contains(&self.agenda)
+    }
 }
 
 /// A reply value as an integer.

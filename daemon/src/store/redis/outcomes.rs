@@ -1,6 +1,6 @@
 //! Outcomes, feedback, tracking, counters and recipients' history.
 
-use super::codec::{RunReply, fields, from_micros, micros, run_from_fields, text};
+use super::codec::{fields, from_micros, micros, run_from_fields, text};
 use super::lists::{parse_cursor, seen};
 use super::runs::to_json;
 use super::{RedisStore, keys, scripts, store_err};
@@ -99,13 +99,7 @@ impl RedisStore {
         if reply == Value::Nil {
             return Err(no_such_run(id));
         }
-        let reply = RunReply::parse(reply)?;
-        self.gather
-            .apply(id.as_str(), reply.seq, reply.agenda)
-            .await?;
-        // As `complete_chunk`: the run's agenda instant is `now` exactly
-        // when a chunk is free or its lease has run out.
-        Ok((0..=micros(now)).contains(&reply.agenda))
+        Ok(self.apply_reply(id, reply).await?.claimable_at(now))
     }
 
     /// Runs a recording `script` (its `invocation` ready) with what rides

@@ -54,6 +54,11 @@ impl RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(store_err)?;
+        self.apply_reply(id, value).await
+    }
+
+    /// Reads a run script's reply and applies the agenda instant it returned.
+    pub(super) async fn apply_reply(&self, id: &RunId, value: Value) -> StoreResult<RunReply> {
         let reply = RunReply::parse(value)?;
         self.gather
             .apply(id.as_str(), reply.seq, reply.agenda)

@@ -118,9 +118,7 @@ impl RedisStore {
                 &args,
             )
             .await?;
-        // The run's agenda instant is `now` exactly when a chunk is free
-        // or its lease has run out (`agenda_of` in the prelude).
-        Ok((0..=micros(now)).contains(&reply.agenda))
+        Ok(reply.claimable_at(now))
     }
 
     pub(super) async fn release_chunk_impl(
