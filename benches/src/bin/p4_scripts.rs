@@ -212,7 +212,7 @@ async fn timed<'a>(
 /// `take_due.lua` and `record_last.lua` as the store builds them (batch
 /// 1), or wrapped to loop their bodies over the runs of one call.
 fn scripts(batch: usize) -> (redis::Script, redis::Script) {
-    let claim = [lua!("prelude.lua"), lua!("lib_claim.lua")].concat();
+    let claim = lua!("prelude.lua").to_owned();
     let record_libs = [
         lua!("prelude.lua"),
         lua!("lib_record.lua"),

@@ -10,15 +10,20 @@ local function complete(run, leases, owners, chunk, owner, now, now_text)
   end
   redis.call('ZREM', leases, chunk)
   redis.call('HDEL', owners, chunk)
-  local done = redis.call('HINCRBY', run, 'chunks_done', 1)
-  local f = redis.call('HMGET', run, 'state', 'chunks')
-  if done >= tonumber(f[2]) then
-    if f[1] == 'sending' or f[1] == 'paused' then
-      redis.call('HSET', run, 'state', 'sent', 'finished_at', now_text)
-    elseif f[1] == 'cancelled' then
-      redis.call('HSETNX', run, 'finished_at', now_text)
-    end
+  -- Every run completes a chunk at least once, so this reads and writes
+  -- the run hash once each instead of through the general helpers.
+  local f = redis.call('HMGET', run, 'state', 'chunks', 'chunks_done', 'seq')
+  local done, seq = tonumber(f[3]) + 1, tonumber(f[4] or '0') + 1
+  if done < tonumber(f[2]) then
+    redis.call('HSET', run, 'chunks_done', done, 'seq', seq)
+    return {seq, agenda_of(run, leases, now) or -1, 1}
   end
-  return finish(run, leases, now, true, 1)
+  if f[1] == 'sending' or f[1] == 'paused' then
+    redis.call('HSET', run, 'chunks_done', done, 'seq', seq, 'state', 'sent', 'finished_at', now_text)
+  else
+    redis.call('HSET', run, 'chunks_done', done, 'seq', seq)
+    if f[1] == 'cancelled' then redis.call('HSETNX', run, 'finished_at', now_text) end
+  end
+  -- No chunk left: agenda_of finds nothing to do in any state.
+  return {seq, -1, 1}
 end
-
