@@ -57,6 +57,27 @@ impl RedisStore {
         self.apply_reply(id, value).await
     }
 
+    /// Sends a pipeline that invokes `script`; when Redis lost its script
+    /// cache (a restart), loads the script and sends the pipeline again.
+    /// Only for pipelines whose commands may be sent twice: the script did
+    /// not run, and every other command in it must be idempotent.
+    pub(super) async fn query_with_script<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+        script: &Script,
+    ) -> StoreResult<T> {
+        match pipe.query_async(&mut self.conn()).await {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                script
+                    .load_async(&mut self.conn())
+                    .await
+                    .map_err(store_err)?;
+                pipe.query_async(&mut self.conn()).await.map_err(store_err)
+            }
+            other => other.map_err(store_err),
+        }
+    }
+
     /// Reads a run script's reply and applies the agenda instant it returned.
     pub(super) async fn apply_reply(&self, id: &RunId, value: Value) -> StoreResult<RunReply> {
         let reply = RunReply::parse(value)?;
@@ -314,10 +335,23 @@ impl RedisStore {
         // No agenda lowering first: the run's entry is due already (the
         // scheduler found it there), so a crash before the script's new
         // instant is applied leaves the entry early, never late.
-        let reply = self
-            .eval_run(&scripts::TAKE_DUE, id, &k.claim_keys(), &args)
-            .await?;
-        let f = fields(reply.rest.get(1).cloned().unwrap_or(Value::Nil))?;
+        let mut invocation = scripts::TAKE_DUE.prepare_invoke();
+        for key in k.claim_keys() {
+            invocation.key(key);
+        }
+        for arg in &args {
+            invocation.arg(arg);
+        }
+        // The run's fields are read right after the script, in the same
+        // round trip (see take_due.lua). Another client's change can fall
+        // in between; the fields then show it, as they would had it come
+        // just after the script, and the verdict and the chunk stay the
+        // script's.
+        let mut pipe = redis::pipe();
+        pipe.invoke_script(&invocation).cmd("HGETALL").arg(&k.run);
+        let (value, f): (Value, Value) = self.query_with_script(&pipe, &scripts::TAKE_DUE).await?;
+        let reply = self.apply_reply(id, value).await?;
+        let f = fields(f)?;
         if f.is_empty() {
             return Ok(None);
         }
@@ -329,7 +363,7 @@ impl RedisStore {
                 if run.chunks > 1 {
                     self.announce();
                 }
-                Due::Started(run, claimed(&k.chunks, &reply, 2)?)
+                Due::Started(run, claimed(&k.chunks, &reply, 1)?)
             }
             _ => Due::Found(run),
         }))

@@ -6,14 +6,17 @@
 -- KEYS[1]: run hash   KEYS[2]: run leases   KEYS[3]: lease owners
 -- KEYS[4]: chunk bodies   KEYS[5]: chunk recipient ids   KEYS[6]: outcomes
 -- ARGV[1]: now (µs)   ARGV[2]: owner   ARGV[3]: lease end (µs)   ARGV[4]: now (text)
--- Returns: {seq, agenda, 'taken' | 'started' | 'found', run fields (empty: no run),
---   then as claim_chunk.lua: chunk number or -1, chunk JSON, flags, 1 when cancelled}
+-- Returns: {seq, agenda, 'taken' | 'started' | 'found', then as
+--   claim_chunk.lua: chunk number or -1, chunk JSON, flags, 1 when cancelled}
+-- The store reads the run's fields after it, in the same round trip: an
+-- HGETALL here cost Redis more than the rest of the script, in turning the
+-- hash into a Lua table and back.
 local run, leases, now = KEYS[1], KEYS[2], tonumber(ARGV[1])
 local f = redis.call('HMGET', run, 'state', 'prep_owner', 'prep_until_us', 'sched_us', 'chunks', 'seq')
 local held = tonumber(f[3])
 if f[1] == 'preparing' and not (f[2] and f[2] ~= ARGV[2] and held and held >= now) then
   redis.call('HSET', run, 'prep_owner', ARGV[2], 'prep_until_us', ARGV[3])
-  return finish(run, leases, now, true, 'taken', redis.call('HGETALL', run), -1, '', '', 0)
+  return finish(run, leases, now, true, 'taken', -1, '', '', 0)
 end
 if f[1] == 'scheduled' and now >= tonumber(f[4]) then
   -- Thousands of runs can fall due at one instant, and this is the first
@@ -24,7 +27,7 @@ if f[1] == 'scheduled' and now >= tonumber(f[4]) then
   local seq = tonumber(f[6] or '0') + 1
   if tonumber(f[5]) == 0 then
     redis.call('HSET', run, 'state', 'sent', 'started_at', ARGV[4], 'finished_at', ARGV[4], 'seq', seq)
-    return {seq, -1, 'started', redis.call('HGETALL', run), -1, '', '', 0}
+    return {seq, -1, 'started', -1, '', '', 0}
   end
   redis.call('HSET', run, 'state', 'sending', 'started_at', ARGV[4], 'next_chunk', 1, 'seq', seq)
   redis.call('ZADD', leases, ARGV[3], 0)
@@ -33,6 +36,6 @@ if f[1] == 'scheduled' and now >= tonumber(f[4]) then
   -- The agenda as agenda_of would find it: other chunks to claim now, or
   -- this chunk's lease, the only one, ending.
   local at = tonumber(f[5]) > 1 and now or tonumber(ARGV[3])
-  return {seq, at, 'started', redis.call('HGETALL', run), 0, body, '', 0}
+  return {seq, at, 'started', 0, body, '', 0}
 end
-return finish(run, leases, now, false, 'found', redis.call('HGETALL', run), -1, '', '', 0)
+return finish(run, leases, now, false, 'found', -1, '', '', 0)
