@@ -9,8 +9,9 @@ pub mod results;
 use crate::definitions::{Delivery, Renderer};
 use crate::engine::Engine;
 use crate::plugin_host::ChannelSender;
-use crate::runs::BusyGuard;
+use crate::runs::{BusyGuard, RunId};
 use crate::store::{ClaimedChunk, Run, StoreResult};
+use futures_util::FutureExt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use tokio::task::JoinSet;
@@ -25,7 +26,7 @@ pub struct Dispatcher {
 /// A run's definition snapshot, read and with its templates compiled.
 pub struct Snapshot {
     /// The delivery as the run was created from it.
-    pub delivery: Delivery,
+    pub delivery: Arc<Delivery>,
     /// Its templates, compiled.
     pub renderer: Renderer,
 }
@@ -74,6 +75,24 @@ impl Dispatcher {
         // Lines logged below the workers without the ids of their own (the
         // plugin host's, about a batch) take them from this span.
         let span = info_span!("run", delivery_id = %id.delivery_id(), run_id = %id);
+        if workers == 1 {
+            // One worker (most runs: one chunk, or a plugin that takes one
+            // call at a time) works in this task: a task of its own cost a
+            // spawn and a wake-up per one-recipient run.
+            let worker = work(&self.engine, &context, claimed).instrument(span);
+            match std::panic::AssertUnwindSafe(worker).catch_unwind().await {
+                Ok(ended) => report(&id, ended),
+                Err(payload) => {
+                    let message = payload
+                        .downcast_ref::<&str>()
+                        .map(|m| m.to_string())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    panicked(&id, &message);
+                }
+            }
+            return;
+        }
         let mut set = JoinSet::new();
         for _ in 0..workers {
             let engine = self.engine.clone();
@@ -83,17 +102,10 @@ impl Dispatcher {
         }
         while let Some(joined) = set.join_next().await {
             match joined {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => {
-                    metrics::counter!("herald_store_errors_total").increment(1);
-                    warn!(delivery_id = id.delivery_id(), run_id = %id, %error, "A chunk worker stopped on a store error; the chunk will be reclaimed.");
-                }
-                Err(error) => {
-                    warn!(delivery_id = id.delivery_id(), run_id = %id, %error, "A chunk worker panicked.")
-                }
+                Ok(ended) => report(&id, ended),
+                Err(error) => panicked(&id, &error.to_string()),
             }
         }
-        debug!(delivery_id = id.delivery_id(), run_id = %id, "No chunk left to claim here.");
     }
 
     async fn context(
@@ -148,6 +160,23 @@ impl Dispatcher {
             tracking,
         }))
     }
+}
+
+/// Logs how a chunk worker of run `id` ended.
+fn report(id: &RunId, ended: StoreResult<()>) {
+    match ended {
+        Ok(()) => debug!(delivery_id = id.delivery_id(), run_id = %id, "No chunk left to claim here."),
+        Err(error) => {
+            metrics::counter!("herald_store_errors_total").increment(1);
+            warn!(delivery_id = id.delivery_id(), run_id = %id, %error, "A chunk worker stopped on a store error; the chunk will be reclaimed.");
+        }
+    }
+}
+
+/// Logs a chunk worker of run `id` that panicked (its chunk is reclaimed
+/// once its lease ends).
+fn panicked(id: &RunId, error: &str) {
+    warn!(delivery_id = id.delivery_id(), run_id = %id, error, "A chunk worker panicked.");
 }
 
 /// Sends the chunk claimed already, if any, then claims and sends chunks

@@ -114,22 +114,22 @@ pub async fn prepare(engine: &Engine, run: &Run) -> StoreResult<Option<Ready>> {
 pub async fn load_snapshot(
     engine: &Engine,
     run: &Run,
-) -> StoreResult<Option<Result<Delivery, String>>> {
+) -> StoreResult<Option<Result<Arc<Delivery>, String>>> {
     let loaded = engine
         .deliveries
         .borrow()
         .get(&run.delivery_id)
         .filter(|d| d.definition_hash() == run.definition_hash)
-        .map(|d| Delivery::clone(d));
+        .cloned();
     if let Some(delivery) = loaded {
         return Ok(Some(Ok(delivery)));
     }
     let Some(definition) = engine.store.definition(&run.id).await? else {
         return Ok(None);
     };
-    Ok(Some(serde_json::from_str(&definition).map_err(|e| {
-        format!("the definition snapshot cannot be read: {e}")
-    })))
+    Ok(Some(serde_json::from_str(&definition).map(Arc::new).map_err(
+        |e| format!("the definition snapshot cannot be read: {e}"),
+    )))
 }
 
 async fn fail(engine: &Engine, run: &Run, reason: &str) -> StoreResult<Option<Ready>> {
