@@ -365,9 +365,7 @@ fn note_first_send(engine: &Engine, context: &RunContext) {
         return;
     }
     let run = &context.run;
-    let due = run
-        .confirmed_at
-        .map_or(run.scheduled_for, |c| c.max(run.scheduled_for));
+    let due = run.due;
     let lag = (engine.clock.now() - due).to_std().unwrap_or_default();
     metrics::histogram!("herald_schedule_lag_seconds").record(lag.as_secs_f64());
     info!(delivery_id = %run.delivery_id, run_id = %run.id, lag_ms = lag.as_millis() as u64, "First message of the run handed to the plugin.");

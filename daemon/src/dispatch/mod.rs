@@ -10,7 +10,7 @@ use crate::definitions::{Delivery, Renderer};
 use crate::engine::Engine;
 use crate::plugin_host::ChannelSender;
 use crate::runs::{BusyGuard, RunId};
-use crate::store::{ClaimedChunk, Run, StoreResult};
+use crate::store::{ClaimedChunk, SendingRun, StoreResult};
 use futures_util::FutureExt;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -33,7 +33,7 @@ pub struct Snapshot {
 
 /// What every chunk of one run needs, built once per run and instance.
 pub(crate) struct RunContext {
-    pub run: Run,
+    pub run: SendingRun,
     pub renderer: Renderer,
     pub sender: ChannelSender,
     /// Whether this instance has handed the run's first message to the plugin.
@@ -56,13 +56,13 @@ impl Dispatcher {
     /// instance already is its first worker's first.
     pub async fn dispatch(
         &self,
-        run: Run,
+        run: SendingRun,
         snapshot: Option<Snapshot>,
         mut claimed: Option<ClaimedChunk>,
         _guard: BusyGuard,
     ) {
         let id = run.id.clone();
-        let left = run.chunks.saturating_sub(run.chunks_done).max(1) as usize;
+        let left = run.chunks_left.max(1) as usize;
         let context = match self.context(run, snapshot).await {
             Ok(Some(context)) => Arc::new(context),
             Ok(None) => return,
@@ -110,7 +110,7 @@ impl Dispatcher {
 
     async fn context(
         &self,
-        run: Run,
+        run: SendingRun,
         snapshot: Option<Snapshot>,
     ) -> StoreResult<Option<RunContext>> {
         let store = &self.engine.store;
@@ -123,7 +123,12 @@ impl Dispatcher {
         let Snapshot { delivery, renderer } = match snapshot {
             Some(snapshot) => snapshot,
             None => {
-                let delivery = match crate::runs::prepare::load_snapshot(&self.engine, &run).await?
+                let delivery = match crate::runs::prepare::load_snapshot(
+                    &self.engine,
+                    id,
+                    &run.definition_hash,
+                )
+                .await?
                 {
                     None => return Ok(None),
                     Some(Ok(delivery)) => delivery,
@@ -165,7 +170,9 @@ impl Dispatcher {
 /// Logs how a chunk worker of run `id` ended.
 fn report(id: &RunId, ended: StoreResult<()>) {
     match ended {
-        Ok(()) => debug!(delivery_id = id.delivery_id(), run_id = %id, "No chunk left to claim here."),
+        Ok(()) => {
+            debug!(delivery_id = id.delivery_id(), run_id = %id, "No chunk left to claim here.")
+        }
         Err(error) => {
             metrics::counter!("herald_store_errors_total").increment(1);
             warn!(delivery_id = id.delivery_id(), run_id = %id, %error, "A chunk worker stopped on a store error; the chunk will be reclaimed.");

@@ -53,12 +53,14 @@ async fn step(
         RunState::Scheduled => {
             if let Transition::Done(after) = store.start_sending(id, now).await? {
                 info!(delivery_id = %run.delivery_id, run_id = %id, "Run started sending.");
-                dispatcher.dispatch(*after, None, None, guard).await;
+                dispatcher
+                    .dispatch((&*after).into(), None, None, guard)
+                    .await;
             }
             Ok(())
         }
         RunState::Sending | RunState::Cancelled => {
-            dispatcher.dispatch(*run, None, None, guard).await;
+            dispatcher.dispatch((&*run).into(), None, None, guard).await;
             Ok(())
         }
         RunState::Paused | RunState::Sent | RunState::Expired | RunState::Failed => {
@@ -93,7 +95,12 @@ async fn prepare_and_send(
         && ready.run.state == RunState::Sending
     {
         dispatcher
-            .dispatch(ready.run, Some(ready.snapshot), ready.claimed, guard)
+            .dispatch(
+                (&ready.run).into(),
+                Some(ready.snapshot),
+                ready.claimed,
+                guard,
+            )
             .await;
     }
     Ok(())

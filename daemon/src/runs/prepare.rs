@@ -45,7 +45,7 @@ pub struct Ready {
 /// taken; `None` when it was not prepared here or failed.
 pub async fn prepare(engine: &Engine, run: &Run) -> StoreResult<Option<Ready>> {
     let store = &engine.store;
-    let snapshot = load_snapshot(engine, run)
+    let snapshot = load_snapshot(engine, &run.id, &run.definition_hash)
         .await?
         .unwrap_or_else(|| Err("the run has no definition snapshot in the store".to_owned()));
     let delivery = match snapshot {
@@ -107,29 +107,33 @@ pub async fn prepare(engine: &Engine, run: &Run) -> StoreResult<Option<Ready>> {
     }))
 }
 
-/// The definition the run was created from: the loaded delivery when its
-/// definition hash is the run's (the snapshot would read back as it, but
-/// for the file's path, which only listings show), else the snapshot.
-/// `None`: the store has no snapshot; `Err` says why it cannot be read.
+/// The definition run `id` was created from, whose hash is
+/// `definition_hash`: the loaded delivery when it has that hash (the
+/// snapshot would read back as it, but for the file's path, which only
+/// listings show), else the snapshot. `None`: the store has no snapshot;
+/// `Err` says why it cannot be read.
 pub async fn load_snapshot(
     engine: &Engine,
-    run: &Run,
+    id: &RunId,
+    definition_hash: &str,
 ) -> StoreResult<Option<Result<Arc<Delivery>, String>>> {
     let loaded = engine
         .deliveries
         .borrow()
-        .get(&run.delivery_id)
-        .filter(|d| d.definition_hash() == run.definition_hash)
+        .get(id.delivery_id())
+        .filter(|d| d.definition_hash() == definition_hash)
         .cloned();
     if let Some(delivery) = loaded {
         return Ok(Some(Ok(delivery)));
     }
-    let Some(definition) = engine.store.definition(&run.id).await? else {
+    let Some(definition) = engine.store.definition(id).await? else {
         return Ok(None);
     };
-    Ok(Some(serde_json::from_str(&definition).map(Arc::new).map_err(
-        |e| format!("the definition snapshot cannot be read: {e}"),
-    )))
+    Ok(Some(
+        serde_json::from_str(&definition)
+            .map(Arc::new)
+            .map_err(|e| format!("the definition snapshot cannot be read: {e}")),
+    ))
 }
 
 async fn fail(engine: &Engine, run: &Run, reason: &str) -> StoreResult<Option<Ready>> {

@@ -210,7 +210,7 @@ pub trait Store: Send + Sync + 'static {
                             }
                             _ => None,
                         };
-                        Ok(Some(Due::Started(after, claimed)))
+                        Ok(Some(Due::Started(Box::new((&*after).into()), claimed)))
                     }
                     Transition::NotFound => Ok(None),
                     // Changed meanwhile (cancelled): read it as it is now.

@@ -299,14 +299,61 @@ pub enum Creation {
     Taken(Box<Run>),
 }
 
+/// What sending a run needs of it. [`Store::take_due`](super::Store::take_due)
+/// gives only this for a run it starts: thousands can start at one
+/// instant, and reading each whole run cost more than the rest of taking it
+/// (benches/README.md, P4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendingRun {
+    /// The deterministic id.
+    pub id: RunId,
+    /// The delivery it belongs to.
+    pub delivery_id: String,
+    /// The channel it is sent on.
+    pub channel: String,
+    /// `sha256:<hex>` of its definition snapshot.
+    pub definition_hash: String,
+    /// The delivery's throttle in messages per second, if any.
+    pub throttle_per_second: Option<f64>,
+    /// When it became due: its instant, or its confirmation if later.
+    pub due: DateTime<Utc>,
+    /// Chunks not finished yet.
+    pub chunks_left: u32,
+}
+
+impl SendingRun {
+    /// When a run of instant `scheduled_for`, confirmed at `confirmed_at`
+    /// if it was, became due: the later of the two.
+    pub fn due_at(
+        scheduled_for: DateTime<Utc>,
+        confirmed_at: Option<DateTime<Utc>>,
+    ) -> DateTime<Utc> {
+        confirmed_at.map_or(scheduled_for, |c| c.max(scheduled_for))
+    }
+}
+
+impl From<&Run> for SendingRun {
+    fn from(run: &Run) -> Self {
+        SendingRun {
+            id: run.id.clone(),
+            delivery_id: run.delivery_id.clone(),
+            channel: run.channel.clone(),
+            definition_hash: run.definition_hash.clone(),
+            throttle_per_second: run.throttle_per_second,
+            due: SendingRun::due_at(run.scheduled_for, run.confirmed_at),
+            chunks_left: run.chunks.saturating_sub(run.chunks_done),
+        }
+    }
+}
+
 /// What [`Store::take_due`](super::Store::take_due) found and did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Due {
     /// A `preparing` run whose preparation the caller has taken.
     Taken(Box<Run>),
-    /// A `scheduled` run whose instant had come, now sending (the run as
-    /// it started), with the chunk claimed for the caller if there was one.
-    Started(Box<Run>, Option<ClaimedChunk>),
+    /// A `scheduled` run whose instant had come, now sending (what sending
+    /// it needs), with the chunk claimed for the caller if there was one.
+    Started(Box<SendingRun>, Option<ClaimedChunk>),
     /// Any other run, as read: only its agenda entry was rewritten.
     Found(Box<Run>),
 }

@@ -220,7 +220,14 @@ pub async fn taking_a_scheduled_run_at_its_instant_starts_it_and_claims_a_chunk(
     else {
         panic!("a scheduled run starts at its instant");
     };
-    assert_eq!(started.state, RunState::Sending);
+    assert_eq!(
+        *started,
+        SendingRun::from(&prepared),
+        "what sending needs of it"
+    );
+    assert_eq!((started.chunks_left, started.due), (2, t(100)));
+    let now = store.run(&run.id).await.unwrap().unwrap();
+    assert_eq!(now.state, RunState::Sending);
     let first = claimed.expect("the first chunk is claimed for the taker");
     assert_eq!(
         (first.number, first.recipients),

@@ -2,7 +2,7 @@
 //! the replies of the scripts.
 
 use crate::runs::RunId;
-use crate::store::{Counters, NewRun, Run, StoreError, StoreResult};
+use crate::store::{Counters, NewRun, Run, SendingRun, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use redis::Value;
 use std::collections::HashMap;
@@ -55,102 +55,173 @@ pub(super) fn new_run_fields(run: &NewRun) -> Vec<(&'static str, String)> {
     fields
 }
 
-/// Reads a run back from its hash.
-pub(super) fn run_from_fields(key: &str, f: &HashMap<String, String>) -> StoreResult<Run> {
-    let corrupt = |problem: String| StoreError::Corrupt {
-        key: key.to_owned(),
-        problem,
-    };
-    let get = |name: &str| f.get(name).filter(|v| !v.is_empty());
-    let need = |name: &str| get(name).ok_or_else(|| corrupt(format!("field `{name}` is missing")));
-    let time = |name: &str| -> StoreResult<Option<DateTime<Utc>>> {
-        get(name)
+/// Typed reads of a run hash's fields, with errors naming the key and field.
+struct RunFields<'a> {
+    key: &'a str,
+    f: &'a HashMap<String, String>,
+}
+
+impl<'a> RunFields<'a> {
+    fn corrupt(&self, problem: String) -> StoreError {
+        StoreError::Corrupt {
+            key: self.key.to_owned(),
+            problem,
+        }
+    }
+
+    /// A field's text; an empty one counts as missing.
+    fn get(&self, name: &str) -> Option<&'a String> {
+        self.f.get(name).filter(|v| !v.is_empty())
+    }
+
+    fn need(&self, name: &str) -> StoreResult<&'a String> {
+        self.get(name)
+            .ok_or_else(|| self.corrupt(format!("field `{name}` is missing")))
+    }
+
+    fn time(&self, name: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        self.get(name)
             .map(|v| {
                 DateTime::parse_from_rfc3339(v)
                     .map(|t| t.with_timezone(&Utc))
-                    .map_err(|e| corrupt(format!("field `{name}` = `{v}` is not an instant: {e}")))
+                    .map_err(|e| {
+                        self.corrupt(format!("field `{name}` = `{v}` is not an instant: {e}"))
+                    })
             })
             .transpose()
-    };
-    let number = |name: &str| -> StoreResult<u64> {
-        get(name).map_or(Ok(0), |v| {
+    }
+
+    fn required(&self, name: &str) -> StoreResult<DateTime<Utc>> {
+        self.time(name)?
+            .ok_or_else(|| self.corrupt(format!("field `{name}` is missing")))
+    }
+
+    /// A counter: 0 when missing, negatives read as 0.
+    fn number(&self, name: &str) -> StoreResult<u64> {
+        self.get(name).map_or(Ok(0), |v| {
             v.parse::<i64>()
                 .map(|n| n.max(0) as u64)
-                .map_err(|e| corrupt(format!("field `{name}` = `{v}` is not a number: {e}")))
-        })
-    };
-    fn parse<T: serde::de::DeserializeOwned>(key: &str, name: &str, v: &str) -> StoreResult<T> {
-        serde_json::from_str(v).map_err(|e| StoreError::Corrupt {
-            key: key.to_owned(),
-            problem: format!("field `{name}`: {e}"),
+                .map_err(|e| self.corrupt(format!("field `{name}` = `{v}` is not a number: {e}")))
         })
     }
-    let id: RunId = need("id")?
+
+    fn json<T: serde::de::DeserializeOwned>(&self, name: &str, v: &str) -> StoreResult<T> {
+        serde_json::from_str(v).map_err(|e| self.corrupt(format!("field `{name}`: {e}")))
+    }
+
+    fn id(&self) -> StoreResult<RunId> {
+        self.need("id")?
+            .parse()
+            .map_err(|e| self.corrupt(format!("field `id`: {e}")))
+    }
+
+    fn throttle_per_second(&self) -> StoreResult<Option<f64>> {
+        self.get("throttle_per_second")
+            .map(|v| {
+                v.parse()
+                    .map_err(|e| self.corrupt(format!("field `throttle_per_second` = `{v}`: {e}")))
+            })
+            .transpose()
+    }
+}
+
+/// Reads a run back from its hash.
+pub(super) fn run_from_fields(key: &str, f: &HashMap<String, String>) -> StoreResult<Run> {
+    let r = RunFields { key, f };
+    let state = r
+        .need("state")?
         .parse()
-        .map_err(|e| corrupt(format!("field `id`: {e}")))?;
-    let state = need("state")?
-        .parse()
-        .map_err(|e| corrupt(format!("field `state`: {e}")))?;
-    let cancel_reason = match get("cancel_reason") {
-        Some(v) => Some(parse(key, "cancel_reason", &format!("\"{v}\""))?),
+        .map_err(|e| r.corrupt(format!("field `state`: {e}")))?;
+    let cancel_reason = match r.get("cancel_reason") {
+        Some(v) => Some(r.json("cancel_reason", &format!("\"{v}\""))?),
         None => None,
     };
-    let preview = match get("preview") {
-        Some(v) => Some(parse(key, "preview", v)?),
+    let preview = match r.get("preview") {
+        Some(v) => Some(r.json("preview", v)?),
         None => None,
     };
-    let excluded_by_reason = match get("excluded") {
-        Some(v) => parse(key, "excluded", v)?,
+    let excluded_by_reason = match r.get("excluded") {
+        Some(v) => r.json("excluded", v)?,
         None => Default::default(),
     };
-    let throttle_per_second = match get("throttle_per_second") {
-        Some(v) => Some(
-            v.parse()
-                .map_err(|e| corrupt(format!("field `throttle_per_second` = `{v}`: {e}")))?,
-        ),
-        None => None,
-    };
-    let required =
-        |name: &str| time(name)?.ok_or_else(|| corrupt(format!("field `{name}` is missing")));
     Ok(Run {
-        id,
-        delivery_id: need("delivery_id")?.clone(),
-        channel: need("channel")?.clone(),
+        id: r.id()?,
+        delivery_id: r.need("delivery_id")?.clone(),
+        channel: r.need("channel")?.clone(),
         state,
-        scheduled_for: required("scheduled_for")?,
-        confirm_deadline: required("confirm_deadline")?,
-        confirm_required: get("confirm_required").is_some_and(|v| v == "1"),
-        aggregation_period: get("aggregation_period").cloned(),
-        definition_hash: need("definition_hash")?.clone(),
-        throttle_per_second,
-        created_at: required("created_at")?,
-        confirmed_by: get("confirmed_by").cloned(),
-        confirmed_at: time("confirmed_at")?,
-        cancelled_by: get("cancelled_by").cloned(),
-        cancelled_at: time("cancelled_at")?,
+        scheduled_for: r.required("scheduled_for")?,
+        confirm_deadline: r.required("confirm_deadline")?,
+        confirm_required: r.get("confirm_required").is_some_and(|v| v == "1"),
+        aggregation_period: r.get("aggregation_period").cloned(),
+        definition_hash: r.need("definition_hash")?.clone(),
+        throttle_per_second: r.throttle_per_second()?,
+        created_at: r.required("created_at")?,
+        confirmed_by: r.get("confirmed_by").cloned(),
+        confirmed_at: r.time("confirmed_at")?,
+        cancelled_by: r.get("cancelled_by").cloned(),
+        cancelled_at: r.time("cancelled_at")?,
         cancel_reason,
-        paused_by: get("paused_by").cloned(),
-        paused_at: time("paused_at")?,
-        resumed_by: get("resumed_by").cloned(),
-        resumed_at: time("resumed_at")?,
-        started_at: time("started_at")?,
-        finished_at: time("finished_at")?,
-        failure: get("failure").cloned(),
-        outcomes_purged: get("outcomes_purged").is_some_and(|v| v == "1"),
+        paused_by: r.get("paused_by").cloned(),
+        paused_at: r.time("paused_at")?,
+        resumed_by: r.get("resumed_by").cloned(),
+        resumed_at: r.time("resumed_at")?,
+        started_at: r.time("started_at")?,
+        finished_at: r.time("finished_at")?,
+        failure: r.get("failure").cloned(),
+        outcomes_purged: r.get("outcomes_purged").is_some_and(|v| v == "1"),
         preview,
-        chunks: number("chunks")? as u32,
-        chunks_done: number("chunks_done")? as u32,
+        chunks: r.number("chunks")? as u32,
+        chunks_done: r.number("chunks_done")? as u32,
         counters: Counters {
-            targeted: number("targeted")?,
+            targeted: r.number("targeted")?,
             excluded_by_reason,
-            delivered: number("delivered")?,
-            bounced: number("bounced")?,
-            failed: number("failed")?,
-            cancelled: number("cancelled_n")?,
-            opened: number("opened")?,
-            clicked: number("clicked")?,
-            unsubscribed: number("unsubscribed")?,
+            delivered: r.number("delivered")?,
+            bounced: r.number("bounced")?,
+            failed: r.number("failed")?,
+            cancelled: r.number("cancelled_n")?,
+            opened: r.number("opened")?,
+            clicked: r.number("clicked")?,
+            unsubscribed: r.number("unsubscribed")?,
         },
+    })
+}
+
+/// The fields of a run that `take_due.lua` returns for a run it starts,
+/// in its order.
+const SENDING_FIELDS: [&str; 8] = [
+    "id",
+    "delivery_id",
+    "channel",
+    "definition_hash",
+    "throttle_per_second",
+    "scheduled_for",
+    "confirmed_at",
+    "chunks",
+];
+
+/// What sending needs of the run with hash `key`, from `take_due.lua`'s
+/// list of [`SENDING_FIELDS`] (a run just started has no chunk done).
+pub(super) fn sending_run_from(key: &str, value: Value) -> StoreResult<SendingRun> {
+    let values: Vec<Option<String>> =
+        redis::from_redis_value(value).map_err(|e| StoreError::Corrupt {
+            key: key.to_owned(),
+            problem: format!("the started run's fields: {e}"),
+        })?;
+    let f: HashMap<String, String> = SENDING_FIELDS
+        .iter()
+        .zip(values)
+        .filter_map(|(name, v)| Some(((*name).to_owned(), v?)))
+        .collect();
+    let r = RunFields { key, f: &f };
+    let scheduled_for = r.required("scheduled_for")?;
+    Ok(SendingRun {
+        id: r.id()?,
+        delivery_id: r.need("delivery_id")?.clone(),
+        channel: r.need("channel")?.clone(),
+        definition_hash: r.need("definition_hash")?.clone(),
+        throttle_per_second: r.throttle_per_second()?,
+        due: SendingRun::due_at(scheduled_for, r.time("confirmed_at")?),
+        chunks_left: r.number("chunks")? as u32,
     })
 }
 

@@ -1,6 +1,8 @@
 //! Runs: creation, reads, listings, the agenda and the state transitions.
 
-use super::codec::{RunReply, fields, micros, new_run_fields, run_from_fields, text};
+use super::codec::{
+    RunReply, fields, micros, new_run_fields, run_from_fields, sending_run_from, text,
+};
 use super::keys::RunKeys;
 use super::sending::claimed;
 use super::{RedisStore, scripts, store_err};
@@ -335,37 +337,27 @@ impl RedisStore {
         // No agenda lowering first: the run's entry is due already (the
         // scheduler found it there), so a crash before the script's new
         // instant is applied leaves the entry early, never late.
-        let mut invocation = scripts::TAKE_DUE.prepare_invoke();
-        for key in k.claim_keys() {
-            invocation.key(key);
-        }
-        for arg in &args {
-            invocation.arg(arg);
-        }
-        // The run's fields are read right after the script, in the same
-        // round trip (see take_due.lua). Another client's change can fall
-        // in between; the fields then show it, as they would had it come
-        // just after the script, and the verdict and the chunk stay the
-        // script's.
-        let mut pipe = redis::pipe();
-        pipe.invoke_script(&invocation).cmd("HGETALL").arg(&k.run);
-        let (value, f): (Value, Value) = self.query_with_script(&pipe, &scripts::TAKE_DUE).await?;
-        let reply = self.apply_reply(id, value).await?;
-        let f = fields(f)?;
-        if f.is_empty() {
-            return Ok(None);
-        }
-        let run = Box::new(run_from_fields(&k.run, &f)?);
-        Ok(Some(match reply.text(0)?.as_str() {
-            "taken" => Due::Taken(run),
-            "started" => {
-                // Other instances may help with the chunks not claimed here.
-                if run.chunks > 1 {
-                    self.announce();
-                }
-                Due::Started(run, claimed(&k.chunks, &reply, 1)?)
+        let reply = self
+            .eval_run(&scripts::TAKE_DUE, id, &k.claim_keys(), &args)
+            .await?;
+        let verdict = reply.text(0)?;
+        if verdict == "started" {
+            let sending =
+                sending_run_from(&k.run, reply.rest.get(5).cloned().unwrap_or(Value::Nil))?;
+            // Other instances may help with the chunks not claimed here.
+            if sending.chunks_left > 1 {
+                self.announce();
             }
-            _ => Due::Found(run),
+            let claimed = claimed(&k.chunks, &reply, 1)?;
+            return Ok(Some(Due::Started(Box::new(sending), claimed)));
+        }
+        // Rarer: a run taken to prepare, or only read, is read whole.
+        let Some(run) = self.run_impl(id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(match verdict.as_str() {
+            "taken" => Due::Taken(Box::new(run)),
+            _ => Due::Found(Box::new(run)),
         }))
     }
 
