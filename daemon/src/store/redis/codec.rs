@@ -309,4 +309,51 @@ mod tests {
         let back = DateTime::parse_from_rfc3339(&text(t)).unwrap();
         assert_eq!(back.with_timezone(&Utc), t);
     }
+
+    fn bulk(v: &str) -> Value {
+        Value::BulkString(v.as_bytes().to_vec())
+    }
+
+    /// take_due.lua's list for a started run: values in `SENDING_FIELDS`
+    /// order, `Nil` where the run has no such field.
+    fn started(channel: Value, confirmed_at: Value) -> Value {
+        Value::Array(vec![
+            bulk("d1@20261206T180000Z"),
+            bulk("d1"),
+            channel,
+            bulk("sha256:00"),
+            Value::Nil,
+            bulk("2026-12-06T18:00:00Z"),
+            confirmed_at,
+            bulk("3"),
+        ])
+    }
+
+    #[test]
+    fn a_started_run_is_due_at_its_instant_or_its_later_confirmation() {
+        let at = |h| Utc.with_ymd_and_hms(2026, 12, 6, h, 0, 0).unwrap();
+        let run = sending_run_from("k", started(bulk("email"), Value::Nil)).unwrap();
+        assert_eq!(
+            (
+                run.delivery_id.as_str(),
+                run.channel.as_str(),
+                run.chunks_left
+            ),
+            ("d1", "email", 3)
+        );
+        assert_eq!((run.due, run.throttle_per_second), (at(18), None));
+        let confirmed = started(bulk("email"), bulk("2026-12-06T19:00:00Z"));
+        assert_eq!(sending_run_from("k", confirmed).unwrap().due, at(19));
+    }
+
+    #[test]
+    fn a_started_run_without_its_channel_is_corrupt_and_says_which_field() {
+        let error = sending_run_from("herald:{herald:d1}:run", started(Value::Nil, Value::Nil))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("herald:{herald:d1}:run") && error.contains("`channel`"),
+            "{error}"
+        );
+    }
 }
