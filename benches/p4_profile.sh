@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# What one P4 (b) run costs Redis and the daemon at the due instant
+# (benches/README.md, P4 sessions 6 to 8).
+#
+#   benches/p4_profile.sh              # case (b, ahead), 20,000 deliveries
+#   CASE=b N=5000 benches/p4_profile.sh
+#
+# Runs target/release/p4_burst for one case (build it first:
+# `cargo build --release -p herald --bins -p herald_test_count -p herald-benches`).
+# Half a second before the due instant it resets the private Redis's
+# `INFO commandstats` and reads both processes' CPU time from /proc; when
+# the last message is in it reads them again. Prints p4_burst's line, the
+# CPU per run of Redis and of the daemon, and Redis's commands by time.
+# Knobs: CASE (ahead | b, default ahead), N (20000), LEAD_S (20).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+CASE=${CASE:-ahead}
+N=${N:-20000}
+LEAD_S=${LEAD_S:-20}
+TARGET=${CARGO_TARGET_DIR:-$PWD/target}
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+P4_CASES=$CASE "$TARGET/release/p4_burst" "$N" 100 "$LEAD_S" >"$out" 2>&1 &
+bench=$!
+until grep -q "before the due instant" "$out"; do
+    kill -0 "$bench" 2>/dev/null || { cat "$out"; exit 1; }
+    sleep 0.1
+done
+spare_ms=$(grep -o '[0-9]* ms before the due instant' "$out" | awk '{print $1}')
+sleep "$(echo "($spare_ms - 500) / 1000" | bc -l)"
+
+# The bench's own redis-server and daemon (not a Redis on 6379 that this
+# machine may run for other purposes).
+port=$(ps -eo args | grep '[r]edis-server 127.0.0.1:' | grep -o '127.0.0.1:[0-9]*' |
+    cut -d: -f2 | grep -v '^6379$' | head -1)
+redis_pid=$(pgrep -f "redis-server 127.0.0.1:$port" | head -1)
+herald_pid=$(pgrep -f "$TARGET/release/herald run" | head -1)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+redis-cli -p "$port" CONFIG RESETSTAT >/dev/null
+r0=$(ticks "$redis_pid")
+h0=$(ticks "$herald_pid")
+until grep -q "deliveries, " "$out"; do sleep 0.05; done
+r1=$(ticks "$redis_pid")
+h1=$(ticks "$herald_pid")
+stats=$(redis-cli -p "$port" INFO commandstats)
+wait "$bench"
+
+grep "deliveries, " "$out"
+hz=$(getconf CLK_TCK)
+per_run() { echo "scale=1; ($2 - $1) * 1000000 / $hz / $N" | bc; }
+echo "CPU per run from 0.5 s before the instant to the last message:" \
+    "Redis $(per_run "$r0" "$r1") µs, daemon $(per_run "$h0" "$h1") µs"
+echo "Redis commands (calls, µs in all, µs per call); EVALSHA includes the commands its scripts run:"
+echo "$stats" | grep '^cmdstat_' | grep -v 'resetstat' |
+    sed -E 's/^cmdstat_([^:]*):calls=([0-9]*),usec=([0-9]*),usec_per_call=([0-9.]*).*/\3 \1 \2 \4/' |
+    sort -rn | awk '{printf "  %-18s %9d calls %10d µs %8.2f µs/call\n", $2, $3, $1, $4}'
