@@ -152,7 +152,21 @@ impl RedisStore {
                 .ignore();
         }
         self.indexer.recorded();
-        let reply: (Value,) = self.query_with_script(&pipe, script).await?;
+        let reply: (Value,) = match pipe.query_async(&mut self.conn()).await {
+            // A Redis restarted without its script cache: load it and send
+            // the batch again (every command in it is idempotent, and the
+            // script did not run).
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                script
+                    .load_async(&mut self.conn())
+                    .await
+                    .map_err(store_err)?;
+                pipe.query_async(&mut self.conn())
+                    .await
+                    .map_err(store_err)?
+            }
+            other => other.map_err(store_err)?,
+        };
         Ok(reply.0)
     }
 

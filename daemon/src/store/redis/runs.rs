@@ -59,27 +59,6 @@ impl RedisStore {
         self.apply_reply(id, value).await
     }
 
-    /// Sends a pipeline that invokes `script`; when Redis lost its script
-    /// cache (a restart), loads the script and sends the pipeline again.
-    /// Only for pipelines whose commands may be sent twice: the script did
-    /// not run, and every other command in it must be idempotent.
-    pub(super) async fn query_with_script<T: redis::FromRedisValue>(
-        &self,
-        pipe: &redis::Pipeline,
-        script: &Script,
-    ) -> StoreResult<T> {
-        match pipe.query_async(&mut self.conn()).await {
-            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-                script
-                    .load_async(&mut self.conn())
-                    .await
-                    .map_err(store_err)?;
-                pipe.query_async(&mut self.conn()).await.map_err(store_err)
-            }
-            other => other.map_err(store_err),
-        }
-    }
-
     /// Reads a run script's reply and applies the agenda instant it returned.
     pub(super) async fn apply_reply(&self, id: &RunId, value: Value) -> StoreResult<RunReply> {
         let reply = RunReply::parse(value)?;
