@@ -5,30 +5,52 @@ use super::{BusyGuard, RunId, RunState, prepare};
 use crate::dispatch::Dispatcher;
 use crate::engine::Engine;
 use crate::store::{CancelReason, Due, Run, RunFilter, StoreResult, Transition};
+use std::sync::Arc;
 use tracing::{info, warn};
 
-/// Advances one due run; the guard keeps it in hand until the work ends.
-pub async fn advance(engine: &Engine, dispatcher: &Dispatcher, id: &RunId, guard: BusyGuard) {
-    if let Err(error) = step(engine, dispatcher, id, guard).await {
-        metrics::counter!("herald_store_errors_total").increment(1);
-        warn!(delivery_id = id.delivery_id(), run_id = %id, %error, "Could not advance the run; it stays due.");
+/// Advances due runs, taken from the store together (one call for many
+/// where the store can); each guard keeps its run in hand until the
+/// run's work ends, in a task of its own.
+pub async fn advance(
+    engine: &Arc<Engine>,
+    dispatcher: &Arc<Dispatcher>,
+    due: Vec<(RunId, BusyGuard)>,
+) {
+    let ids: Vec<RunId> = due.iter().map(|(id, _)| id.clone()).collect();
+    let now = engine.clock.now();
+    let taken = engine
+        .store
+        .take_due_many(&ids, &engine.owner, engine.lease_until(), now)
+        .await;
+    for ((id, guard), taken) in due.into_iter().zip(taken) {
+        let (engine_, dispatcher) = (engine.clone(), dispatcher.clone());
+        engine.tasks.spawn(async move {
+            let engine = engine_;
+            let stepped = match taken {
+                Ok(taken) => step(&engine, &dispatcher, &id, taken, guard).await,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = stepped {
+                metrics::counter!("herald_store_errors_total").increment(1);
+                warn!(delivery_id = id.delivery_id(), run_id = %id, %error, "Could not advance the run; it stays due.");
+            }
+        });
     }
 }
 
+/// A due run's next step, from what taking it found.
 async fn step(
     engine: &Engine,
     dispatcher: &Dispatcher,
     id: &RunId,
+    taken: Option<Due>,
     guard: BusyGuard,
 ) -> StoreResult<()> {
     let store = &engine.store;
     let now = engine.clock.now();
     // A preparing run's preparation, or a scheduled run's start and first
-    // chunk, is taken in the same store call.
-    let run = match store
-        .take_due(id, &engine.owner, engine.lease_until(), now)
-        .await?
-    {
+    // chunk, was taken in the same store call.
+    let run = match taken {
         None => return Ok(()),
         Some(Due::Taken(run)) => return prepare_and_send(engine, dispatcher, &run, guard).await,
         Some(Due::Started(run, claimed)) => {

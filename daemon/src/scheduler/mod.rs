@@ -34,6 +34,10 @@ const SAFETY_NET: Duration = Duration::from_secs(5);
 /// session 4: up to 1.5 times at 20,000 runs, none on a loaded machine).
 const DUE_PER_PASS: usize = 1024;
 
+/// Due runs taken from the store in one call (`Store::take_due_many`):
+/// a burst's first runs start sending while the rest are taken.
+const TAKEN_AT_ONCE: usize = 64;
+
 /// How long the loop lets wake-ups gather before a pass.
 const COALESCE: Duration = Duration::from_millis(2);
 
@@ -197,15 +201,21 @@ impl Scheduler {
 
         let due = self.engine.store.due_runs(now, DUE_PER_PASS).await?;
         let mut all_busy = !due.is_empty();
+        let mut in_hand = Vec::new();
         for run_id in due {
             if let Some(guard) = self.busy.try_take(&run_id) {
                 all_busy = false;
-                let engine = self.engine.clone();
-                let dispatcher = self.dispatcher.clone();
-                self.engine.tasks.spawn(async move {
-                    runs::advance(&engine, &dispatcher, &run_id, guard).await;
-                });
+                in_hand.push((run_id, guard));
             }
+        }
+        let mut in_hand = in_hand.into_iter().peekable();
+        while in_hand.peek().is_some() {
+            let group: Vec<_> = in_hand.by_ref().take(TAKEN_AT_ONCE).collect();
+            let engine = self.engine.clone();
+            let dispatcher = self.dispatcher.clone();
+            self.engine.tasks.spawn(async move {
+                runs::advance(&engine, &dispatcher, group).await;
+            });
         }
 
         let next_run = self.queue.first().map(|(at, _)| *at);

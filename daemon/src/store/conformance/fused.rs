@@ -250,6 +250,55 @@ pub async fn taking_a_scheduled_run_at_its_instant_starts_it_and_claims_a_chunk(
     assert_eq!(second.map(|c| c.number), Some(1));
 }
 
+/// Taking many due runs at once gives each run the result taking it
+/// alone would, in the order asked, across more runs than one call of
+/// the Redis store takes (64).
+pub async fn taking_many_runs_gives_each_the_result_of_taking_it_alone(store: SharedStore) {
+    let mut ids = Vec::new();
+    for n in 0..70 {
+        let run = new_run(&format!("burst-{n:02}"), 100, false);
+        assert!(store.create_run(&run).await.unwrap());
+        assert_eq!(
+            done(prepare(&store, &run, &[1], t(0)).await).state,
+            RunState::Scheduled
+        );
+        ids.push(run.id);
+    }
+    let preparing = new_run("preparing", 0, false);
+    assert!(store.create_run(&preparing).await.unwrap());
+    let sending = sending_run(&store, "sending", &[1]).await;
+    let unknown = crate::runs::RunId::once("nobody");
+    ids.splice(
+        3..3,
+        [preparing.id.clone(), unknown.clone(), sending.clone()],
+    );
+
+    let taken = store.take_due_many(&ids, "a", t(150), t(100)).await;
+    assert_eq!(taken.len(), ids.len(), "one result per run");
+    for (id, due) in ids.iter().zip(taken) {
+        match due.unwrap() {
+            Some(Due::Taken(run)) => assert_eq!(run.id, preparing.id),
+            Some(Due::Found(run)) => {
+                assert_eq!((&run.id, run.state), (&sending, RunState::Sending))
+            }
+            None => assert_eq!(id, &unknown),
+            Some(Due::Started(run, claimed)) => {
+                assert_eq!(&run.id, id, "in the order asked");
+                assert_eq!(claimed.map(|c| c.number), Some(0), "{id}: its only chunk");
+                assert_eq!(state_of(&store, id).await, RunState::Sending);
+                assert!(
+                    !is_due(&store, id, t(149)).await,
+                    "{id}: held until its lease ends"
+                );
+            }
+        }
+    }
+    assert!(
+        !is_due(&store, &preparing.id, t(149)).await,
+        "its preparation is held"
+    );
+}
+
 /// A chunk's last batch is recorded and completes the chunk in one step;
 /// a stale owner's is recorded but completes nothing, and an outcome
 /// recorded twice counts once.

@@ -76,6 +76,7 @@ macro_rules! conformance_tests {
                 completing_a_chunk_tells_whether_another_is_claimable,
                 taking_a_run_claims_preparation_only_when_free,
                 taking_a_scheduled_run_at_its_instant_starts_it_and_claims_a_chunk,
+                taking_many_runs_gives_each_the_result_of_taking_it_alone,
                 recording_the_last_batch_of_a_chunk_completes_it,
                 creating_and_taking_a_run_holds_its_preparation_for_the_creator,
                 a_preparation_given_back_is_due_at_once_for_any_instance,

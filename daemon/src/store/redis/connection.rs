@@ -52,6 +52,14 @@ pub(super) enum RedisConn {
     Sentinel(Arc<SentinelMaster>),
 }
 
+impl RedisConn {
+    /// Whether keys of different slots live on different servers, so one
+    /// script may only reach the keys of one slot.
+    pub(super) fn is_cluster(&self) -> bool {
+        matches!(self, RedisConn::Cluster(_))
+    }
+}
+
 /// What the change listener subscribes through.
 pub(super) enum Subscriber {
     /// The one server.

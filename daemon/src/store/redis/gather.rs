@@ -108,7 +108,7 @@ async fn apply_agenda(
 }
 
 /// The same error again, for each caller of a gathered call.
-fn copy(e: &StoreError) -> StoreError {
+pub(super) fn copy(e: &StoreError) -> StoreError {
     match e {
         StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
         other => StoreError::Other(other.to_string()),

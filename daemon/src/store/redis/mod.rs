@@ -24,6 +24,7 @@ mod scripts;
 mod sending;
 mod store_impl;
 mod suppressions;
+mod take;
 #[cfg(test)]
 mod tests;
 

@@ -1,14 +1,11 @@
 //! Runs: creation, reads, listings, the agenda and the state transitions.
 
-use super::codec::{
-    RunReply, fields, micros, new_run_fields, run_from_fields, sending_run_from, text,
-};
+use super::codec::{RunReply, fields, micros, new_run_fields, run_from_fields, text};
 use super::keys::RunKeys;
-use super::sending::claimed;
 use super::{RedisStore, scripts, store_err};
 use crate::runs::{RunId, RunState};
 use crate::store::{
-    CancelReason, Creation, Due, NewRun, Prepared, Run, StoreError, StoreResult, Transition,
+    CancelReason, Creation, NewRun, Prepared, Run, StoreError, StoreResult, Transition,
 };
 use chrono::{DateTime, Utc};
 use redis::{Script, Value};
@@ -301,43 +298,6 @@ impl RedisStore {
             .eval_run(&scripts::CLAIM_PREPARATION, id, &[&k.run, &k.leases], &args)
             .await?;
         Ok(reply.int(0)? == 1)
-    }
-
-    pub(super) async fn take_due_impl(
-        &self,
-        id: &RunId,
-        owner: &str,
-        lease_until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<Due>> {
-        let k = self.run_keys(id);
-        let mut args = lease_args(owner, lease_until, now).to_vec();
-        args.push(text(now));
-        // No agenda lowering first: the run's entry is due already (the
-        // scheduler found it there), so a crash before the script's new
-        // instant is applied leaves the entry early, never late.
-        let reply = self
-            .eval_run(&scripts::TAKE_DUE, id, &k.claim_keys(), &args)
-            .await?;
-        let verdict = reply.text(0)?;
-        if verdict == "started" {
-            let sending =
-                sending_run_from(&k.run, reply.rest.get(5).cloned().unwrap_or(Value::Nil))?;
-            // Other instances may help with the chunks not claimed here.
-            if sending.chunks_left > 1 {
-                self.announce();
-            }
-            let claimed = claimed(&k.chunks, &reply, 1)?;
-            return Ok(Some(Due::Started(Box::new(sending), claimed)));
-        }
-        // Rarer: a run taken to prepare, or only read, is read whole.
-        let Some(run) = self.run_impl(id).await? else {
-            return Ok(None);
-        };
-        Ok(Some(match verdict.as_str() {
-            "taken" => Due::Taken(Box::new(run)),
-            _ => Due::Found(Box::new(run)),
-        }))
     }
 
     pub(super) async fn finish_preparation_impl(

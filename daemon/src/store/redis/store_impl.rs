@@ -102,6 +102,16 @@ impl Store for RedisStore {
         self.take_due_impl(id, owner, lease_until, now).await
     }
 
+    async fn take_due_many(
+        &self,
+        ids: &[RunId],
+        owner: &str,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Vec<StoreResult<Option<Due>>> {
+        self.take_due_many_impl(ids, owner, lease_until, now).await
+    }
+
     async fn put_chunk(&self, id: &RunId, chunk: &Chunk) -> StoreResult<()> {
         self.put_chunk_impl(id, chunk).await
     }
