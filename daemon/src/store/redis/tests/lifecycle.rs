@@ -335,6 +335,59 @@ async fn an_agenda_update_overtaken_by_a_later_change_is_ignored() {
     assert_eq!(f.store.next_due().await.unwrap(), None);
 }
 
+/// Many instants in one call, some of one run, leave what applying them
+/// one by one in order would.
+#[tokio::test]
+async fn instants_applied_together_end_as_applied_one_by_one() {
+    let f = fixture().await;
+    let apply = |instants: Vec<(&'static str, i64, i64)>| {
+        let store = f.store.clone();
+        async move {
+            let mut invocation = super::super::scripts::AGENDA_APPLY.key(&store.global.agenda);
+            invocation.key(&store.global.agenda_seq);
+            for (id, seq, at) in instants {
+                invocation.arg(id).arg(seq).arg(at);
+            }
+            invocation
+                .invoke_async::<i64>(&mut store.conn())
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(apply(vec![("gone", 1, 5_000_000)]).await, 1);
+    let applied = apply(vec![
+        ("a", 1, 3_000_000),
+        ("b", 2, 4_000_000),
+        ("a", 3, 1_000_000),
+        ("a", 2, 9_000_000), // overtaken by seq 3 in the same call
+        ("gone", 2, -1),
+        ("b", 1, -1), // older than b's 2
+        ("c", 1, -1), // removing what is not there
+    ])
+    .await;
+    assert_eq!(applied, 5);
+    let agenda: Vec<(String, i64)> = redis::cmd("ZRANGE")
+        .arg(&f.store.global.agenda)
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query_async(&mut f.store.conn())
+        .await
+        .unwrap();
+    assert_eq!(
+        agenda,
+        vec![("a".to_owned(), 1_000_000), ("b".to_owned(), 4_000_000)]
+    );
+    let seqs: Vec<Option<i64>> = redis::cmd("HMGET")
+        .arg(&f.store.global.agenda_seq)
+        .arg(&["a", "b", "c", "gone"])
+        .query_async(&mut f.store.conn())
+        .await
+        .unwrap();
+    assert_eq!(seqs, vec![Some(3), Some(2), Some(1), Some(2)]);
+    assert_eq!(apply(vec![("a", 2, -1)]).await, 0, "seq 3 is applied");
+}
+
 #[tokio::test]
 async fn a_lost_agenda_apply_leaves_an_early_entry_that_the_next_operation_corrects() {
     let f = fixture().await;
