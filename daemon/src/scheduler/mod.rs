@@ -28,10 +28,13 @@ use tracing::{debug, info, warn};
 /// for a wake-up lost while Redis reconnected, not the way work is found.
 const SAFETY_NET: Duration = Duration::from_secs(5);
 
-/// Due runs taken from the agenda per pass: a burst of one-recipient
-/// runs waits mostly on round trips (each run a chain of store calls), so
-/// more runs in flight can be more throughput (benches/README.md, P4 (b)
-/// session 4: up to 1.5 times at 20,000 runs, none on a loaded machine).
+/// Most runs in hand at once, and so taken from the agenda per pass: a
+/// burst of one-recipient runs waits mostly on round trips (each run a
+/// chain of store calls), so more runs in flight can be more throughput
+/// (benches/README.md, P4 (b) session 4: up to 1.5 times at 20,000 runs,
+/// none on a loaded machine). Bounded because each run in hand holds a
+/// task, and its sent batch until the outcomes are recorded (gathered
+/// with other runs': a crash would send those again).
 const DUE_PER_PASS: usize = 1024;
 
 /// Due runs taken from the store in one call (`Store::take_due_many`):
@@ -199,8 +202,13 @@ impl Scheduler {
         self.start_taken();
         self.fire_due(now).await?;
 
-        let due = self.engine.store.due_runs(now, DUE_PER_PASS).await?;
-        let mut all_busy = !due.is_empty();
+        let room = DUE_PER_PASS.saturating_sub(self.busy.len());
+        let due = match room {
+            // Full: a run leaving the hand wakes the loop.
+            0 => Vec::new(),
+            room => self.engine.store.due_runs(now, room).await?,
+        };
+        let mut all_busy = room == 0 || !due.is_empty();
         let mut in_hand = Vec::new();
         for run_id in due {
             if let Some(guard) = self.busy.try_take(&run_id) {

@@ -341,6 +341,45 @@ pub async fn recording_the_last_batch_of_a_chunk_completes_it(store: SharedStore
     assert_eq!(counters(&store, &id).await.delivered, 2, "r0 counted once");
 }
 
+/// Last batches of many runs recorded at once (the Redis store gathers
+/// them into one call) each get the result recording it alone would: a
+/// holder's completes its run, a stale owner's is recorded without
+/// completing, and an unknown run's is an error of its own.
+pub async fn recording_many_last_batches_at_once_gives_each_its_own_result(store: SharedStore) {
+    let mut runs = Vec::new();
+    for n in 0..40 {
+        let delivery = format!("many-{n:02}");
+        let id = sending_run(&store, &delivery, &[1]).await;
+        let claimed = store.claim_chunk(&id, "a", t(60), t(1)).await.unwrap();
+        assert_eq!(claimed.map(|c| c.number), Some(0));
+        runs.push((delivery, id));
+    }
+    let unknown = crate::runs::RunId::once("nobody");
+    let records = runs.iter().enumerate().map(|(n, (delivery, id))| {
+        let store = store.clone();
+        let owner = if n == 7 { "b" } else { "a" };
+        let outcome = [delivered(&rid(delivery, 0, 0), t(2))];
+        async move { store.record_last(id, 0, owner, &outcome, &[], t(2)).await }
+    });
+    let stray = async {
+        let outcome = [delivered("x", t(2))];
+        store
+            .record_last(&unknown, 0, "a", &outcome, &[], t(2))
+            .await
+    };
+    let (recorded, stray) = tokio::join!(futures_util::future::join_all(records), stray);
+    assert!(stray.is_err(), "no such run");
+    for (n, ((_, id), more)) in runs.iter().zip(recorded).enumerate() {
+        assert!(!more.unwrap(), "{id}: nothing else to claim now");
+        assert_eq!(counters(&store, id).await.delivered, 1, "{id}");
+        let state = state_of(&store, id).await;
+        match n {
+            7 => assert_eq!(state, RunState::Sending, "b does not hold the chunk"),
+            _ => assert_eq!(state, RunState::Sent, "{id}"),
+        }
+    }
+}
+
 /// Creating and taking makes the run and takes its preparation for the
 /// creator in one step: the run comes back as stored, held until the
 /// lease ends; a second creation changes nothing.

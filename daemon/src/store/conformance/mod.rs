@@ -78,6 +78,7 @@ macro_rules! conformance_tests {
                 taking_a_scheduled_run_at_its_instant_starts_it_and_claims_a_chunk,
                 taking_many_runs_gives_each_the_result_of_taking_it_alone,
                 recording_the_last_batch_of_a_chunk_completes_it,
+                recording_many_last_batches_at_once_gives_each_its_own_result,
                 creating_and_taking_a_run_holds_its_preparation_for_the_creator,
                 a_preparation_given_back_is_due_at_once_for_any_instance,
                 a_released_chunk_is_claimable_at_once,

@@ -18,6 +18,7 @@ mod indexer;
 mod keys;
 mod lists;
 mod outcomes;
+mod recording;
 mod retention;
 mod runs;
 mod scripts;
@@ -58,6 +59,8 @@ pub struct RedisStore {
     global: Arc<GlobalKeys>,
     /// Agenda instants and announcements, gathered across runs.
     gather: Gather,
+    /// Chunks' last batches, gathered across runs (one server only).
+    recorder: Option<recording::Recorder>,
     /// Writes queued outcomes into their recipients' history.
     indexer: Arc<indexer::Indexer>,
     changes: Arc<Notify>,
@@ -99,6 +102,9 @@ impl RedisStore {
         let changes = Arc::new(Notify::new());
         let task = tokio::spawn(listen(subscriber, global.changes.clone(), changes.clone()));
         let gather = Gather::start(conn.clone(), global.clone());
+        // A cluster call reaches one slot, and each run has its own.
+        let recorder = (!conn.is_cluster())
+            .then(|| recording::Recorder::start(conn.clone(), key_prefix.clone(), global.clone()));
         let indexer = Arc::new(indexer::Indexer::start(
             conn.clone(),
             key_prefix.clone(),
@@ -109,6 +115,7 @@ impl RedisStore {
             prefix: key_prefix,
             global,
             gather,
+            recorder,
             indexer,
             changes,
             _listener: Arc::new(Listener(task)),

@@ -1,11 +1,11 @@
 -- Records final outcomes: shared by record_outcomes.lua and record_last.lua.
 
--- Records the outcomes given as quads from ARGV[first] on (recipient id,
+-- Records the outcomes given as quads in ARGV[first..last] (recipient id,
 -- outcome, outcome JSON, outcome instant in µs), set-if-absent; moves the
 -- run's counters for the new ones only and queues the new ones for their
 -- recipients' history (the indexer writes those keys, which live in other
 -- slots, later). Returns how many outcomes were new.
-local function record(run, outcomes, unindexed, first)
+local function record(run, outcomes, unindexed, first, last)
   local field = { delivered = 'delivered', bounced = 'bounced', failed = 'failed',
     cancelled = 'cancelled_n' }
   -- One HMGET and one HSET for the batch instead of an HSETNX per
@@ -14,7 +14,7 @@ local function record(run, outcomes, unindexed, first)
   -- unpack() of more than about 8,000 values overflows Lua's C stack.
   local SLICE = 2000
   local ids, present = {}, {}
-  for i = first, #ARGV, 4 do ids[#ids + 1] = ARGV[i] end
+  for i = first, last, 4 do ids[#ids + 1] = ARGV[i] end
   for from = 1, #ids, SLICE do
     local got = redis.call('HMGET', outcomes, unpack(ids, from, math.min(from + SLICE - 1, #ids)))
     for k = 1, #got do present[from + k - 1] = got[k] end

@@ -1,14 +1,28 @@
--- A chunk's last batch, in one step: records its outcomes as
--- record_outcomes.lua does, then marks the chunk finished as
+-- Chunks' last batches, one or many: records each batch's outcomes as
+-- record_outcomes.lua does, then marks its chunk finished as
 -- complete_chunk.lua does (the last one ends the run).
--- KEYS[1]: run hash   KEYS[2]: run leases   KEYS[3]: lease owners
--- KEYS[4]: outcomes   KEYS[5]: outcomes not yet in the history (list)
--- ARGV[1]: chunk number   ARGV[2]: owner   ARGV[3]: now (µs)   ARGV[4]: now (text)
--- ARGV[4i+1..4i+4]: recipient id, outcome, outcome JSON, outcome instant (µs)
--- Returns: {seq, agenda, 1 when completed | 0 when the caller does not hold it,
---   how many outcomes were new}, or false when the run does not exist
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local new = record(KEYS[1], KEYS[4], KEYS[5], 5)
-local reply = complete(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4])
-reply[#reply + 1] = new
-return reply
+-- Many runs per call only on one Redis server: on a Redis Cluster the
+-- store calls it once per run, so its keys share the run's slot.
+-- KEYS[5i+1..5i+5]: run i's hash, leases, lease owners, outcomes, and
+--   outcomes not yet in the history (list)
+-- ARGV, per run in turn: chunk number, owner, now (µs), now (text), n,
+--   then n quads: recipient id, outcome, outcome JSON, outcome instant (µs)
+-- Returns one reply per run, in order: {seq, agenda, 1 when completed | 0
+--   when the caller does not hold it, how many outcomes were new}, or
+--   false when the run does not exist
+local replies, at = {}, 1
+for i = 1, #KEYS, 5 do
+  local run, chunk, owner, now, now_text = KEYS[i], ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2]), ARGV[at + 3]
+  local first = at + 5
+  local last = first + 4 * tonumber(ARGV[at + 4]) - 1
+  at = last + 1
+  if redis.call('EXISTS', run) == 0 then
+    replies[#replies + 1] = false
+  else
+    local new = record(run, KEYS[i + 3], KEYS[i + 4], first, last)
+    local reply = complete(run, KEYS[i + 1], KEYS[i + 2], chunk, owner, now, now_text)
+    reply[#reply + 1] = new
+    replies[#replies + 1] = reply
+  end
+end
+return replies

@@ -5,4 +5,4 @@
 -- ARGV[4i]: outcome instant (µs)
 -- Returns: how many outcomes were new, or false when the run does not exist
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-return record(KEYS[1], KEYS[2], KEYS[3], 1)
+return record(KEYS[1], KEYS[2], KEYS[3], 1, #ARGV)

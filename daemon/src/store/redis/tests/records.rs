@@ -381,3 +381,59 @@ async fn an_entry_written_after_its_outcome_was_erased_is_taken_back() {
     assert!(indexed(s, "r0").await.is_empty());
     assert_eq!(indexed(s, "r1").await, vec![run.id.to_string()]);
 }
+
+/// One `record_last.lua` call with the last batches of several runs, of
+/// different sizes, one of a run the store does not have: each run gets
+/// its own reply, and only its own outcomes.
+#[tokio::test]
+async fn last_batches_of_several_runs_in_one_call_each_get_their_reply() {
+    use super::super::recording::{LastBatch, record_lasts};
+    use crate::runs::RunState;
+    use redis::Value;
+    let f = fixture().await;
+    let mut batches = Vec::new();
+    for (name, size) in [("one", 1), ("three", 3), ("gone", 2), ("two", 2)] {
+        let run = new_run(name, false);
+        if name != "gone" {
+            prepare(&f.store, &run, 1, size, t(100)).await;
+            let claimed = f
+                .store
+                .claim_chunk(&run.id, "a", t(160), t(101))
+                .await
+                .unwrap();
+            assert_eq!(claimed.map(|c| c.recipients.len()), Some(size));
+        }
+        batches.push(LastBatch {
+            id: run.id,
+            chunk: 0,
+            owner: "a".to_owned(),
+            outcomes: (0..size)
+                .map(|i| outcome(&format!("r{i}"), Outcome::Delivered, t(102)))
+                .collect(),
+            accepted_by: Vec::new(),
+            now: t(102),
+        });
+    }
+    let replies = record_lasts(&f.store.conn(), "herald", &f.store.global, &batches)
+        .await
+        .unwrap();
+    assert_eq!(replies.len(), 4);
+    assert_eq!(replies[2], Value::Nil, "no such run");
+    for (batch, reply) in batches.iter().zip(replies) {
+        if reply == Value::Nil {
+            continue;
+        }
+        let reply = f.store.apply_reply(&batch.id, reply).await.unwrap();
+        assert_eq!(reply.int(0).unwrap(), 1, "{}: completed", batch.id);
+        assert_eq!(
+            reply.int(1).unwrap(),
+            batch.outcomes.len() as i64,
+            "new outcomes"
+        );
+        let run = f.store.run(&batch.id).await.unwrap().unwrap();
+        assert_eq!(
+            (run.state, run.counters.delivered),
+            (RunState::Sent, batch.outcomes.len() as u64)
+        );
+    }
+}
