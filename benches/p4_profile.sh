@@ -9,7 +9,7 @@
 # `cargo build --release -p herald --bins -p herald_test_count -p herald-benches`).
 # Half a second before the due instant it resets the private Redis's
 # `INFO commandstats` and reads both processes' CPU time from /proc; when
-# the last message is in it reads them again. Prints p4_burst's line, the
+# every run is finished (p4_burst prints its line) it reads them again. Prints p4_burst's line, the
 # CPU per run of Redis and of the daemon, and Redis's commands by time.
 # Knobs: CASE (ahead | b, default ahead), N (20000), LEAD_S (20).
 set -euo pipefail
@@ -51,7 +51,7 @@ wait "$bench"
 grep "deliveries, " "$out"
 hz=$(getconf CLK_TCK)
 per_run() { echo "scale=1; ($2 - $1) * 1000000 / $hz / $N" | bc; }
-echo "CPU per run from 0.5 s before the instant to the last message:" \
+echo "CPU per run from 0.5 s before the instant to every run finished:" \
     "Redis $(per_run "$r0" "$r1") µs, daemon $(per_run "$h0" "$h1") µs"
 echo "Redis commands (calls, µs in all, µs per call); EVALSHA includes the commands its scripts run:"
 echo "$stats" | grep '^cmdstat_' | grep -v 'resetstat' |
