@@ -20,7 +20,11 @@
 local now, owner, lease_end, now_text = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
 
 local function take(run, leases, owners, bodies)
-  local f = redis.call('HMGET', run, 'state', 'prep_owner', 'prep_until_us', 'sched_us', 'chunks', 'seq')
+  -- One read of what every case needs: what sending needs of a run it
+  -- starts comes with it (fields 7 to 13), one command fewer per run.
+  local f = redis.call('HMGET', run, 'state', 'prep_owner', 'prep_until_us', 'sched_us', 'chunks', 'seq',
+    'id', 'delivery_id', 'channel', 'definition_hash', 'throttle_per_second', 'scheduled_for',
+    'confirmed_at')
   local held = tonumber(f[3])
   if f[1] == 'preparing' and not (f[2] and f[2] ~= owner and held and held >= now) then
     redis.call('HSET', run, 'prep_owner', owner, 'prep_until_us', lease_end)
@@ -31,9 +35,7 @@ local function take(run, leases, owners, bodies)
     -- run has never been sending, so its next chunk is 0, it holds no
     -- lease and none of its recipients has an outcome yet.
     local seq = tonumber(f[6] or '0') + 1
-    local sending = redis.call('HMGET', run, 'id', 'delivery_id', 'channel', 'definition_hash',
-      'throttle_per_second', 'scheduled_for', 'confirmed_at')
-    sending[8] = f[5]
+    local sending = { f[7], f[8], f[9], f[10], f[11], f[12], f[13], f[5] }
     if tonumber(f[5]) == 0 then
       redis.call('HSET', run, 'state', 'sent', 'started_at', now_text, 'finished_at', now_text, 'seq', seq)
       return {seq, -1, 'started', -1, '', '', 0, sending}
