@@ -1,16 +1,14 @@
-//! P4 (b): what a run costs Redis at its instant, and how much running
-//! many runs per script call would save.
+//! P4 (b): what a run costs Redis at its instant, at one run per script
+//! call and at many.
 //!
 //! `p4_scripts [RUNS=4096]`, on a private redis-server started by
 //! herald-test-support. Runs are created and prepared through the real
 //! Redis store (scheduled, one chunk of one recipient: what P4 (b, ahead)
 //! has stored before its instant). Then the two scripts of a run's
 //! instant, `take_due.lua` (start and claim) and `record_last.lua` (record
-//! and complete), built from the store's own Lua files, run once per run,
-//! and again through batch wrappers that loop the same bodies over B runs
-//! per call. A batch holds keys of many runs, so of many hash slots: it
-//! runs on one Redis only, as an experiment for a key layout where runs
-//! would share slots. Redis's own time per run comes from
+//! and complete), built from the store's own Lua files, run with 1, 16,
+//! 64 and 256 runs per call (the store takes up to 64 per call on one
+//! Redis server). Redis's own time per run comes from
 //! `INFO commandstats` (`EVALSHA`); the agenda and history writes that
 //! follow the scripts in the daemon are not counted.
 
@@ -25,7 +23,7 @@ use std::sync::Arc;
 
 /// The key prefix of the bench's store.
 const PREFIX: &str = "p4s";
-/// Runs per call of the batch wrappers; 1 is the store's own scripts.
+/// Runs per script call.
 const BATCHES: [usize; 4] = [1, 16, 64, 256];
 /// The owner the scripts claim and complete for.
 const OWNER: &str = "bench:1:p4s";
@@ -61,11 +59,11 @@ async fn main() -> Result<()> {
     for batch in BATCHES {
         redis::cmd("FLUSHALL").query_async::<()>(&mut raw).await?;
         let ids = scheduled_runs(&store, runs).await?;
-        let (take, record) = scripts(batch);
+        let (take, record) = scripts();
         let (take_us, take_n) = timed(&mut raw, &ids, batch, |runs| {
             let mut call = take.prepare_invoke();
             for id in runs {
-                for key in ["run", "leases", "owners", "chunks", "chunk_ids", "outcomes"] {
+                for key in ["run", "leases", "owners", "chunks"] {
                     call.key(key_of(id, key));
                 }
             }
@@ -89,7 +87,7 @@ async fn main() -> Result<()> {
                     r#"{{"recipient_id":"{recipient}","address":"{recipient}","outcome":"delivered","provider_message_id":"m-{recipient}","at":"{}"}}"#,
                     text(62)
                 );
-                call.arg(0).arg(OWNER).arg(micros(62)).arg(text(62));
+                call.arg(0).arg(OWNER).arg(micros(62)).arg(text(62)).arg(1);
                 call.arg(&recipient).arg("delivered").arg(json).arg(micros(62));
             }
             call
@@ -209,50 +207,17 @@ async fn timed<'a>(
     Ok((usec / n, commands / n))
 }
 
-/// `take_due.lua` and `record_last.lua` as the store builds them (batch
-/// 1), or wrapped to loop their bodies over the runs of one call.
-fn scripts(batch: usize) -> (redis::Script, redis::Script) {
-    let claim = lua!("prelude.lua").to_owned();
-    let record_libs = [
+/// `take_due.lua` and `record_last.lua` as the store builds them.
+fn scripts() -> (redis::Script, redis::Script) {
+    let take = [lua!("prelude.lua"), lua!("take_due.lua")].concat();
+    let record = [
         lua!("prelude.lua"),
         lua!("lib_record.lua"),
         lua!("lib_complete.lua"),
+        lua!("record_last.lua"),
     ]
     .concat();
-    if batch == 1 {
-        return (
-            redis::Script::new(&(claim + lua!("take_due.lua"))),
-            redis::Script::new(&(record_libs + lua!("record_last.lua"))),
-        );
-    }
-    // `record` reads the global ARGV: give it each run's arguments instead.
-    let record_libs = record_libs
-        .replace(
-            "local function record(run, outcomes, unindexed, first)",
-            "local function record(run, outcomes, unindexed, first, A)",
-        )
-        .replace("ARGV[", "A[")
-        .replace("#ARGV", "#A");
-    let record_body = lua!("record_last.lua").replace(
-        "record(KEYS[1], KEYS[4], KEYS[5], 5)",
-        "record(KEYS[1], KEYS[4], KEYS[5], 5, ARGV)",
-    );
-    let wrap = |libs: String, body: &str, keys: usize, args: usize| {
-        let argv = if args == 0 {
-            "ARGV".to_owned()
-        } else {
-            format!(
-                "(function() local a = {{}} for i = 1, {args} do a[i] = ARGV[{args} * r + i] end return a end)()"
-            )
-        };
-        format!(
-            "{libs}local function one(KEYS, ARGV)\n{body}\nend\nlocal n = 0\nfor r = 0, #KEYS / {keys} - 1 do\n  local k = {{}}\n  for i = 1, {keys} do k[i] = KEYS[{keys} * r + i] end\n  one(k, {argv})\n  n = n + 1\nend\nreturn n\n"
-        )
-    };
-    (
-        redis::Script::new(&wrap(claim, lua!("take_due.lua"), 6, 0)),
-        redis::Script::new(&wrap(record_libs, &record_body, 5, 8)),
-    )
+    (redis::Script::new(&take), redis::Script::new(&record))
 }
 
 /// A run key as the store names it (`keys.rs`).
