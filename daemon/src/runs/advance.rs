@@ -23,18 +23,26 @@ pub async fn advance(
         .take_due_many(&ids, &engine.owner, engine.lease_until(), now)
         .await;
     for ((id, guard), taken) in due.into_iter().zip(taken) {
-        let (engine_, dispatcher) = (engine.clone(), dispatcher.clone());
-        engine.tasks.spawn(async move {
-            let engine = engine_;
-            let stepped = match taken {
-                Ok(taken) => step(&engine, &dispatcher, &id, taken, guard).await,
-                Err(error) => Err(error),
-            };
-            if let Err(error) = stepped {
-                metrics::counter!("herald_store_errors_total").increment(1);
-                warn!(delivery_id = id.delivery_id(), run_id = %id, %error, "Could not advance the run; it stays due.");
-            }
-        });
+        let work = advance_one(engine.clone(), dispatcher.clone(), id, taken, guard);
+        engine.tasks.spawn(work);
+    }
+}
+
+/// Works on one run as taking it found it; a store error leaves it due.
+async fn advance_one(
+    engine: Arc<Engine>,
+    dispatcher: Arc<Dispatcher>,
+    id: RunId,
+    taken: StoreResult<Option<Due>>,
+    guard: BusyGuard,
+) {
+    let stepped = match taken {
+        Ok(taken) => step(&engine, &dispatcher, &id, taken, guard).await,
+        Err(error) => Err(error),
+    };
+    if let Err(error) = stepped {
+        metrics::counter!("herald_store_errors_total").increment(1);
+        warn!(delivery_id = id.delivery_id(), run_id = %id, %error, "Could not advance the run; it stays due.");
     }
 }
 

@@ -53,6 +53,16 @@ impl Recorder {
         tokio::spawn(record_waiting(conn, prefix, global, rx));
         Recorder(tx)
     }
+
+    /// Records `batch` with whatever else is waiting; returns its reply.
+    async fn record(&self, batch: LastBatch) -> StoreResult<Value> {
+        let (done, replied) = oneshot::channel();
+        let stopped = || StoreError::Unavailable("the outcome recorder has stopped".to_owned());
+        self.0
+            .send(Waiting { batch, done })
+            .map_err(|_| stopped())?;
+        replied.await.map_err(|_| stopped())?
+    }
 }
 
 /// Records the waiting last batches, as many per call as are waiting.
@@ -140,6 +150,7 @@ struct Riders {
 }
 
 impl Riders {
+    /// Adds what rides along with one run's recorded outcomes.
     fn add(&mut self, id: &RunId, outcomes: &[RecipientOutcome], accepted_by: &[String]) {
         if let Some(first) = outcomes.first() {
             self.pending.push((micros(first.at), id.to_string()));
@@ -281,16 +292,7 @@ impl RedisStore {
         };
         self.indexer.recorded();
         let reply = match &self.recorder {
-            Some(recorder) => {
-                let (done, replied) = oneshot::channel();
-                let stopped =
-                    || StoreError::Unavailable("the outcome recorder has stopped".to_owned());
-                recorder
-                    .0
-                    .send(Waiting { batch, done })
-                    .map_err(|_| stopped())?;
-                replied.await.map_err(|_| stopped())??
-            }
+            Some(recorder) => recorder.record(batch).await?,
             None => {
                 let conn = self.conn();
                 let mut replies = record_lasts(&conn, &self.prefix, &self.global, &[batch]).await?;

@@ -1,11 +1,10 @@
 //! A due run's first step (`take_due.lua`), for one run or many per call.
 //!
-//! Thousands of one-recipient runs can fall due at one instant. Calling
-//! the script cost Redis about as much as the script's work for one run
-//! (parsing the keys and arguments, setting up Lua, wrapping the writes
-//! for the append-only file), so on one Redis server a call takes up to
-//! [`PER_CALL`] runs. On a Redis Cluster every run's keys have a slot of
-//! their own, and a call takes one run.
+//! Thousands of one-recipient runs can fall due at one instant. Each call
+//! has a cost of its own to Redis (parsing the keys and arguments, setting
+//! up Lua) and to the daemon (a request, a reply, a wake-up), so on one
+//! Redis server a call takes up to [`PER_CALL`] runs. On a Redis Cluster
+//! every run's keys have a slot of their own, and a call takes one run.
 
 use super::codec::{RunReply, micros, sending_run_from, text};
 use super::gather::copy;
@@ -19,8 +18,8 @@ use redis::Value;
 
 /// Most runs taken per script call: past a few dozen the call's own cost
 /// is spread thin and a longer script only holds Redis longer
-/// (benches/README.md, P4 session 8: 26 µs per run at one, 13 – 15 at
-/// 16 to 256).
+/// (benches/README.md, P4 session 9: `take_due.lua` 12.9 µs of Redis per
+/// run at one per call, 11.1 at 64, 11.0 at 256).
 const PER_CALL: usize = 64;
 
 impl RedisStore {
