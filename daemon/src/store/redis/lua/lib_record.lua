@@ -1,11 +1,11 @@
 -- Records final outcomes: shared by record_outcomes.lua and record_last.lua.
 
 -- Records the outcomes given as quads in ARGV[first..last] (recipient id,
--- outcome, outcome JSON, outcome instant in µs), set-if-absent; moves the
--- run's counters for the new ones only and queues the new ones for their
--- recipients' history (the indexer writes those keys, which live in other
--- slots, later). Returns how many outcomes were new.
-local function record(run, outcomes, unindexed, first, last)
+-- outcome, outcome JSON, outcome instant in µs), set-if-absent; adds the
+-- new ones only to `add` (run counter → how many more) and queues them for
+-- their recipients' history (the indexer writes those keys, which live in
+-- other slots, later). Returns how many outcomes were new.
+local function record_into(outcomes, unindexed, first, last, add)
   local field = { delivered = 'delivered', bounced = 'bounced', failed = 'failed',
     cancelled = 'cancelled_n' }
   -- One HMGET and one HSET for the batch instead of an HSETNX per
@@ -19,7 +19,7 @@ local function record(run, outcomes, unindexed, first, last)
     local got = redis.call('HMGET', outcomes, unpack(ids, from, math.min(from + SLICE - 1, #ids)))
     for k = 1, #got do present[from + k - 1] = got[k] end
   end
-  local add, set, seen, queued = {}, {}, {}, {}
+  local set, seen, queued = {}, {}, {}
   for n, id in ipairs(ids) do
     -- The first of a recipient named twice wins, as HSETNX would have it.
     if not present[n] and not seen[id] then
@@ -35,10 +35,17 @@ local function record(run, outcomes, unindexed, first, last)
   for from = 1, #set, SLICE do
     redis.call('HSET', outcomes, unpack(set, from, math.min(from + SLICE - 1, #set)))
   end
+  if #queued > 0 then redis.call('RPUSH', unindexed, table.concat(queued, '\30')) end
+  return #queued
+end
+
+-- record_into, then the run's counters moved.
+local function record(run, outcomes, unindexed, first, last)
+  local add = {}
+  local new = record_into(outcomes, unindexed, first, last, add)
   for counter, n in pairs(add) do
     redis.call('HINCRBY', run, counter, n)
   end
-  if #queued > 0 then redis.call('RPUSH', unindexed, table.concat(queued, '\30')) end
-  return #queued
+  return new
 end
 
