@@ -194,6 +194,20 @@ pub async fn is_due(store: &SharedStore, id: &RunId, now: DateTime<Utc>) -> bool
     store.due_runs(now, 1000).await.unwrap().contains(id)
 }
 
+/// Whether run `id` comes to be not due at `now` within 2 s: a run just
+/// started by `take_due` leaves the agenda's due runs only once the store
+/// has applied its new instant, which its caller does not wait for.
+pub async fn comes_off_due(store: &SharedStore, id: &RunId, now: DateTime<Utc>) -> bool {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while is_due(store, id, now).await {
+        if std::time::Instant::now() > until {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    true
+}
+
 /// The run's counters.
 pub async fn counters(store: &SharedStore, id: &RunId) -> Counters {
     store

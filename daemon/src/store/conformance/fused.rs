@@ -287,7 +287,7 @@ pub async fn taking_many_runs_gives_each_the_result_of_taking_it_alone(store: Sh
                 assert_eq!(claimed.map(|c| c.number), Some(0), "{id}: its only chunk");
                 assert_eq!(state_of(&store, id).await, RunState::Sending);
                 assert!(
-                    !is_due(&store, id, t(149)).await,
+                    comes_off_due(&store, id, t(149)).await,
                     "{id}: held until its lease ends"
                 );
             }

@@ -10,6 +10,11 @@
 //! each other as with one call each. The crash argument is unchanged
 //! (`README.md`, "The agenda across slots"): an instant not applied yet
 //! leaves the entry the run had before, early when it matters.
+//!
+//! An instant that only moves a due run's entry later (a run just started
+//! is next due when its lease ends) goes out with the next call, and its
+//! caller does not wait for it: a run starts sending one agenda call
+//! sooner (benches/README.md, P4 session 10).
 
 use super::connection::RedisConn;
 use super::keys::GlobalKeys;
@@ -21,12 +26,13 @@ use tokio::sync::{Notify, mpsc, oneshot};
 /// Most instants applied per call, so one call never holds Redis long.
 const PER_CALL: usize = 512;
 
-/// An instant waiting to be applied, and who waits for it.
+/// An instant waiting to be applied, and who waits for it (nobody when
+/// deferred).
 struct Entry {
     id: String,
     seq: i64,
     at: i64,
-    done: oneshot::Sender<Result<(), StoreError>>,
+    done: Option<oneshot::Sender<Result<(), StoreError>>>,
 }
 
 /// The handle run scripts give their agenda instants to. Cheap to clone;
@@ -67,11 +73,25 @@ impl Gather {
             id: id.to_owned(),
             seq,
             at,
-            done,
+            done: Some(done),
         };
         let stopped = || StoreError::Unavailable("the agenda writer has stopped".to_owned());
         self.agenda.send(entry).map_err(|_| stopped())?;
         applied.await.map_err(|_| stopped())?
+    }
+
+    /// Applies a run's agenda instant of sequence `seq` with the next call,
+    /// without waiting. Only for an instant no earlier than the run's
+    /// entry: until it is written, or if it is lost, the entry is early,
+    /// never late.
+    pub(super) fn defer(&self, id: &str, seq: i64, at: i64) {
+        // A stopped writer is a stopped store: the next awaited apply says so.
+        let _ = self.agenda.send(Entry {
+            id: id.to_owned(),
+            seq,
+            at,
+            done: None,
+        });
     }
 
     /// Publishes "a run may be due sooner" to the other instances soon:
@@ -101,8 +121,14 @@ async fn apply_agenda(
             .await
             .map(|_| ())
             .map_err(store_err);
+        if let Err(error) = &result {
+            // Deferred instants have nobody to tell: their runs' entries stay early.
+            tracing::debug!(%error, "Could not apply agenda instants.");
+        }
         for entry in batch.drain(..) {
-            let _ = entry.done.send(result.as_ref().map(|_| ()).map_err(copy));
+            if let Some(done) = entry.done {
+                let _ = done.send(result.as_ref().map(|_| ()).map_err(copy));
+            }
         }
     }
 }

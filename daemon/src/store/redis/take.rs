@@ -108,14 +108,22 @@ impl RedisStore {
         }
     }
 
-    /// What one run's reply says, once its agenda instant is applied.
+    /// What one run's reply says, once its agenda instant is applied (or
+    /// deferred, for a run it started).
     async fn due_of(&self, id: &RunId, value: Value) -> StoreResult<Option<Due>> {
         let reply = RunReply::parse(value)?;
-        self.gather
-            .apply(id.as_str(), reply.seq, reply.agenda)
-            .await?;
         let k = self.run_keys(id);
         let verdict = reply.text(0)?;
+        if verdict == "started" && reply.agenda >= 0 {
+            // The run was due (its entry no later than now), and a run just
+            // started is next due when its lease ends, or now: the instant
+            // never makes the entry earlier, so sending need not wait for it.
+            self.gather.defer(id.as_str(), reply.seq, reply.agenda);
+        } else {
+            self.gather
+                .apply(id.as_str(), reply.seq, reply.agenda)
+                .await?;
+        }
         if verdict == "started" {
             let sending =
                 sending_run_from(&k.run, reply.rest.get(5).cloned().unwrap_or(Value::Nil))?;
