@@ -187,6 +187,8 @@ pub trait Store: Send + Sync + 'static {
     /// `scheduled` and its instant has come, starts sending it as
     /// [`start_sending`](Self::start_sending) does and claims a chunk for
     /// `owner` as [`claim_chunk`](Self::claim_chunk) does. `None`: no such run.
+    /// A run it starts may reach its new place on the agenda (later than
+    /// its old one) just after the call returns.
     async fn take_due(
         &self,
         id: &RunId,
