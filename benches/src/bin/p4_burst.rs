@@ -15,7 +15,11 @@
 //!   exist, prepared, before the instant, as BullMQ's delayed jobs do.
 //!
 //! `P4_CASES` (default `bullmq,a,b,ahead`) picks the measurements to make, so
-//! one of them can be repeated alone while profiling.
+//! one of them can be repeated alone while profiling. `P4_PLUGIN_DELAY_MS`
+//! (default 0) makes each plugin call take that long, like a provider's
+//! API, and `P4_PLUGIN_CONCURRENCY` (default 4) sets how many calls the
+//! channel takes at once: with both, case (b) shows what sharing plugin
+//! calls between one-recipient runs is worth (benches/README.md, P4).
 //!
 //! Herald runs release `herald run` with the `herald_test_count` plugin (a
 //! no-op channel that appends each accepted message id to a file, one
@@ -186,11 +190,21 @@ fn config(work: &Path, redis: &RedisServer) -> String {
     std::fs::create_dir_all(work.join("deliveries")).unwrap();
     std::fs::create_dir_all(work.join("var/count")).unwrap();
     format!(
-        "deliveries_dir: deliveries\nstore: {{ kind: redis, url: \"{}\", key_prefix: p4 }}\nhttp: {{ listen: \"{{listen}}\" }}\nplugins:\n  - path: {}\n    config: {{ dir: {}, concurrency: 4 }}\nsending:\n  batch_size: 50\n",
+        "deliveries_dir: deliveries\nstore: {{ kind: redis, url: \"{}\", key_prefix: p4 }}\nhttp: {{ listen: \"{{listen}}\" }}\nplugins:\n  - path: {}\n    config: {{ dir: {}, concurrency: {}, batch_delay_ms: {} }}\nsending:\n  batch_size: 50\n",
         redis.url(),
         built("libherald_test_count.so").display(),
-        work.join("var/count").display()
+        work.join("var/count").display(),
+        knob("P4_PLUGIN_CONCURRENCY", 4),
+        knob("P4_PLUGIN_DELAY_MS", 0)
     )
+}
+
+/// A number from the environment, or `default`.
+fn knob(name: &str, default: u64) -> u64 {
+    std::env::var(name).map_or(default, |v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name} must be a whole number, not {v:?}"))
+    })
 }
 
 fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {

@@ -224,10 +224,13 @@ async fn send_batch(
         note_first_send(engine, context);
         let verdicts: Vec<Verdict> = match context
             .sender
-            .send(&Batch {
-                version: WIRE_VERSION,
-                messages,
-            })
+            .send_sharing(
+                &Batch {
+                    version: WIRE_VERSION,
+                    messages,
+                },
+                engine.settings.batch_size,
+            )
             .await
         {
             Ok(statuses) => statuses

@@ -250,7 +250,7 @@ impl std::fmt::Debug for Instance {
 }
 
 /// What `send_batch` returned, before any parsing.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RawReply {
     /// The return code.
     pub code: i32,

@@ -8,7 +8,8 @@
 //! - [`PluginHost::sender`] gives the dispatcher a cheap [`ChannelSender`]
 //!   per channel; [`ChannelSender::send`] runs a batch on one of the
 //!   instance's own threads (as many as it declared) and returns checked
-//!   results or a batch-level [`SendError`].
+//!   results or a batch-level [`SendError`]; [`ChannelSender::send_sharing`]
+//!   lets batches that wait for a thread share one plugin call.
 //! - A call still running after `plugin_timeout` is abandoned: the caller
 //!   gets [`SendError::Abandoned`] at once, the thread is left to finish, and
 //!   [`PluginHost::health`] reports the plugin unhealthy past a few.
@@ -21,6 +22,7 @@ mod decode;
 mod encode;
 mod error;
 mod library;
+mod merge;
 mod pool;
 mod queue;
 
@@ -152,6 +154,21 @@ impl ChannelSender {
     /// included); an error means the whole batch is to be retried with the
     /// same message ids.
     pub async fn send(&self, batch: &Batch) -> Result<Vec<SendStatus>, SendError> {
-        self.pool.send(&self.channel, batch).await
+        self.pool
+            .send(&self.channel, batch, batch.messages.len())
+            .await
+    }
+
+    /// [`ChannelSender::send`], but when `batch` has to wait for a free
+    /// thread it may go out in one plugin call with other batches waiting
+    /// then, up to `limit` messages in all (each message names its run, so
+    /// runs can share a call). A burst of small runs then costs the plugin
+    /// host one call per group, not one per run.
+    pub async fn send_sharing(
+        &self,
+        batch: &Batch,
+        limit: usize,
+    ) -> Result<Vec<SendStatus>, SendError> {
+        self.pool.send(&self.channel, batch, limit).await
     }
 }

@@ -2,17 +2,20 @@
 //! threads per instance (as many as it asks for), a queue in front of them
 //! that wakes one per call, and the bookkeeping of calls abandoned after
 //! `plugin_timeout`. A thread whose calls are short runs the next one on
-//! its caller's CPU (see `affinity`).
+//! its caller's CPU (see `affinity`). Batches that wait while every thread
+//! is busy go out together in one call, as far as their callers allow
+//! (see `merge`).
 
 use super::affinity;
 use super::error::{LoadError, SendError};
 use super::library::{Instance, RawReply};
+use super::merge;
 use super::queue::{Queue, Worker};
 use herald_plugin_api::{Batch, SendStatus};
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -31,21 +34,35 @@ const RUNNING: u8 = 1;
 const DONE: u8 = 2;
 const ABANDONED: u8 = 3;
 
-/// One queued call.
+/// One queued batch.
 struct Job {
     batch: Vec<u8>,
+    /// Its messages.
+    count: usize,
+    /// The most messages its caller lets one call hold, this batch's and
+    /// other batches' together.
+    limit: usize,
     call: Arc<Call>,
     reply: oneshot::Sender<RawReply>,
     /// The caller's span (the run's), for what the worker logs about the call.
     span: tracing::Span,
 }
 
-/// What the caller and the worker share about one call.
+/// What the caller and the worker share about one batch.
 struct Call {
     state: AtomicU8,
     /// The worker thread that took it, to free its CPU affinity if the
     /// call is abandoned.
     worker: AtomicI32,
+    /// The plugin call it went out in, shared with the batches merged
+    /// into it; set before the batch is `RUNNING`.
+    plugin_call: OnceLock<Arc<PluginCall>>,
+}
+
+/// One call into the plugin, which one or more batches went out in: an
+/// overrun is counted once per plugin call, however many callers abandon it.
+struct PluginCall {
+    state: AtomicU8,
 }
 
 /// The health counters of one instance.
@@ -164,11 +181,13 @@ impl Pool {
         })
     }
 
-    /// Runs one batch and checks its results against it.
+    /// Runs one batch, in one plugin call with other waiting batches of at
+    /// most `limit` messages in all, and checks its results against it.
     pub(super) async fn send(
         &self,
         channel: &str,
         batch: &Batch,
+        limit: usize,
     ) -> Result<Vec<SendStatus>, SendError> {
         let started = Instant::now();
         let bytes = super::encode::encode_batch(batch);
@@ -176,9 +195,12 @@ impl Pool {
         let call = Arc::new(Call {
             state: AtomicU8::new(QUEUED),
             worker: AtomicI32::new(0),
+            plugin_call: OnceLock::new(),
         });
         let job = Job {
             batch: bytes,
+            count: batch.messages.len(),
+            limit,
             call: call.clone(),
             reply,
             span: tracing::Span::current(),
@@ -228,7 +250,15 @@ impl Pool {
                     timeout,
                 });
             }
-            self.health.abandoned();
+            // The first caller to give up on a plugin call counts it.
+            let counted = call.plugin_call.get().is_some_and(|c| {
+                c.state
+                    .compare_exchange(RUNNING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            });
+            if counted {
+                self.health.abandoned();
+            }
             affinity::free_thread(call.worker.load(Ordering::Acquire));
             tracing::warn!(%channel, plugin, ?timeout, "Plugin call abandoned after the timeout.");
             return Err(SendError::Abandoned {
@@ -246,35 +276,73 @@ impl Drop for Pool {
     }
 }
 
-/// A worker thread: takes calls off the queue until the pool goes away.
+/// A worker thread: takes batches off the queue, as many at a time as
+/// their callers allow in one call, until the pool goes away.
 fn work(instance: &Instance, queue: &Queue<Job>, health: &Health) {
     let me = Worker::current();
-    while let Some(job) = queue.next(&me) {
-        // Before the call runs, so that a caller abandoning it sees it.
-        job.call.worker.store(me.pin.thread_id(), Ordering::Release);
-        if job
-            .call
-            .state
-            .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            // Its caller gave up while it waited: the plugin never sees it.
+    let joins = |taken: &[Job], next: &Job| {
+        let limit = taken.iter().chain([next]).map(|j| j.limit).min();
+        let count: usize = taken.iter().chain([next]).map(|j| j.count).sum();
+        count <= limit.unwrap_or(0)
+    };
+    while let Some(group) = queue.next_group(&me, joins) {
+        let plugin_call = Arc::new(PluginCall {
+            state: AtomicU8::new(RUNNING),
+        });
+        // Before the batches run, so that a caller abandoning one sees it.
+        let group: Vec<Job> = group
+            .into_iter()
+            .filter(|job| {
+                job.call.worker.store(me.pin.thread_id(), Ordering::Release);
+                let _ = job.call.plugin_call.set(plugin_call.clone());
+                // Its caller may have given up while it waited: the
+                // plugin never sees it.
+                job.call
+                    .state
+                    .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            })
+            .collect();
+        if group.is_empty() {
             continue;
         }
         let started = Instant::now();
-        let raw = instance.send_batch(&job.batch);
+        let replies = call(instance, &group);
         me.pin.after_call(started.elapsed());
-        if job
-            .call
+        if plugin_call
             .state
             .compare_exchange(RUNNING, DONE, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+            .is_err()
         {
-            let _ = job.reply.send(raw);
-        } else {
             health.returned_late();
-            let _run = job.span.enter();
+            let _run = group[0].span.enter();
             tracing::info!(plugin = health.name, "An abandoned plugin call returned.");
         }
+        for (job, raw) in group.into_iter().zip(replies) {
+            if job
+                .call
+                .state
+                .compare_exchange(RUNNING, DONE, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                let _ = job.reply.send(raw);
+            }
+        }
     }
+}
+
+/// Calls the plugin once for `group`'s batches and gives each its reply:
+/// its own part of the results, or the whole reply when that cannot be cut.
+fn call(instance: &Instance, group: &[Job]) -> Vec<RawReply> {
+    if let [job] = group {
+        return vec![instance.send_batch(&job.batch)];
+    }
+    let batches: Vec<&[u8]> = group.iter().map(|job| job.batch.as_slice()).collect();
+    let Some(merged) = merge::merge(&batches) else {
+        // Not the host's own encoding (cannot happen): one call each.
+        return batches.iter().map(|b| instance.send_batch(b)).collect();
+    };
+    let reply = instance.send_batch(&merged);
+    let counts: Vec<usize> = group.iter().map(|job| job.count).collect();
+    merge::split(&reply, &counts).unwrap_or_else(|| vec![reply; group.len()])
 }

@@ -93,9 +93,15 @@ impl<T> Queue<T> {
         }
     }
 
-    /// The next job for the worker `me`, or `None` once the queue is
-    /// closed and empty. Parks while there is none.
-    pub(super) fn next(&self, me: &Arc<Worker>) -> Option<T> {
+    /// The next job for the worker `me` and, behind it, the waiting jobs
+    /// that `joins(taken, next)` lets join it in one call (in order, up to
+    /// the first it refuses), or `None` once the queue is closed and
+    /// empty. Parks while there is none.
+    pub(super) fn next_group(
+        &self,
+        me: &Arc<Worker>,
+        mut joins: impl FnMut(&[T], &T) -> bool,
+    ) -> Option<Vec<T>> {
         loop {
             {
                 let mut state = self.lock();
@@ -106,7 +112,14 @@ impl<T> Queue<T> {
                     if let Some(own) = own {
                         state.idle.swap_remove(own);
                     }
-                    return Some(job);
+                    let mut group = vec![job];
+                    while let Some(next) = state.jobs.front() {
+                        if !joins(&group, next) {
+                            break;
+                        }
+                        group.extend(state.jobs.pop_front());
+                    }
+                    return Some(group);
                 }
                 if state.closed {
                     return None;
@@ -141,8 +154,8 @@ mod tests {
                 let (queue, done) = (queue.clone(), done.clone());
                 std::thread::spawn(move || {
                     let me = Worker::current();
-                    while let Some(job) = queue.next(&me) {
-                        done.send(job).unwrap();
+                    while let Some(group) = queue.next_group(&me, |_, _| false) {
+                        done.send(group[0]).unwrap();
                     }
                 })
             })
@@ -169,13 +182,31 @@ mod tests {
         let queue = Arc::new(Queue::new());
         let worker = {
             let queue = queue.clone();
-            std::thread::spawn(move || queue.next(&Worker::current()))
+            std::thread::spawn(move || queue.next_group(&Worker::current(), |_, _| false))
         };
         while queue.lock().idle.is_empty() {
             std::thread::sleep(Duration::from_millis(1));
         }
         queue.push(7, None);
-        assert_eq!(worker.join().unwrap(), Some(7));
+        assert_eq!(worker.join().unwrap(), Some(vec![7]));
         assert!(queue.lock().idle.is_empty(), "a busy worker stays idle");
+    }
+
+    /// Waiting jobs join the first in order, as far as `joins` lets them.
+    #[test]
+    fn waiting_jobs_join_the_first_up_to_the_one_refused() {
+        let queue = Queue::new();
+        for job in [3, 2, 4, 1, 1] {
+            queue.push(job, None);
+        }
+        queue.close();
+        let me = Worker::current();
+        // Up to five in all: 3 + 2, then 4 + 1, then the last 1.
+        let fits = |taken: &[u32], next: &u32| taken.iter().sum::<u32>() + next <= 5;
+        let mut groups = Vec::new();
+        while let Some(group) = queue.next_group(&me, fits) {
+            groups.push(group);
+        }
+        assert_eq!(groups, vec![vec![3, 2], vec![4, 1], vec![1]]);
     }
 }

@@ -60,6 +60,9 @@
  *        "headers":{"X-Tag":"..."},      optional, no CR or LF in values
  *        "data":{"k":"v"}                optional (push data)
  *     }, ...]}
+ *   One batch may hold messages of several runs (small runs waiting for a
+ *   free call share one), at most the host's sending.batch_size messages;
+ *   each message names its own run_id and channel.
  *
  *   BatchResults (send_batch -> host): exactly one result per message, in
  *   the batch's order, each echoing its message_id:

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 /// Version of the JSON documents below; bumped only for incompatible changes.
 pub const WIRE_VERSION: u32 = 1;
 
-/// One call of `send_batch`: messages already rendered by the host.
+/// One call of `send_batch`: messages already rendered by the host, of
+/// one run or several (small runs waiting for a call share one), at most
+/// the host's `sending.batch_size`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Batch {

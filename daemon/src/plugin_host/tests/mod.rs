@@ -5,6 +5,7 @@
 
 mod load;
 mod send;
+mod sharing;
 
 use super::{Batch, LoadError, PluginHost, PluginSpec};
 use herald_plugin_api::{Message, SendStatus, WIRE_VERSION};

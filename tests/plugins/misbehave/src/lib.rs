@@ -8,6 +8,8 @@
 //! - `sleep:MS`: `send_batch` sleeps MS milliseconds first;
 //! - `drop`: that message gets no result (wrong count);
 //! - `wrong-id`: that message's result carries another id;
+//! - `size`: `accepted`, with provider id `batch-of-{N}`, N the messages
+//!   in the batch (so tests see which batches shared a call);
 //! - anything else: `accepted`, with provider id `p-{message_id}`.
 
 use herald_plugin_api::{
@@ -77,7 +79,11 @@ impl Channel for Misbehave {
                     m.message_id.clone()
                 },
                 status: SendStatus::Accepted {
-                    provider_message_id: Some(format!("p-{}", m.message_id)),
+                    provider_message_id: Some(if m.address == "size" {
+                        format!("batch-of-{}", batch.messages.len())
+                    } else {
+                        format!("p-{}", m.message_id)
+                    }),
                 },
             })
             .collect()
