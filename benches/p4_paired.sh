@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Compares two Herald builds on P4 (b, ahead) under the same noise
+# Compares two Herald builds on P4 (b, ahead), or (b), under the same noise
 # (benches/README.md, P4 session 10): each round runs both builds' bursts
 # at once, each with its own redis-server and daemon and the same due
 # instant, and prints NEW's throughput over OLD's; rounds alternate which
@@ -14,7 +14,10 @@
 #   cargo build --release -p herald_test_count
 #   mkdir -p /tmp/new && cp target/release/{herald,p4_burst,libherald_test_count.so} /tmp/new/
 # Defaults: ROUNDS 3 (six pairs), N 10000 deliveries per build.
+# CASE=b compares case (b) instead (runs created and prepared at the
+# instant).
 set -euo pipefail
+case_=${CASE:-ahead}
 
 old=${1:?usage: p4_paired.sh OLD_DIR NEW_DIR [ROUNDS] [N]}
 new=${2:?usage: p4_paired.sh OLD_DIR NEW_DIR [ROUNDS] [N]}
@@ -28,7 +31,7 @@ done
 
 # One build's burst: "RUNS_PER_S LAG_P50_MS".
 burst() {
-    P4_CASES=ahead "$1/p4_burst" "$n" 100 20 2>&1 |
+    P4_CASES=$case_ "$1/p4_burst" "$n" 100 20 2>&1 |
         sed -nE 's/.*deliveries, ([0-9]+)\/s, lag p50 ([0-9]+) ms.*/\1 \2/p'
 }
 

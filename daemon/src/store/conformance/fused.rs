@@ -70,6 +70,30 @@ pub async fn finishing_and_claiming_writes_the_last_chunk_and_claims_the_first(s
     );
 }
 
+/// A run of one chunk, the common case, claims that chunk from the
+/// last-chunk write itself, is not due while its lease holds, and is due
+/// again once it ends.
+pub async fn finishing_and_claiming_a_one_chunk_run_claims_its_chunk(store: SharedStore) {
+    let run = new_run("single", 0, false);
+    assert!(store.create_run(&run).await.unwrap());
+    let (transition, claimed) = finish_claiming(&store, &run, &[3], t(1)).await;
+    let after = done(Ok(transition));
+    assert_eq!(
+        (after.state, after.chunks, after.chunks_done),
+        (RunState::Sending, 1, 0)
+    );
+    assert_eq!(after.counters.targeted, 3);
+    assert_eq!(after.started_at, Some(t(1)));
+    let only = claimed.expect("its only chunk is claimed");
+    assert_eq!(only.number, 0);
+    assert_eq!(only.recipients, chunk("single", 0, 3).recipients);
+    assert!(!is_due(&store, &run.id, t(89)).await, "leased until t(90)");
+    assert!(
+        is_due(&store, &run.id, t(91)).await,
+        "due once the lease ends"
+    );
+}
+
 /// A run that waits for its instant or a confirmation is not claimed.
 pub async fn finishing_and_claiming_a_run_that_must_wait_claims_nothing(store: SharedStore) {
     for (delivery, confirm, state) in [

@@ -71,6 +71,7 @@ macro_rules! conformance_tests {
                 a_stale_owner_cannot_complete_a_chunk,
                 completing_every_chunk_sends_the_run,
                 finishing_and_claiming_writes_the_last_chunk_and_claims_the_first,
+                finishing_and_claiming_a_one_chunk_run_claims_its_chunk,
                 finishing_and_claiming_a_run_that_must_wait_claims_nothing,
                 finishing_and_claiming_a_cancelled_run_leaves_it_cancelled,
                 completing_a_chunk_tells_whether_another_is_claimable,
