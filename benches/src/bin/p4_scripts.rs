@@ -209,7 +209,12 @@ async fn timed<'a>(
 
 /// `take_due.lua` and `record_last.lua` as the store builds them.
 fn scripts() -> (redis::Script, redis::Script) {
-    let take = [lua!("prelude.lua"), lua!("take_due.lua")].concat();
+    let take = [
+        lua!("prelude.lua"),
+        lua!("lib_claim.lua"),
+        lua!("take_due.lua"),
+    ]
+    .concat();
     let record = [
         lua!("prelude.lua"),
         lua!("lib_record.lua"),

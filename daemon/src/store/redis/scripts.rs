@@ -37,7 +37,7 @@ macro_rules! plain_script {
 
 run_script!(CREATE_RUN, "create_run.lua");
 run_script!(CLAIM_PREPARATION, "claim_preparation.lua");
-run_script!(TAKE_DUE, "take_due.lua");
+run_script!(TAKE_DUE, "take_due.lua", "lib_claim.lua");
 run_script!(
     FINISH_PREPARATION,
     "finish_preparation.lua",

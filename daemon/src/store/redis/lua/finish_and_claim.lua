@@ -16,9 +16,8 @@ local owner, chunks, now_text, lease_end = ARGV[2], tonumber(ARGV[5]), ARGV[7], 
 -- The common case, a run this owner prepared that goes straight on to
 -- sending, in as few commands as it allows (the general steps below
 -- cost about twice as many): one read, one write of the run's fields,
--- and its first chunk claimed as claim_chunk.lua would. A run still
--- preparing has never been sending, so chunk 0 is its next chunk, it
--- holds no lease and none of its recipients has an outcome.
+-- and its first chunk claimed (claim_first: a run still preparing has
+-- never been sending).
 local f = redis.call('HMGET', run, 'state', 'prep_owner', 'prep_until_us', 'confirm_required',
   'sched_us', 'seq')
 local held = tonumber(f[3])
@@ -38,13 +37,8 @@ if mine and f[4] ~= '1' and now >= tonumber(f[5]) and chunks > 0 then
   redis.call('HDEL', run, 'prep_owner', 'prep_until_us')
   redis.call('HSET', run, unpack(fields))
   local after = redis.call('HGETALL', run)
-  redis.call('ZADD', leases, lease_end, 0)
-  redis.call('HSET', KEYS[3], 0, owner)
-  local body
-  if ARGV[9] == '0' then body = ARGV[10] else body = redis.call('HGET', KEYS[4], 0) or '' end
-  -- The agenda as agenda_of would find it: other chunks to claim now, or
-  -- this chunk's lease, the only one, ending.
-  local at = chunks > 1 and now or tonumber(lease_end)
+  local written = ARGV[9] == '0' and ARGV[10] or nil
+  local body, at = claim_first(leases, KEYS[3], KEYS[4], chunks, now, owner, lease_end, written)
   return {seq, at, 'done', after, 0, body, '', 0}
 end
 

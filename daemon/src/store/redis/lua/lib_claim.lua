@@ -34,3 +34,15 @@ local function claim_next(run, leases, owners, bodies, ids, outcomes, now_us, ow
   return {pick, body, table.concat(flags), cancelled and 1 or 0}
 end
 
+-- Claims chunk 0 of a run that has never been sending, as claim_next
+-- would, in two writes: such a run holds no lease, chunk 0 is its next
+-- and none of its recipients has an outcome. body: chunk 0's JSON when
+-- the caller has it (else read). Returns that JSON and the run's agenda
+-- instant as agenda_of would find it: other chunks to claim now, or this
+-- chunk's lease, the only one, ending.
+local function claim_first(leases, owners, bodies, chunks, now, owner, lease_end, body)
+  redis.call('ZADD', leases, lease_end, 0)
+  redis.call('HSET', owners, 0, owner)
+  body = body or redis.call('HGET', bodies, 0) or ''
+  return body, (chunks > 1 and now or tonumber(lease_end))
+end

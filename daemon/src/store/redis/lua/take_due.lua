@@ -41,12 +41,7 @@ local function take(run, leases, owners, bodies)
       return {seq, -1, 'started', -1, '', '', 0, sending}
     end
     redis.call('HSET', run, 'state', 'sending', 'started_at', now_text, 'next_chunk', 1, 'seq', seq)
-    redis.call('ZADD', leases, lease_end, 0)
-    redis.call('HSET', owners, 0, owner)
-    local body = redis.call('HGET', bodies, 0) or ''
-    -- The agenda as agenda_of would find it: other chunks to claim now, or
-    -- this chunk's lease, the only one, ending.
-    local at = tonumber(f[5]) > 1 and now or tonumber(lease_end)
+    local body, at = claim_first(leases, owners, bodies, tonumber(f[5]), now, owner, lease_end)
     return {seq, at, 'started', 0, body, '', 0, sending}
   end
   return finish(run, leases, now, false, 'found', -1, '', '', 0)
