@@ -201,6 +201,10 @@ impl Scheduler {
         let now = self.engine.clock.now();
         self.start_taken();
         self.fire_due(now).await?;
+        if self.engine.stopping.is_cancelled() {
+            // Runs taken now would only be released again.
+            return Ok(Duration::ZERO);
+        }
 
         let room = DUE_PER_PASS.saturating_sub(self.busy.len());
         let due = match room {
@@ -411,9 +415,15 @@ impl Scheduler {
     }
 
     /// Starts preparing runs taken at creation while fewer than a pass's
-    /// worth are in hand, so a burst is worked on a wave at a time. One
-    /// already in hand here (a retried creation) is left to its worker.
+    /// worth are in hand, so a burst is worked on a wave at a time; none
+    /// once stopping. One already in hand here (a retried creation) is
+    /// left to its worker.
     fn start_taken(&mut self) {
+        if self.engine.stopping.is_cancelled() {
+            // A run started now would be prepared only to be released at
+            // once; given back, another instance prepares it straight away.
+            return;
+        }
         // A run whose lease has (nearly) run out while it waited is left to
         // the agenda: another instance may be preparing it by then.
         let half_lease =

@@ -13,7 +13,9 @@ use std::time::Duration;
 const DELIVERIES: usize = 1_100;
 
 /// A config whose preparation leases outlast the test: only a give-back
-/// lets another instance prepare those runs in time.
+/// lets another instance prepare those runs in time. One recipient per
+/// plugin call, so that runs waiting for the plugin do not share a call
+/// and A's slow provider frees room for one run a second, not fifty.
 fn config(f: &Fixture, batch_delay_ms: u64) -> String {
     let count = f.dir.path().join("count");
     std::fs::create_dir_all(&count).unwrap();
@@ -22,7 +24,7 @@ fn config(f: &Fixture, batch_delay_ms: u64) -> String {
          store: {{ kind: redis, url: \"{url}\", key_prefix: {PREFIX} }}\n\
          http: {{ listen: \"{{listen}}\" }}\n\
          plugins:\n  - path: {plugin}\n    config: {{ dir: {dir}, concurrency: 1, batch_delay_ms: {batch_delay_ms} }}\n\
-         sending: {{ lease: 120s, shutdown_grace: 2s }}\n",
+         sending: {{ lease: 120s, shutdown_grace: 2s, batch_size: 1 }}\n",
         url = f.redis.url(),
         plugin = Daemon::plugin("herald_test_count").display(),
         dir = count.display(),
