@@ -573,3 +573,93 @@ fn describe_serves_email_with_tracking_and_the_pool_size_as_concurrency() {
     assert_eq!(info.address_column.as_deref(), Some("email"));
     assert!(info.tracking);
 }
+
+/// A TLS front (socat) on a free loopback port for the plain server at
+/// `plain`: implicit TLS (`smtps://`) from the first byte, with the
+/// certificate for 127.0.0.1 from `tests/fixtures`. Killed on drop.
+struct ImplicitTlsFront {
+    port: u16,
+    socat: std::process::Child,
+}
+
+impl ImplicitTlsFront {
+    fn start(plain: SocketAddr) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let fixture = |name: &str| format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        let socat = std::process::Command::new("socat")
+            .arg(format!(
+                "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,verify=0,cert={},key={}",
+                fixture("server.pem"),
+                fixture("server.key")
+            ))
+            .arg(format!("TCP:{plain}"))
+            // The readiness probe below closes without a handshake.
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect(
+                "socat runs the implicit-TLS front; .ci/run installs it (apt-get install socat)",
+            );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "socat did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        ImplicitTlsFront { port, socat }
+    }
+}
+
+impl Drop for ImplicitTlsFront {
+    fn drop(&mut self) {
+        let _ = self.socat.kill();
+        let _ = self.socat.wait();
+    }
+}
+
+#[test]
+fn smtps_delivers_over_tls_from_the_first_byte() {
+    let (plain, received) = start_server();
+    let front = ImplicitTlsFront::start(plain);
+    let config = json!({
+        "smtp_url": format!("smtps://127.0.0.1:{}", front.port),
+        "tls_ca_file": format!("{}/tests/fixtures/ca.pem", env!("CARGO_MANIFEST_DIR")),
+        "timeout": "10s",
+        "pool_size": 1,
+    });
+    let channel = EmailChannel::create(&config).unwrap();
+
+    // Two batches: the second goes over the parked TLS connection.
+    assert_all_accepted(&channel.send_batch(&batch(messages("a", 3))));
+    assert_all_accepted(&channel.send_batch(&batch(messages("b", 50))));
+
+    let received = received.lock().unwrap();
+    assert_eq!(received.len(), 53);
+    assert!(
+        received
+            .iter()
+            .any(|m| m.to.contains(&"b49@example.org".to_owned()))
+    );
+}
+
+#[test]
+fn smtps_to_a_server_whose_certificate_is_not_trusted_means_retry() {
+    let (plain, received) = start_server();
+    let front = ImplicitTlsFront::start(plain);
+    // No `tls_ca_file`: the fixture's CA is not among the trusted roots.
+    let config =
+        json!({ "smtp_url": format!("smtps://127.0.0.1:{}", front.port), "timeout": "5s" });
+
+    let results = EmailChannel::create(&config)
+        .unwrap()
+        .send_batch(&batch(vec![message("c1", "ana@example.org")]));
+
+    assert!(
+        matches!(&results[0].status, SendStatus::Retry { reason, .. } if reason.contains("certificate")),
+        "{:?}",
+        results[0]
+    );
+    assert!(received.lock().unwrap().is_empty());
+}
