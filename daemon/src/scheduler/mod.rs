@@ -146,6 +146,9 @@ impl Scheduler {
             };
             // A slow pass (a store timing out) must not starve the watchdog.
             self.watchdog.ping();
+            if self.engine.stopping.is_cancelled() {
+                break;
+            }
             let sleep = sleep.min(SAFETY_NET).min(self.watchdog.period());
             let nudged = tokio::select! {
                 () = self.engine.stopping.cancelled() => break,
@@ -203,7 +206,7 @@ impl Scheduler {
         self.fire_due(now).await?;
         if self.engine.stopping.is_cancelled() {
             // Runs taken now would only be released again.
-            return Ok(Duration::ZERO);
+            return Ok(SAFETY_NET);
         }
 
         let room = DUE_PER_PASS.saturating_sub(self.busy.len());
