@@ -8,10 +8,11 @@
 //! indexer takes a run once it has stopped sending and this instance has
 //! recorded nothing for [`QUIET`], or once it has been queued longer than
 //! [`MAX_LAG`] (a long send does not grow its queue without end). History reads merge the queued outcomes, so a
-//! reader never sees the lag. Each instance indexes; `LPOP` hands every
-//! queued batch to one of them. A crash between the pop and the writes
-//! loses those history entries (their outcomes stay), as a crash between
-//! two pipelined writes always could.
+//! reader never sees the lag. Each instance indexes; a queued batch goes
+//! to one of them at a time, under a lease, and leaves the run's slot only
+//! once written (`take_unindexed.lua`, `done_indexing.lua`): an indexer
+//! that crashes or loses Redis between taking and writing loses no entry,
+//! as the erasure of a profile finds the runs to erase in its history.
 
 use super::codec::micros;
 use super::connection::RedisConn;
@@ -33,10 +34,24 @@ const MAX_LAG: Duration = Duration::from_secs(60);
 const TICK: Duration = Duration::from_millis(250);
 /// Pending runs looked at per tick, oldest first.
 const RUNS_PER_TICK: isize = 64;
+/// How long batches taken by an indexer are its own: far longer than
+/// writing them takes, so that only a crashed or cut-off indexer's are
+/// taken over.
+const LEASE: Duration = Duration::from_secs(30);
+
+/// What indexing a run's queue did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Indexed {
+    /// Batches written; this many are still queued.
+    Left(u64),
+    /// Another indexer holds batches of this run: it stays pending.
+    Busy,
+}
 
 /// The store's handle on its indexer; dropping the last one stops it.
 pub(super) struct Indexer {
     quiet: Arc<Quiet>,
+    owner: Arc<str>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -66,8 +81,16 @@ impl Indexer {
             start: Instant::now(),
             last_ms: AtomicU64::new(0),
         });
-        let task = tokio::spawn(work(conn, prefix, global, quiet.clone()));
-        Indexer { quiet, task }
+        // Leases tell indexers apart, not instances: one per store.
+        let owner: Arc<str> =
+            format!("{}-{:016x}", std::process::id(), rand::random::<u64>()).into();
+        let task = tokio::spawn(work(conn, prefix, global, owner.clone(), quiet.clone()));
+        Indexer { quiet, owner, task }
+    }
+
+    /// The name this store's indexer takes batches under.
+    pub(super) fn owner(&self) -> &str {
+        &self.owner
     }
 
     /// Notes that outcomes are being recorded: indexing waits.
@@ -81,7 +104,13 @@ impl Indexer {
 /// and those that waited too long; a full page of pending runs indexed is
 /// followed by the next at once (a burst of one-recipient runs leaves
 /// thousands).
-async fn work(conn: RedisConn, prefix: String, global: Arc<GlobalKeys>, quiet: Arc<Quiet>) {
+async fn work(
+    conn: RedisConn,
+    prefix: String,
+    global: Arc<GlobalKeys>,
+    owner: Arc<str>,
+    quiet: Arc<Quiet>,
+) {
     let mut more = false;
     loop {
         if !more {
@@ -108,12 +137,13 @@ async fn work(conn: RedisConn, prefix: String, global: Arc<GlobalKeys>, quiet: A
                 continue;
             }
             loop {
-                match index_run(&conn, &prefix, &global, &run).await {
-                    Ok(0) => {
+                match index_run(&conn, &prefix, &global, &owner, &run).await {
+                    Ok(Indexed::Left(0)) => {
                         more = full;
                         break;
                     }
-                    Ok(_) => tokio::task::yield_now().await,
+                    Ok(Indexed::Left(_)) => tokio::task::yield_now().await,
+                    Ok(Indexed::Busy) => break,
                     Err(error) => {
                         tracing::debug!(run_id = %run, %error, "Could not index history; will try again.");
                         break;
@@ -140,14 +170,16 @@ async fn still_sending(conn: &RedisConn, prefix: &str, run: &str) -> bool {
 }
 
 /// Writes up to [`BATCHES_PER_CALL`] queued batches of run `run` into
-/// their recipients' history; returns how many batches are left. A run
-/// with none left leaves the pending index.
+/// their recipients' history as indexer `owner` (first any it took and
+/// did not write); says how many batches are left. A run with none left,
+/// and none held by an indexer, leaves the pending index.
 pub(super) async fn index_run(
     conn: &RedisConn,
     prefix: &str,
     global: &GlobalKeys,
+    owner: &str,
     run: &str,
-) -> RedisResult<u64> {
+) -> RedisResult<Indexed> {
     let Ok(id) = run.parse::<RunId>() else {
         // Not a run id: nothing can be queued under it.
         redis::cmd("ZREM")
@@ -155,17 +187,28 @@ pub(super) async fn index_run(
             .arg(run)
             .query_async::<i64>(&mut conn.clone())
             .await?;
-        return Ok(0);
+        return Ok(Indexed::Left(0));
     };
     let k = RunKeys::new(prefix, &id);
+    let now = chrono::Utc::now();
+    let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
     let taken: Vec<String> = scripts::TAKE_UNINDEXED
         .key(&k.unindexed)
         .key(&k.outcomes)
+        .key(&k.indexing)
         .arg(BATCHES_PER_CALL)
+        .arg(owner)
+        .arg(micros(now))
+        .arg(micros(lease_until))
         .invoke_async(&mut conn.clone())
         .await?;
-    let (left, entries) = taken.split_first().ok_or_else(malformed)?;
+    let [left, busy, entries @ ..] = taken.as_slice() else {
+        return Err(malformed());
+    };
     let left: u64 = left.parse().map_err(|_| malformed())?;
+    if busy == "1" {
+        return Ok(Indexed::Busy);
+    }
     if !entries.is_empty() {
         let mut pipe = redis::pipe();
         // Retention finds old history through each recipient's oldest entry.
@@ -187,18 +230,29 @@ pub(super) async fn index_run(
         pipe.query_async::<()>(&mut conn.clone()).await?;
         forget_erased(conn, prefix, &k, run, entries).await?;
     }
+    // Written, or nothing to write (every entry erased): the batches go.
+    scripts::DONE_INDEXING
+        .key(&k.indexing)
+        .arg(owner)
+        .invoke_async::<i64>(&mut conn.clone())
+        .await?;
     if left == 0 {
         // Unmark, then look again: a batch queued meanwhile was either
-        // marked after the unmark, or is seen here and marked again.
+        // marked after the unmark, or is seen here and marked again; and
+        // batches another indexer took over keep the run pending.
         redis::cmd("ZREM")
             .arg(&global.history_pending)
             .arg(run)
             .query_async::<i64>(&mut conn.clone())
             .await?;
-        let still: u64 = redis::cmd("LLEN")
+        let (queued, held): (u64, u64) = redis::pipe()
+            .cmd("LLEN")
             .arg(&k.unindexed)
+            .cmd("EXISTS")
+            .arg(&k.indexing)
             .query_async(&mut conn.clone())
             .await?;
+        let still = queued + held;
         if still > 0 {
             redis::cmd("ZADD")
                 .arg(&global.history_pending)
@@ -207,10 +261,10 @@ pub(super) async fn index_run(
                 .arg(run)
                 .query_async::<i64>(&mut conn.clone())
                 .await?;
-            return Ok(still);
+            return Ok(Indexed::Left(still));
         }
     }
-    Ok(left)
+    Ok(Indexed::Left(left))
 }
 
 /// Takes back the entries just written whose outcome went meanwhile. An
@@ -250,6 +304,6 @@ pub(super) async fn forget_erased(
 fn malformed() -> RedisError {
     RedisError::from((
         redis::ErrorKind::Client,
-        "take_unindexed.lua answered something else than {left, id, µs, ...}",
+        "take_unindexed.lua answered something else than {left, busy, id, µs, ...}",
     ))
 }

@@ -25,6 +25,9 @@ pub(super) struct RunKeys {
     /// element per recorded batch: `µs \x1f recipient id` entries joined
     /// by `\x1e`.
     pub unindexed: String,
+    /// HASH: batches taken from `unindexed` by a history indexer and not
+    /// yet written (`owner`, `until` µs, `batches` joined by `\x1d`).
+    pub indexing: String,
     /// SET: recipients who opened (or clicked).
     pub opens: String,
     /// SET: recipients who clicked.
@@ -54,6 +57,7 @@ impl RunKeys {
             chunk_ids: key("chunk_ids"),
             outcomes: key("outcomes"),
             unindexed: key("unindexed"),
+            indexing: key("indexing"),
             opens: key("opens"),
             clicks: key("clicks"),
             unsubscribes: key("unsubscribes"),

@@ -107,6 +107,7 @@ impl RedisStore {
                 .key(&k.leases)
                 .key(&k.owners)
                 .key(&k.unindexed)
+                .key(&k.indexing)
                 .invoke_async(&mut self.conn())
                 .await
                 .map_err(store_err)?;
@@ -254,12 +255,23 @@ impl RedisStore {
 
     /// Writes every outcome of run `run` still queued for the history.
     async fn drain_history_queue(&self, run: &str) -> StoreResult<()> {
-        while super::indexer::index_run(&self.conn, &self.prefix, &self.global, run)
-            .await
-            .map_err(store_err)?
-            > 0
-        {}
-        Ok(())
+        use super::indexer::{Indexed, index_run};
+        let owner = self.indexer.owner();
+        loop {
+            match index_run(&self.conn, &self.prefix, &self.global, owner, run)
+                .await
+                .map_err(store_err)?
+            {
+                Indexed::Left(0) => return Ok(()),
+                Indexed::Left(_) => {}
+                // Purging under its writes would leave entries behind.
+                Indexed::Busy => {
+                    return Err(StoreError::Other(format!(
+                        "the history of run {run} is being written by another instance; retention tries again at its next sweep"
+                    )));
+                }
+            }
+        }
     }
 
     pub(super) async fn erase_from_run_impl(

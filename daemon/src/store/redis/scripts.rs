@@ -69,6 +69,7 @@ plain_script!(PUT_CHUNK, "put_chunk.lua");
 plain_script!(RENEW_LEASE, "renew_lease.lua");
 plain_script!(RECORD_OUTCOMES, "record_outcomes.lua", "lib_record.lua");
 plain_script!(TAKE_UNINDEXED, "take_unindexed.lua");
+plain_script!(DONE_INDEXING, "done_indexing.lua");
 plain_script!(AMEND_OUTCOME, "amend_outcome.lua");
 plain_script!(RECORD_TRACKING, "record_tracking.lua");
 plain_script!(RECOUNT, "recount.lua");
@@ -85,7 +86,7 @@ plain_script!(ARCHIVE_HISTORY, "archive_history.lua");
 plain_script!(TRIM_HISTORY, "trim_history.lua");
 
 /// Every script, to load them all at once (`RedisStore::load_scripts`).
-pub(super) fn all() -> [&'static Script; 34] {
+pub(super) fn all() -> [&'static Script; 35] {
     [
         &CREATE_RUN,
         &CLAIM_PREPARATION,
@@ -107,6 +108,7 @@ pub(super) fn all() -> [&'static Script; 34] {
         &RENEW_LEASE,
         &RECORD_OUTCOMES,
         &TAKE_UNINDEXED,
+        &DONE_INDEXING,
         &AMEND_OUTCOME,
         &RECORD_TRACKING,
         &RECOUNT,

@@ -1,11 +1,34 @@
 -- Takes up to ARGV[1] queued batches of a run's new outcomes for the
--- history indexer, leaving out recipients whose outcome is gone (erased):
--- an erased entry is never written back.
+-- history indexer ARGV[2], leaving out recipients whose outcome is gone
+-- (erased): an erased entry is never written back.
+-- The batches taken stay in KEYS[3] under the indexer's lease until it
+-- says they are written (done_indexing.lua): an indexer that crashed, or
+-- whose writes failed, between taking and writing them loses nothing, as
+-- they are taken again (by it at once, by another once the lease ends;
+-- writing an entry twice is harmless).
 -- KEYS[1]: the run's outcomes not yet in the history (list)
 -- KEYS[2]: outcomes (recipient id → outcome JSON)
--- Returns: {batches left, recipient id, µs, recipient id, µs, ...}
-local taken = redis.call('LPOP', KEYS[1], tonumber(ARGV[1]))
-local out = { 0 }
+-- KEYS[3]: batches being indexed (hash: owner, until µs, batches)
+-- ARGV: batches per call, indexer, now (µs), lease end (µs)
+-- Returns: {batches left, busy (1: another indexer holds batches of this
+--   run), recipient id, µs, recipient id, µs, ...}
+local held = redis.call('HMGET', KEYS[3], 'owner', 'until', 'batches')
+local taken
+if held[1] then
+  if held[1] ~= ARGV[2] and tonumber(held[2]) > tonumber(ARGV[3]) then
+    return { redis.call('LLEN', KEYS[1]), 1 }
+  end
+  taken = {}
+  for batch in string.gmatch(held[3], '[^\29]+') do taken[#taken + 1] = batch end
+  redis.call('HSET', KEYS[3], 'owner', ARGV[2], 'until', ARGV[4])
+else
+  taken = redis.call('LPOP', KEYS[1], tonumber(ARGV[1]))
+  if taken then
+    redis.call('HSET', KEYS[3], 'owner', ARGV[2], 'until', ARGV[4],
+      'batches', table.concat(taken, '\29'))
+  end
+end
+local out = { 0, 0 }
 if taken then
   local ids, at = {}, {}
   for _, batch in ipairs(taken) do

@@ -176,6 +176,78 @@ async fn an_outcome_erased_while_queued_is_not_indexed() {
     assert!(s.history("r0", None, 10).await.unwrap().items.is_empty());
 }
 
+/// Takes a run's queued history batches as indexer `owner` the way the
+/// indexer does, and writes nothing: a crash or a lost connection right
+/// after the take. Returns the recipient ids and instants it got.
+async fn take_and_drop(s: &RedisStore, run: &RunId, owner: &str) -> Vec<String> {
+    let k = s.run_keys(run);
+    let now = Utc::now();
+    let taken: Vec<String> = super::super::scripts::TAKE_UNINDEXED
+        .key(&k.unindexed)
+        .key(&k.outcomes)
+        .key(&k.indexing)
+        .arg(40)
+        .arg(owner)
+        .arg(super::super::codec::micros(now))
+        .arg(super::super::codec::micros(now + Duration::seconds(30)))
+        .invoke_async(&mut s.conn())
+        .await
+        .unwrap();
+    taken[2..].to_vec()
+}
+
+/// An indexer that took a run's queued outcomes and died before writing
+/// them loses none: while its lease lasts the run stays pending (so
+/// history reads, and the erasure of a profile, still find the run), and
+/// once it ends another indexer writes them.
+#[tokio::test]
+async fn outcomes_taken_by_an_indexer_that_died_are_indexed_once_its_lease_ends() {
+    let f = fixture().await;
+    let s = &f.store;
+    let batch = [
+        outcome("r0", Outcome::Delivered, t(101)),
+        outcome("r1", Outcome::Failed, t(102)),
+    ];
+    let run = run_with_recorded(s, 2, &batch).await;
+    assert_eq!(take_and_drop(s, &run.id, "died").await.len(), 4);
+    finish_sending(s, &run.id).await;
+
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(
+        indexed(s, "r0").await.is_empty(),
+        "taken over within the lease"
+    );
+    let pending: i64 = raw(s, redis::cmd("ZCARD").arg(&s.global.history_pending)).await;
+    assert_eq!(pending, 1, "the run left the pending index");
+    assert_eq!(s.history("r0", None, 10).await.unwrap().items.len(), 1);
+
+    let k = s.run_keys(&run.id);
+    let _: i64 = raw(s, redis::cmd("HSET").arg(&k.indexing).arg("until").arg(0)).await;
+    until_indexed(s).await;
+    assert_eq!(indexed(s, "r0").await, vec![run.id.to_string()]);
+    assert_eq!(indexed(s, "r1").await, vec![run.id.to_string()]);
+    let held: i64 = raw(s, redis::cmd("EXISTS").arg(&k.indexing)).await;
+    assert_eq!(held, 0);
+}
+
+/// An indexer whose writes failed (Redis went away after the take) writes
+/// the same outcomes on its next pass, without waiting for its lease.
+#[tokio::test]
+async fn outcomes_an_indexer_failed_to_write_are_written_on_its_next_pass() {
+    let f = fixture().await;
+    let s = &f.store;
+    let batch = [outcome("r0", Outcome::Delivered, t(101))];
+    let run = run_with_recorded(s, 1, &batch).await;
+    let owner = s.indexer.owner().to_owned();
+    assert_eq!(take_and_drop(s, &run.id, &owner).await.len(), 2);
+    finish_sending(s, &run.id).await;
+
+    until_indexed(s).await;
+    assert_eq!(indexed(s, "r0").await, vec![run.id.to_string()]);
+    let held: i64 = raw(s, redis::cmd("EXISTS").arg(&s.run_keys(&run.id).indexing)).await;
+    assert_eq!(held, 0);
+}
+
 #[tokio::test]
 async fn feedback_turns_delivered_into_bounced_and_moves_the_counters() {
     let f = fixture().await;

@@ -102,6 +102,7 @@ async fn a_purged_run_keeps_only_its_hash_and_definition() {
         &k.leases,
         &k.owners,
         &k.unindexed,
+        &k.indexing,
     ] {
         let exists: i64 = raw(s, redis::cmd("EXISTS").arg(key)).await;
         assert_eq!(exists, 0, "{key}");
