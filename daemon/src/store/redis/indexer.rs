@@ -11,8 +11,9 @@
 //! reader never sees the lag. Each instance indexes; a queued batch goes
 //! to one of them at a time, under a lease, and leaves the run's slot only
 //! once written (`take_unindexed.lua`, `done_indexing.lua`): an indexer
-//! that crashes or loses Redis between taking and writing loses no entry,
-//! as the erasure of a profile finds the runs to erase in its history.
+//! that crashes or loses Redis between taking and writing loses no entry.
+//! That matters beyond reads: erasing a profile finds the runs to erase in
+//! the recipient's history.
 
 use super::codec::micros;
 use super::connection::RedisConn;
@@ -192,7 +193,7 @@ pub(super) async fn index_run(
     let k = RunKeys::new(prefix, &id);
     let now = chrono::Utc::now();
     let lease_until = now + chrono::Duration::from_std(LEASE).unwrap_or_default();
-    let taken: Vec<String> = scripts::TAKE_UNINDEXED
+    let reply: Vec<String> = scripts::TAKE_UNINDEXED
         .key(&k.unindexed)
         .key(&k.outcomes)
         .key(&k.indexing)
@@ -202,40 +203,16 @@ pub(super) async fn index_run(
         .arg(micros(lease_until))
         .invoke_async(&mut conn.clone())
         .await?;
-    let [left, busy, entries @ ..] = taken.as_slice() else {
+    let [left, taken, entries @ ..] = reply.as_slice() else {
         return Err(malformed());
     };
     let left: u64 = left.parse().map_err(|_| malformed())?;
-    if busy == "1" {
-        return Ok(Indexed::Busy);
+    match taken.as_str() {
+        "0" => {}
+        "1" => write_taken(conn, prefix, global, owner, run, &k, entries).await?,
+        "2" => return Ok(Indexed::Busy),
+        _ => return Err(malformed()),
     }
-    if !entries.is_empty() {
-        let mut pipe = redis::pipe();
-        // Retention finds old history through each recipient's oldest entry.
-        let mut due = redis::cmd("ZADD");
-        due.arg(&global.history_due).arg("LT");
-        for pair in entries.chunks(2) {
-            let [recipient, us] = pair else {
-                return Err(malformed());
-            };
-            pipe.cmd("ZADD")
-                .arg(keys::history(prefix, recipient))
-                .arg("NX")
-                .arg(us)
-                .arg(run)
-                .ignore();
-            due.arg(us).arg(recipient);
-        }
-        pipe.add_command(due).ignore();
-        pipe.query_async::<()>(&mut conn.clone()).await?;
-        forget_erased(conn, prefix, &k, run, entries).await?;
-    }
-    // Written, or nothing to write (every entry erased): the batches go.
-    scripts::DONE_INDEXING
-        .key(&k.indexing)
-        .arg(owner)
-        .invoke_async::<i64>(&mut conn.clone())
-        .await?;
     if left == 0 {
         // Unmark, then look again: a batch queued meanwhile was either
         // marked after the unmark, or is seen here and marked again; and
@@ -265,6 +242,47 @@ pub(super) async fn index_run(
         }
     }
     Ok(Indexed::Left(left))
+}
+
+/// Writes the entries indexer `owner` took of run `run` into their
+/// recipients' history, then lets the batches they came from go (all of
+/// them: an entry left out was erased).
+async fn write_taken(
+    conn: &RedisConn,
+    prefix: &str,
+    global: &GlobalKeys,
+    owner: &str,
+    run: &str,
+    k: &RunKeys,
+    entries: &[String],
+) -> RedisResult<()> {
+    if !entries.is_empty() {
+        let mut pipe = redis::pipe();
+        // Retention finds old history through each recipient's oldest entry.
+        let mut due = redis::cmd("ZADD");
+        due.arg(&global.history_due).arg("LT");
+        for pair in entries.chunks(2) {
+            let [recipient, us] = pair else {
+                return Err(malformed());
+            };
+            pipe.cmd("ZADD")
+                .arg(keys::history(prefix, recipient))
+                .arg("NX")
+                .arg(us)
+                .arg(run)
+                .ignore();
+            due.arg(us).arg(recipient);
+        }
+        pipe.add_command(due).ignore();
+        pipe.query_async::<()>(&mut conn.clone()).await?;
+        forget_erased(conn, prefix, k, run, entries).await?;
+    }
+    scripts::DONE_INDEXING
+        .key(&k.indexing)
+        .arg(owner)
+        .invoke_async::<i64>(&mut conn.clone())
+        .await?;
+    Ok(())
 }
 
 /// Takes back the entries just written whose outcome went meanwhile. An
@@ -304,6 +322,6 @@ pub(super) async fn forget_erased(
 fn malformed() -> RedisError {
     RedisError::from((
         redis::ErrorKind::Client,
-        "take_unindexed.lua answered something else than {left, busy, id, µs, ...}",
+        "take_unindexed.lua answered something else than {left, taken, id, µs, ...}",
     ))
 }

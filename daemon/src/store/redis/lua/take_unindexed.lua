@@ -10,13 +10,14 @@
 -- KEYS[2]: outcomes (recipient id → outcome JSON)
 -- KEYS[3]: batches being indexed (hash: owner, until µs, batches)
 -- ARGV: batches per call, indexer, now (µs), lease end (µs)
--- Returns: {batches left, busy (1: another indexer holds batches of this
---   run), recipient id, µs, recipient id, µs, ...}
+-- Returns: {batches left, taken (0: none, 1: some, whose entries follow,
+--   2: another indexer holds batches of this run), recipient id, µs,
+--   recipient id, µs, ...}
 local held = redis.call('HMGET', KEYS[3], 'owner', 'until', 'batches')
 local taken
 if held[1] then
   if held[1] ~= ARGV[2] and tonumber(held[2]) > tonumber(ARGV[3]) then
-    return { redis.call('LLEN', KEYS[1]), 1 }
+    return { redis.call('LLEN', KEYS[1]), 2 }
   end
   taken = {}
   for batch in string.gmatch(held[3], '[^\29]+') do taken[#taken + 1] = batch end
@@ -30,6 +31,7 @@ else
 end
 local out = { 0, 0 }
 if taken then
+  out[2] = 1
   local ids, at = {}, {}
   for _, batch in ipairs(taken) do
     for entry in string.gmatch(batch, '[^\30]+') do

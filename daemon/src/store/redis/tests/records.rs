@@ -193,6 +193,7 @@ async fn take_and_drop(s: &RedisStore, run: &RunId, owner: &str) -> Vec<String> 
         .invoke_async(&mut s.conn())
         .await
         .unwrap();
+    assert_eq!(taken[1], "1", "nothing taken: {taken:?}");
     taken[2..].to_vec()
 }
 
