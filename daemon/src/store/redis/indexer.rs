@@ -43,7 +43,8 @@ const LEASE: Duration = Duration::from_secs(30);
 /// What indexing a run's queue did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Indexed {
-    /// Batches written; this many are still queued.
+    /// What was taken is written; this many batches are still queued
+    /// (a batch another indexer took over counts as one).
     Left(u64),
     /// Another indexer holds batches of this run: it stays pending.
     Busy,
