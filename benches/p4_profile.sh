@@ -42,10 +42,14 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 redis-cli -p "$port" CONFIG RESETSTAT >/dev/null
 r0=$(ticks "$redis_pid")
 h0=$(ticks "$herald_pid")
-until grep -q "deliveries, " "$out"; do sleep 0.05; done
-r1=$(ticks "$redis_pid")
-h1=$(ticks "$herald_pid")
-stats=$(redis-cli -p "$port" INFO commandstats)
+# The bench stops both processes soon after its line: the last readings
+# taken while they ran stand for the end (at most 20 ms early).
+r1=$r0 h1=$h0 stats=
+until grep -q "deliveries, " "$out"; do
+    r=$(ticks "$redis_pid" 2>/dev/null) && h=$(ticks "$herald_pid" 2>/dev/null) &&
+        s=$(redis-cli -p "$port" INFO commandstats 2>/dev/null) && r1=$r h1=$h stats=$s
+    sleep 0.02
+done
 wait "$bench"
 
 grep "deliveries, " "$out"
