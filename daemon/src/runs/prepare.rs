@@ -87,7 +87,7 @@ pub async fn prepare(engine: &Engine, run: &Run) -> StoreResult<Option<Ready>> {
     // in one store call: most runs have a single chunk.
     let (Transition::Done(after), claimed) = store
         .finish_and_claim(
-            &run.id,
+            run,
             &engine.owner,
             &prepared,
             last.as_ref(),

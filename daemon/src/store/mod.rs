@@ -259,17 +259,19 @@ pub trait Store: Send + Sync + 'static {
     /// writes `last` (the run's last chunk) as [`put_chunk`](Self::put_chunk),
     /// ends preparation as [`finish_preparation`](Self::finish_preparation)
     /// and, when that moves the run to `sending`, claims a chunk for
-    /// `owner` as [`claim_chunk`](Self::claim_chunk). Returns the run as
-    /// preparation left it and the chunk claimed, if any.
+    /// `owner` as [`claim_chunk`](Self::claim_chunk). `run` is the run as
+    /// `owner` took its preparation. Returns the run as preparation left
+    /// it and the chunk claimed, if any.
     async fn finish_and_claim(
         &self,
-        id: &RunId,
+        run: &Run,
         owner: &str,
         prepared: &Prepared,
         last: Option<&Chunk>,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<(Transition, Option<ClaimedChunk>)> {
+        let id = &run.id;
         if let Some(chunk) = last {
             self.put_chunk(id, chunk).await?;
         }

@@ -34,10 +34,17 @@ async fn finish_claiming(
         chunks: sizes.len() as u32,
         preview: None,
     };
-    store
-        .finish_and_claim(&run.id, "prep", &prepared, Some(last), t(90), now)
+    let taken = store.run(&run.id).await.unwrap().expect("the run exists");
+    let (transition, claimed) = store
+        .finish_and_claim(&taken, "prep", &prepared, Some(last), t(90), now)
         .await
-        .unwrap()
+        .unwrap();
+    if let Transition::Done(after) = &transition {
+        // The run returned is the run stored, however the backend got it.
+        let stored = store.run(&run.id).await.unwrap().expect("the run exists");
+        assert_eq!(**after, stored);
+    }
+    (transition, claimed)
 }
 
 /// A run due now goes to sending with its last chunk written and its
@@ -129,9 +136,10 @@ pub async fn finishing_and_claiming_a_cancelled_run_leaves_it_cancelled(store: S
         chunks: 1,
         preview: None,
     };
+    let taken = store.run(&run.id).await.unwrap().expect("the run exists");
     let (transition, claimed) = store
         .finish_and_claim(
-            &run.id,
+            &taken,
             "prep",
             &prepared,
             Some(&chunk("digest", 0, 1)),

@@ -103,6 +103,48 @@ pub async fn suppress_is_idempotent_and_the_denylist_wins(store: SharedStore) {
     assert!(store.suppressed(&[]).await.unwrap().is_empty());
 }
 
+/// Lookups made at once, small and large, each get the answer for their
+/// own addresses, in order (a backend may gather them into one call).
+pub async fn concurrent_lookups_each_get_their_own_answer(store: SharedStore) {
+    let address = |i: usize| format!("r{i}@x.test");
+    for i in (0..300).filter(|i| i % 3 == 1) {
+        store
+            .suppress(
+                SuppressionList::Quarantine,
+                &address(i),
+                "hard_bounce",
+                t(1),
+            )
+            .await
+            .unwrap();
+    }
+    for i in (0..300).filter(|i| i % 5 == 2) {
+        store
+            .suppress(SuppressionList::Denylist, &address(i), "unsubscribed", t(1))
+            .await
+            .unwrap();
+    }
+    let expected = |i: usize| match (i % 5 == 2, i % 3 == 1) {
+        (true, _) => Some(SuppressionList::Denylist),
+        (false, true) => Some(SuppressionList::Quarantine),
+        _ => None,
+    };
+    // One- and two-address lookups (a small run's), and a 200-address one.
+    let mut lookups: Vec<Vec<usize>> = (0..100).map(|i| vec![i]).collect();
+    lookups.extend((0..50).map(|i| vec![100 + 2 * i, 101 + 2 * i]));
+    lookups.push((100..300).rev().collect());
+    let answers = futures_util::future::join_all(lookups.iter().map(|ids| {
+        let store = store.clone();
+        let addresses: Vec<String> = ids.iter().map(|&i| address(i)).collect();
+        async move { store.suppressed(&addresses).await.unwrap() }
+    }))
+    .await;
+    for (ids, answer) in lookups.iter().zip(answers) {
+        let wanted: Vec<_> = ids.iter().map(|&i| expected(i)).collect();
+        assert_eq!(answer, wanted, "lookup of {ids:?}");
+    }
+}
+
 /// Suppression lists page by address.
 pub async fn suppressions_are_listed_by_address_in_pages(store: SharedStore) {
     for a in ["d@x.test", "a@x.test", "c@x.test", "b@x.test"] {

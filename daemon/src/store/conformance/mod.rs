@@ -97,6 +97,7 @@ macro_rules! conformance_tests {
                 throttle_allows_a_seconds_burst_then_spaces_messages,
                 throttles_of_different_deliveries_are_independent,
                 suppress_is_idempotent_and_the_denylist_wins,
+                concurrent_lookups_each_get_their_own_answer,
                 suppressions_are_listed_by_address_in_pages,
                 soft_bounces_quarantine_at_the_threshold_until_reset,
                 runs_are_listed_newest_first_with_filters_and_pages,

@@ -11,8 +11,11 @@
 //! so a crash between the two leaves an early entry (the engine re-checks
 //! the run and the next operation corrects it), never a missing one.
 
+mod batcher;
 mod codec;
 mod connection;
+mod creation;
+mod finishing;
 mod gather;
 mod indexer;
 mod keys;
@@ -30,6 +33,7 @@ mod take;
 mod tests;
 
 use crate::store::{StoreError, StoreResult};
+use batcher::Batcher;
 pub use connection::RedisTopology;
 use connection::{RedisConn, Subscriber};
 use gather::Gather;
@@ -59,8 +63,11 @@ pub struct RedisStore {
     global: Arc<GlobalKeys>,
     /// Agenda instants and announcements, gathered across runs.
     gather: Gather,
-    /// Chunks' last batches, gathered across runs (one server only).
-    recorder: Option<recording::Recorder>,
+    /// Run scripts gathered across runs (one server only).
+    batched: Option<Batched>,
+    /// Small runs' suppression lookups, gathered (the lists are global
+    /// keys, one slot: on a cluster too).
+    suppressed: Batcher<Vec<String>, Vec<Option<crate::store::SuppressionList>>>,
     /// Writes queued outcomes into their recipients' history.
     indexer: Arc<indexer::Indexer>,
     changes: Arc<Notify>,
@@ -103,8 +110,8 @@ impl RedisStore {
         let task = tokio::spawn(listen(subscriber, global.changes.clone(), changes.clone()));
         let gather = Gather::start(conn.clone(), global.clone());
         // A cluster call reaches one slot, and each run has its own.
-        let recorder = (!conn.is_cluster())
-            .then(|| recording::Recorder::start(conn.clone(), key_prefix.clone(), global.clone()));
+        let batched = (!conn.is_cluster()).then(|| Batched::start(&conn, &key_prefix, &global));
+        let suppressed = suppressions::looker(conn.clone(), global.clone());
         let indexer = Arc::new(indexer::Indexer::start(
             conn.clone(),
             key_prefix.clone(),
@@ -115,7 +122,8 @@ impl RedisStore {
             prefix: key_prefix,
             global,
             gather,
-            recorder,
+            batched,
+            suppressed,
             indexer,
             changes,
             _listener: Arc::new(Listener(task)),
@@ -182,6 +190,29 @@ impl RedisStore {
     fn announce(&self) {
         self.changes.notify_waiters();
         self.gather.announce();
+    }
+}
+
+/// The run scripts that many runs call at once, each gathered into calls
+/// of many runs (`batcher.rs`): on one server only.
+#[derive(Clone)]
+struct Batched {
+    /// Runs created (`create_run.lua`).
+    create: Batcher<creation::Creating, redis::Value>,
+    /// Preparations ended (`finish_and_claim.lua`).
+    finish: Batcher<finishing::Finishing, redis::Value>,
+    /// Chunks' last batches recorded (`record_last.lua`).
+    record_last: Batcher<recording::LastBatch, redis::Value>,
+}
+
+impl Batched {
+    fn start(conn: &RedisConn, prefix: &str, global: &Arc<GlobalKeys>) -> Batched {
+        let (conn, prefix, global) = (conn.clone(), prefix.to_owned(), global.clone());
+        Batched {
+            create: creation::creator(conn.clone(), prefix.clone(), global.clone()),
+            finish: finishing::finisher(conn.clone(), prefix.clone(), global.clone()),
+            record_last: recording::recorder(conn, prefix, global),
+        }
     }
 }
 

@@ -9,18 +9,17 @@
 //! On a Redis Cluster each run's keys have a slot of their own, and a call
 //! records one run.
 
+use super::batcher::{Batcher, per_run, query_with_script};
 use super::codec::{micros, text};
 use super::connection::RedisConn;
-use super::gather::copy;
 use super::keys::{GlobalKeys, RunKeys};
 use super::runs::to_json;
-use super::{RedisStore, scripts, store_err};
+use super::{RedisStore, scripts};
 use crate::runs::RunId;
 use crate::store::{RecipientOutcome, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use redis::Value;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
 
 /// Most last batches recorded per call, so one call never holds Redis long.
 const PER_CALL: usize = 64;
@@ -35,60 +34,21 @@ pub(super) struct LastBatch {
     pub now: DateTime<Utc>,
 }
 
-/// A last batch waiting to be recorded, and who waits for its reply.
-struct Waiting {
-    batch: LastBatch,
-    done: oneshot::Sender<StoreResult<Value>>,
-}
-
-/// The handle callers give last batches to, on one Redis server; its task
-/// ends with the last handle.
-#[derive(Clone)]
-pub(super) struct Recorder(mpsc::UnboundedSender<Waiting>);
-
-impl Recorder {
-    /// Starts the task that records for every handle.
-    pub(super) fn start(conn: RedisConn, prefix: String, global: Arc<GlobalKeys>) -> Recorder {
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(record_waiting(conn, prefix, global, rx));
-        Recorder(tx)
-    }
-
-    /// Records `batch` with whatever else is waiting; returns its reply.
-    async fn record(&self, batch: LastBatch) -> StoreResult<Value> {
-        let (done, replied) = oneshot::channel();
-        let stopped = || StoreError::Unavailable("the outcome recorder has stopped".to_owned());
-        self.0
-            .send(Waiting { batch, done })
-            .map_err(|_| stopped())?;
-        replied.await.map_err(|_| stopped())?
-    }
-}
-
-/// Records the waiting last batches, as many per call as are waiting.
-async fn record_waiting(
+/// Starts the task that records the last batches waiting, as many per
+/// call as are waiting (one server only).
+pub(super) fn recorder(
     conn: RedisConn,
     prefix: String,
     global: Arc<GlobalKeys>,
-    mut rx: mpsc::UnboundedReceiver<Waiting>,
-) {
-    let mut waiting = Vec::with_capacity(PER_CALL);
-    while rx.recv_many(&mut waiting, PER_CALL).await > 0 {
-        let (batches, done): (Vec<_>, Vec<_>) =
-            waiting.drain(..).map(|w| (w.batch, w.done)).unzip();
-        match record_lasts(&conn, &prefix, &global, &batches).await {
-            Ok(replies) => {
-                for (done, reply) in done.into_iter().zip(replies) {
-                    let _ = done.send(Ok(reply));
-                }
-            }
-            Err(error) => {
-                for done in done {
-                    let _ = done.send(Err(copy(&error)));
-                }
-            }
-        }
-    }
+) -> Batcher<LastBatch, Value> {
+    Batcher::start(
+        "record_last.lua",
+        PER_CALL,
+        move |batches: Vec<LastBatch>| {
+            let (conn, prefix, global) = (conn.clone(), prefix.clone(), global.clone());
+            async move { record_lasts(&conn, &prefix, &global, &batches).await }
+        },
+    )
 }
 
 /// Records last batches in one round trip; each batch's reply, in order.
@@ -118,13 +78,7 @@ pub(super) async fn record_lasts(
         riders.add(&b.id, &b.outcomes, &b.accepted_by);
     }
     let reply = send(conn, global, &scripts::RECORD_LAST, &invocation, &riders).await?;
-    match reply {
-        Value::Array(replies) if replies.len() == batches.len() => Ok(replies),
-        _ => Err(StoreError::Corrupt {
-            key: "record_last.lua reply".to_owned(),
-            problem: format!("not one reply for each of {} runs", batches.len()),
-        }),
-    }
+    per_run(reply, batches.len(), "record_last.lua")
 }
 
 /// Adds outcomes to a recording script's arguments, four per outcome.
@@ -209,21 +163,7 @@ async fn send(
             .arg(&riders.accepted_by)
             .ignore();
     }
-    let reply: (Value,) = match pipe.query_async(&mut conn.clone()).await {
-        // A Redis restarted without its script cache: load it and send
-        // the batch again (every command in it is idempotent, and the
-        // script did not run).
-        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
-            script
-                .load_async(&mut conn.clone())
-                .await
-                .map_err(store_err)?;
-            pipe.query_async(&mut conn.clone())
-                .await
-                .map_err(store_err)?
-        }
-        other => other.map_err(store_err)?,
-    };
+    let reply: (Value,) = query_with_script(conn, script, &pipe).await?;
     Ok(reply.0)
 }
 
@@ -291,8 +231,8 @@ impl RedisStore {
             now,
         };
         self.indexer.recorded();
-        let reply = match &self.recorder {
-            Some(recorder) => recorder.record(batch).await?,
+        let reply = match &self.batched {
+            Some(batched) => batched.record_last.call(batch).await?,
             None => {
                 let conn = self.conn();
                 let mut replies = record_lasts(&conn, &self.prefix, &self.global, &[batch]).await?;

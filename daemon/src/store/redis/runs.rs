@@ -1,12 +1,10 @@
 //! Runs: creation, reads, listings, the agenda and the state transitions.
 
-use super::codec::{RunReply, fields, micros, new_run_fields, run_from_fields, text};
+use super::codec::{RunReply, fields, micros, run_from_fields, text};
 use super::keys::RunKeys;
 use super::{RedisStore, scripts, store_err};
 use crate::runs::{RunId, RunState};
-use crate::store::{
-    CancelReason, Creation, NewRun, Prepared, Run, StoreError, StoreResult, Transition,
-};
+use crate::store::{CancelReason, Prepared, Run, StoreError, StoreResult, Transition};
 use chrono::{DateTime, Utc};
 use redis::{Script, Value};
 use std::collections::HashMap;
@@ -105,7 +103,7 @@ impl RedisStore {
     }
 
     /// A transition script's outcome, from its reply's first two results.
-    fn transition_of(key: &str, reply: &RunReply) -> StoreResult<Transition> {
+    pub(super) fn transition_of(key: &str, reply: &RunReply) -> StoreResult<Transition> {
         match reply.text(0)?.as_str() {
             "done" => {
                 let run = run_from_fields(key, &fields(reply.rest[1].clone())?)?;
@@ -120,94 +118,6 @@ impl RedisStore {
                     problem: e.to_string(),
                 }),
         }
-    }
-
-    pub(super) async fn create_run_impl(&self, run: &NewRun) -> StoreResult<bool> {
-        let creation = self.create(run, None).await?;
-        Ok(creation != Creation::Existed)
-    }
-
-    pub(super) async fn create_and_take_impl(
-        &self,
-        run: &NewRun,
-        owner: &str,
-        lease_until: DateTime<Utc>,
-    ) -> StoreResult<Creation> {
-        self.create(run, Some((owner, lease_until))).await
-    }
-
-    /// Creates a run, with its preparation already taken by `taker` when
-    /// given: the lease is written with the run's fields, so taking costs
-    /// nothing more and the run is read back from what was written.
-    async fn create(
-        &self,
-        run: &NewRun,
-        taker: Option<(&str, DateTime<Utc>)>,
-    ) -> StoreResult<Creation> {
-        let k = self.run_keys(&run.id);
-        let now = run.created_at;
-        // Index and agenda first: a crash after them leaves entries that
-        // readers skip (no run hash) or that the next operation corrects.
-        // One pipeline: the three keys share the `{P}` slot.
-        let mut pipe = redis::pipe();
-        pipe.cmd("ZADD")
-            .arg(&self.global.runs)
-            .arg("NX")
-            .arg(micros(run.scheduled_for))
-            .arg(run.id.as_str())
-            .ignore();
-        pipe.cmd("ZADD")
-            .arg(self.global.delivery_runs(&run.delivery_id))
-            .arg("NX")
-            .arg(micros(run.scheduled_for))
-            .arg(run.id.as_str())
-            .ignore();
-        pipe.cmd("ZADD")
-            .arg(&self.global.agenda)
-            .arg("LT")
-            .arg(micros(now))
-            .arg(run.id.as_str())
-            .ignore();
-        pipe.query_async::<()>(&mut self.conn())
-            .await
-            .map_err(store_err)?;
-        let mut fields = new_run_fields(run);
-        if let Some((owner, lease_until)) = taker {
-            fields.push(("prep_owner", owner.to_owned()));
-            fields.push(("prep_until_us", micros(lease_until).to_string()));
-        }
-        let mut args = Vec::with_capacity(2 + 2 * fields.len());
-        args.extend([micros(now).to_string(), run.definition.clone()]);
-        for (field, value) in &fields {
-            args.push((*field).to_owned());
-            args.push(value.clone());
-        }
-        // Applied even though a new run's instant is the entry just put:
-        // a script on the run id that ran in between, finding no run,
-        // removed that entry.
-        let reply = self
-            .eval_run(
-                &scripts::CREATE_RUN,
-                &run.id,
-                &[&k.run, &k.leases, &k.definition],
-                &args,
-            )
-            .await?;
-        if reply.text(0)? != "created" {
-            return Ok(Creation::Existed);
-        }
-        if taker.is_none() {
-            // Due now for any instance; a taken run is due to nobody else
-            // until its lease ends.
-            self.announce();
-            return Ok(Creation::Created);
-        }
-        let written: HashMap<String, String> = fields
-            .into_iter()
-            .map(|(field, value)| (field.to_owned(), value))
-            .collect();
-        let taken = run_from_fields(&k.run, &written)?;
-        Ok(Creation::Taken(Box::new(taken)))
     }
 
     pub(super) async fn run_impl(&self, id: &RunId) -> StoreResult<Option<Run>> {

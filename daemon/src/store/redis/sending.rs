@@ -1,10 +1,10 @@
 //! Chunks, leases and the shared throttle.
 
 use super::codec::{RunReply, micros, text};
-use super::runs::{lease_args, preparation_args, to_json};
+use super::runs::{lease_args, to_json};
 use super::{RedisStore, scripts, store_err};
 use crate::runs::RunId;
-use crate::store::{Chunk, ClaimedChunk, Prepared, StoreError, StoreResult, Transition};
+use crate::store::{Chunk, ClaimedChunk, StoreError, StoreResult};
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
@@ -41,39 +41,6 @@ impl RedisStore {
             .eval_run(&scripts::CLAIM_CHUNK, id, &keys, &args)
             .await?;
         claimed(&k.chunks, &reply, 0)
-    }
-
-    /// Writes the last chunk, ends preparation and claims a chunk of a run
-    /// that went on to sending, in one script (`finish_and_claim.lua`).
-    pub(super) async fn finish_and_claim_impl(
-        &self,
-        id: &RunId,
-        owner: &str,
-        prepared: &Prepared,
-        last: Option<&Chunk>,
-        lease_until: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> StoreResult<(Transition, Option<ClaimedChunk>)> {
-        let k = self.run_keys(id);
-        let (number, body, ids) = match last {
-            Some(chunk) => (chunk.number.to_string(), to_json(chunk), chunk_ids(chunk)),
-            None => Default::default(),
-        };
-        let mut args = preparation_args(owner, prepared, now);
-        args.extend([micros(lease_until).to_string(), number, body, ids]);
-        // Ending preparation may make the run due sooner, as with
-        // `finish_preparation`.
-        let (transition, reply) = self
-            .transition_with(
-                &scripts::FINISH_AND_CLAIM,
-                id,
-                &k.claim_keys(),
-                now,
-                true,
-                &args,
-            )
-            .await?;
-        Ok((transition, claimed(&k.chunks, &reply, 2)?))
     }
 
     pub(super) async fn renew_lease_impl(
@@ -170,7 +137,7 @@ impl RedisStore {
 }
 
 /// A chunk's recipient ids, as `:chunk_ids` keeps them.
-fn chunk_ids(chunk: &Chunk) -> String {
+pub(super) fn chunk_ids(chunk: &Chunk) -> String {
     let ids: Vec<&str> = chunk.recipients.iter().map(|r| r.id.as_str()).collect();
     ids.join(&ID_SEPARATOR.to_string())
 }

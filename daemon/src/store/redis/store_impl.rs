@@ -128,14 +128,14 @@ impl Store for RedisStore {
 
     async fn finish_and_claim(
         &self,
-        id: &RunId,
+        run: &Run,
         owner: &str,
         prepared: &Prepared,
         last: Option<&Chunk>,
         lease_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<(Transition, Option<ClaimedChunk>)> {
-        self.finish_and_claim_impl(id, owner, prepared, last, lease_until, now)
+        self.finish_and_claim_impl(run, owner, prepared, last, lease_until, now)
             .await
     }
 

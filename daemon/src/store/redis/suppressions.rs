@@ -1,16 +1,71 @@
 //! Quarantine and denylist.
 
+use super::batcher::Batcher;
+use super::connection::RedisConn;
+use super::keys::GlobalKeys;
 use super::runs::to_json;
 use super::{RedisStore, scripts, store_err};
 use crate::store::{Page, StoreError, StoreResult, Suppression, SuppressionList};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// What a list keeps per address.
 #[derive(Serialize, Deserialize)]
 struct Entry {
     reason: String,
     since: DateTime<Utc>,
+}
+
+/// Lookups of at most this many addresses (a small run's) are gathered
+/// with others; a big audience's batch is a call of its own.
+const GATHERED: usize = 64;
+
+/// Most lookups gathered per call.
+const PER_CALL: usize = 64;
+
+/// Starts the task that makes the small lookups waiting, as many per call
+/// as are waiting.
+pub(super) fn looker(
+    conn: RedisConn,
+    global: Arc<GlobalKeys>,
+) -> Batcher<Vec<String>, Vec<Option<SuppressionList>>> {
+    Batcher::start(
+        "suppression lookup",
+        PER_CALL,
+        move |lookups: Vec<Vec<String>>| {
+            let (conn, global) = (conn.clone(), global.clone());
+            async move { look_up(&conn, &global, &lookups).await }
+        },
+    )
+}
+
+/// Which list, if any, holds each address of each lookup, in one round
+/// trip (the denylist wins over the quarantine).
+async fn look_up(
+    conn: &RedisConn,
+    global: &GlobalKeys,
+    lookups: &[Vec<String>],
+) -> StoreResult<Vec<Vec<Option<SuppressionList>>>> {
+    let (deny, _) = global.suppressions(SuppressionList::Denylist);
+    let (quarantine, _) = global.suppressions(SuppressionList::Quarantine);
+    let addresses: Vec<&String> = lookups.iter().flatten().collect();
+    let mut pipe = redis::pipe();
+    pipe.cmd("HMGET").arg(&deny).arg(&addresses);
+    pipe.cmd("HMGET").arg(&quarantine).arg(&addresses);
+    let (denied, quarantined): (Vec<Option<String>>, Vec<Option<String>>) = pipe
+        .query_async(&mut conn.clone())
+        .await
+        .map_err(store_err)?;
+    let mut lists = denied.iter().zip(&quarantined).map(|(d, q)| match (d, q) {
+        (Some(_), _) => Some(SuppressionList::Denylist),
+        (None, Some(_)) => Some(SuppressionList::Quarantine),
+        (None, None) => None,
+    });
+    Ok(lookups
+        .iter()
+        .map(|lookup| lists.by_ref().take(lookup.len()).collect())
+        .collect())
 }
 
 impl RedisStore {
@@ -21,24 +76,11 @@ impl RedisStore {
         if addresses.is_empty() {
             return Ok(Vec::new());
         }
-        let (deny, _) = self.global.suppressions(SuppressionList::Denylist);
-        let (quarantine, _) = self.global.suppressions(SuppressionList::Quarantine);
-        let mut pipe = redis::pipe();
-        pipe.cmd("HMGET").arg(&deny).arg(addresses);
-        pipe.cmd("HMGET").arg(&quarantine).arg(addresses);
-        let (denied, quarantined): (Vec<Option<String>>, Vec<Option<String>>) = pipe
-            .query_async(&mut self.conn())
-            .await
-            .map_err(store_err)?;
-        Ok(denied
-            .iter()
-            .zip(&quarantined)
-            .map(|(d, q)| match (d, q) {
-                (Some(_), _) => Some(SuppressionList::Denylist),
-                (None, Some(_)) => Some(SuppressionList::Quarantine),
-                (None, None) => None,
-            })
-            .collect())
+        if addresses.len() <= GATHERED {
+            return self.suppressed.call(addresses.to_vec()).await;
+        }
+        let mut lists = look_up(&self.conn, &self.global, &[addresses.to_vec()]).await?;
+        Ok(lists.pop().unwrap_or_default())
     }
 
     pub(super) async fn suppress_impl(

@@ -6,12 +6,13 @@
 //! Redis server a call takes up to [`PER_CALL`] runs. On a Redis Cluster
 //! every run's keys have a slot of their own, and a call takes one run.
 
+use super::batcher::per_run;
 use super::codec::{RunReply, micros, sending_run_from, text};
 use super::gather::copy;
 use super::sending::claimed;
 use super::{RedisStore, scripts, store_err};
 use crate::runs::RunId;
-use crate::store::{Due, StoreError, StoreResult};
+use crate::store::{Due, StoreResult};
 use chrono::{DateTime, Utc};
 use futures_util::future::join_all;
 use redis::Value;
@@ -99,13 +100,7 @@ impl RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(store_err)?;
-        match value {
-            Value::Array(replies) if replies.len() == ids.len() => Ok(replies),
-            _ => Err(StoreError::Corrupt {
-                key: "take_due.lua reply".to_owned(),
-                problem: format!("not one reply for each of {} runs", ids.len()),
-            }),
-        }
+        per_run(value, ids.len(), "take_due.lua")
     }
 
     /// What one run's reply says, once its agenda instant is applied (or

@@ -1,0 +1,118 @@
+//! Calls that many runs make at once, gathered (group commit): every
+//! request waiting when a call goes out rides in it, and each caller waits
+//! for its own reply. Thousands of one-recipient runs due at one instant
+//! each create a run, end its preparation and record its last batch; one
+//! script call per run cost Redis about half of what the script does, and
+//! the daemon a round trip each (benches/README.md, P4).
+//!
+//! Only on one Redis server (or a Sentinel master), where every slot
+//! lives: on a Redis Cluster each run's keys have a slot of their own, and
+//! the store calls such scripts once per run.
+
+use super::connection::RedisConn;
+use super::gather::copy;
+use super::store_err;
+use crate::store::{StoreError, StoreResult};
+use std::future::Future;
+use tokio::sync::{mpsc, oneshot};
+
+/// A request waiting for a call, and who waits for its reply.
+struct Waiting<Q, A> {
+    request: Q,
+    done: oneshot::Sender<StoreResult<A>>,
+}
+
+/// The handle callers give requests to; its task ends with the last handle.
+pub(super) struct Batcher<Q, A>(mpsc::UnboundedSender<Waiting<Q, A>>);
+
+impl<Q, A> Clone for Batcher<Q, A> {
+    fn clone(&self) -> Self {
+        Batcher(self.0.clone())
+    }
+}
+
+impl<Q: Send + 'static, A: Send + 'static> Batcher<Q, A> {
+    /// Starts the task that makes `call` with up to `per_call` waiting
+    /// requests at a time (so one call never holds Redis long); `call`
+    /// returns one reply per request, in order. `what` names the calls in
+    /// errors.
+    pub(super) fn start<F, Fut>(what: &'static str, per_call: usize, call: F) -> Self
+    where
+        F: Fn(Vec<Q>) -> Fut + Send + 'static,
+        Fut: Future<Output = StoreResult<Vec<A>>> + Send,
+    {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Waiting<Q, A>>();
+        tokio::spawn(async move {
+            let mut waiting = Vec::with_capacity(per_call);
+            while rx.recv_many(&mut waiting, per_call).await > 0 {
+                let (requests, done): (Vec<_>, Vec<_>) =
+                    waiting.drain(..).map(|w| (w.request, w.done)).unzip();
+                let asked = requests.len();
+                match call(requests).await {
+                    Ok(replies) if replies.len() == asked => {
+                        for (done, reply) in done.into_iter().zip(replies) {
+                            let _ = done.send(Ok(reply));
+                        }
+                    }
+                    result => {
+                        let error = result.err().unwrap_or_else(|| StoreError::Corrupt {
+                            key: format!("{what} reply"),
+                            problem: format!("not one reply for each of {asked} runs"),
+                        });
+                        for done in done {
+                            let _ = done.send(Err(copy(&error)));
+                        }
+                    }
+                }
+            }
+        });
+        Batcher(tx)
+    }
+
+    /// Sends `request` with whatever else is waiting; returns its reply.
+    pub(super) async fn call(&self, request: Q) -> StoreResult<A> {
+        let (done, replied) = oneshot::channel();
+        let stopped =
+            || StoreError::Unavailable("the store's call gatherer has stopped".to_owned());
+        self.0
+            .send(Waiting { request, done })
+            .map_err(|_| stopped())?;
+        replied.await.map_err(|_| stopped())?
+    }
+}
+
+/// Sends a pipeline that runs `script` in one round trip. A Redis
+/// restarted without its script cache answers `NOSCRIPT`: the script is
+/// loaded and the pipeline sent again, so every command in it must be
+/// safe to repeat (the script did not run).
+pub(super) async fn query_with_script<T: redis::FromRedisValue>(
+    conn: &RedisConn,
+    script: &redis::Script,
+    pipe: &redis::Pipeline,
+) -> StoreResult<T> {
+    match pipe.query_async(&mut conn.clone()).await {
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+            script
+                .load_async(&mut conn.clone())
+                .await
+                .map_err(store_err)?;
+            pipe.query_async(&mut conn.clone()).await.map_err(store_err)
+        }
+        other => other.map_err(store_err),
+    }
+}
+
+/// A many-run script's reply split into one reply per run, in order.
+pub(super) fn per_run(
+    value: redis::Value,
+    runs: usize,
+    what: &str,
+) -> StoreResult<Vec<redis::Value>> {
+    match value {
+        redis::Value::Array(replies) if replies.len() == runs => Ok(replies),
+        _ => Err(StoreError::Corrupt {
+            key: format!("{what} reply"),
+            problem: format!("not one reply for each of {runs} runs"),
+        }),
+    }
+}
