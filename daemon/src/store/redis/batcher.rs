@@ -14,7 +14,19 @@ use super::gather::copy;
 use super::store_err;
 use crate::store::{StoreError, StoreResult};
 use std::future::Future;
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
+
+/// Whether a call carries its requests for the first time, or one
+/// request again, alone, after the call it was in failed (the scripts may
+/// have run part of that call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Attempt {
+    /// The requests' first call.
+    First,
+    /// One request again, alone.
+    Again,
+}
 
 /// A request waiting for a call, and who waits for its reply.
 struct Waiting<Q, A> {
@@ -31,14 +43,14 @@ impl<Q, A> Clone for Batcher<Q, A> {
     }
 }
 
-impl<Q: Send + 'static, A: Send + 'static> Batcher<Q, A> {
+impl<Q: Clone + Send + Sync + 'static, A: Send + 'static> Batcher<Q, A> {
     /// Starts the task that makes `call` with up to `per_call` waiting
     /// requests at a time (so one call never holds Redis long); `call`
     /// returns one reply per request, in order. `what` names the calls in
     /// errors.
     pub(super) fn start<F, Fut>(what: &'static str, per_call: usize, call: F) -> Self
     where
-        F: Fn(Vec<Q>) -> Fut + Send + 'static,
+        F: Fn(Arc<[Q]>, Attempt) -> Fut + Send + 'static,
         Fut: Future<Output = StoreResult<Vec<A>>> + Send,
     {
         let (tx, mut rx) = mpsc::unbounded_channel::<Waiting<Q, A>>();
@@ -47,22 +59,31 @@ impl<Q: Send + 'static, A: Send + 'static> Batcher<Q, A> {
             while rx.recv_many(&mut waiting, per_call).await > 0 {
                 let (requests, done): (Vec<_>, Vec<_>) =
                     waiting.drain(..).map(|w| (w.request, w.done)).unzip();
-                let asked = requests.len();
-                match call(requests).await {
-                    Ok(replies) if replies.len() == asked => {
-                        for (done, reply) in done.into_iter().zip(replies) {
-                            let _ = done.send(Ok(reply));
+                let requests: Arc<[Q]> = requests.into();
+                let first = call(requests.clone(), Attempt::First).await;
+                let replies = match one_each(what, requests.len(), first) {
+                    Ok(replies) => replies.into_iter().map(Ok).collect(),
+                    // Not an outage: maybe one request's fault (a corrupt
+                    // run's script error stops the whole script). Each is
+                    // tried alone, so it fails alone and not its neighbours
+                    // in every call it lands in. The scripts are safe to
+                    // repeat after a partial run.
+                    Err(error)
+                        if requests.len() > 1 && !matches!(error, StoreError::Unavailable(_)) =>
+                    {
+                        let mut replies = Vec::with_capacity(requests.len());
+                        for request in requests.iter() {
+                            let alone: Arc<[Q]> = Arc::new([request.clone()]);
+                            let reply = one_each(what, 1, call(alone, Attempt::Again).await)
+                                .map(|mut one| one.pop().expect("one reply, checked"));
+                            replies.push(reply);
                         }
+                        replies
                     }
-                    result => {
-                        let error = result.err().unwrap_or_else(|| StoreError::Corrupt {
-                            key: format!("{what} reply"),
-                            problem: format!("not one reply for each of {asked} runs"),
-                        });
-                        for done in done {
-                            let _ = done.send(Err(copy(&error)));
-                        }
-                    }
+                    Err(error) => done.iter().map(|_| Err(copy(&error))).collect(),
+                };
+                for (done, reply) in done.into_iter().zip(replies) {
+                    let _ = done.send(reply);
                 }
             }
         });
@@ -78,6 +99,17 @@ impl<Q: Send + 'static, A: Send + 'static> Batcher<Q, A> {
             .send(Waiting { request, done })
             .map_err(|_| stopped())?;
         replied.await.map_err(|_| stopped())?
+    }
+}
+
+/// A call's replies, checked to be one per request.
+fn one_each<A>(what: &str, asked: usize, replies: StoreResult<Vec<A>>) -> StoreResult<Vec<A>> {
+    match replies {
+        Ok(replies) if replies.len() != asked => Err(StoreError::Corrupt {
+            key: format!("{what} reply"),
+            problem: format!("not one reply for each of {asked} runs"),
+        }),
+        other => other,
     }
 }
 

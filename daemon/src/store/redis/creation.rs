@@ -5,7 +5,7 @@
 //! up to 64, not ten thousand pairs of round trips.
 
 use super::RedisStore;
-use super::batcher::{Batcher, per_run};
+use super::batcher::{Attempt, Batcher, per_run};
 use super::codec::{micros, new_run_fields, run_from_fields};
 use super::connection::RedisConn;
 use super::keys::{GlobalKeys, RunKeys};
@@ -21,6 +21,7 @@ use std::sync::Arc;
 const PER_CALL: usize = 64;
 
 /// A run to create, as `create_run.lua` takes it.
+#[derive(Clone)]
 pub(super) struct Creating {
     id: RunId,
     delivery_id: String,
@@ -37,19 +38,25 @@ pub(super) fn creator(
     prefix: String,
     global: Arc<GlobalKeys>,
 ) -> Batcher<Creating, Value> {
-    Batcher::start("create_run.lua", PER_CALL, move |runs: Vec<Creating>| {
-        let (conn, prefix, global) = (conn.clone(), prefix.clone(), global.clone());
-        async move { create_runs(&conn, &prefix, &global, &runs).await }
-    })
+    Batcher::start(
+        "create_run.lua",
+        PER_CALL,
+        move |runs: Arc<[Creating]>, attempt| {
+            let (conn, prefix, global) = (conn.clone(), prefix.clone(), global.clone());
+            async move { create_runs(&conn, &prefix, &global, &runs, attempt).await }
+        },
+    )
 }
 
 /// Creates runs: their index and agenda entries first, then the script;
-/// each run's reply, in order.
+/// each run's reply, in order. A run sent `Again` that exists from this
+/// very creation gets the answer `created` again.
 async fn create_runs(
     conn: &RedisConn,
     prefix: &str,
     global: &GlobalKeys,
     runs: &[Creating],
+    attempt: Attempt,
 ) -> StoreResult<Vec<Value>> {
     // Index and agenda first: a crash after them leaves entries that
     // readers skip (no run hash) or that the next operation corrects.
@@ -76,6 +83,11 @@ async fn create_runs(
         .map_err(store_err)?;
 
     let mut invocation = scripts::CREATE_RUN.prepare_invoke();
+    invocation.arg(if attempt == Attempt::Again {
+        "again"
+    } else {
+        ""
+    });
     for run in runs {
         let k = RunKeys::new(prefix, &run.id);
         invocation.key(&k.run).key(&k.leases).key(&k.definition);
@@ -137,8 +149,14 @@ impl RedisStore {
         let value = match &self.batched {
             Some(batched) => batched.create.call(creating).await?,
             None => {
-                let mut replies =
-                    create_runs(&self.conn, &self.prefix, &self.global, &[creating]).await?;
+                let mut replies = create_runs(
+                    &self.conn,
+                    &self.prefix,
+                    &self.global,
+                    &[creating],
+                    Attempt::First,
+                )
+                .await?;
                 replies.pop().unwrap_or(Value::Nil)
             }
         };

@@ -22,6 +22,7 @@ use std::sync::Arc;
 const PER_CALL: usize = 64;
 
 /// A preparation to end, as `finish_and_claim.lua` takes it.
+#[derive(Clone)]
 pub(super) struct Finishing {
     id: RunId,
     now_us: i64,
@@ -39,7 +40,7 @@ pub(super) fn finisher(
     Batcher::start(
         "finish_and_claim.lua",
         PER_CALL,
-        move |runs: Vec<Finishing>| {
+        move |runs: Arc<[Finishing]>, _| {
             let (conn, prefix, global) = (conn.clone(), prefix.clone(), global.clone());
             async move { finish_runs(&conn, &prefix, &global, &runs).await }
         },

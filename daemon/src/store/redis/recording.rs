@@ -25,6 +25,7 @@ use std::sync::Arc;
 const PER_CALL: usize = 64;
 
 /// A chunk's last batch, as `record_last.lua` takes it.
+#[derive(Clone)]
 pub(super) struct LastBatch {
     pub id: RunId,
     pub chunk: u32,
@@ -44,7 +45,7 @@ pub(super) fn recorder(
     Batcher::start(
         "record_last.lua",
         PER_CALL,
-        move |batches: Vec<LastBatch>| {
+        move |batches: Arc<[LastBatch]>, _| {
             let (conn, prefix, global) = (conn.clone(), prefix.clone(), global.clone());
             async move { record_lasts(&conn, &prefix, &global, &batches).await }
         },

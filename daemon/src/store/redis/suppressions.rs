@@ -33,7 +33,7 @@ pub(super) fn looker(
     Batcher::start(
         "suppression lookup",
         PER_CALL,
-        move |lookups: Vec<Vec<String>>| {
+        move |lookups: Arc<[Vec<String>]>, _| {
             let (conn, global) = (conn.clone(), global.clone());
             async move { look_up(&conn, &global, &lookups).await }
         },

@@ -1,7 +1,7 @@
 //! Redis going away and coming back; wake-ups across instances.
 
 use super::*;
-use crate::store::StoreError;
+use crate::store::{Creation, StoreError};
 use std::time::{Duration as StdDuration, Instant};
 
 #[tokio::test]
@@ -169,4 +169,38 @@ async fn appendonly_reads_as_enabled_when_config_is_not_permitted() {
     .unwrap();
     assert!(limited.appendonly_enabled().await.unwrap());
     assert!(!f.store.appendonly_enabled().await.unwrap());
+}
+
+/// Runs created at once share a script call; one corrupt run (its hash
+/// overwritten with a string) stops that script, and is then the only one
+/// to fail: the others are created and taken as if created alone.
+#[tokio::test]
+async fn a_corrupt_run_among_runs_created_at_once_fails_alone() {
+    let f = fixture().await;
+    let runs: Vec<NewRun> = (0..40).map(|i| new_run(&format!("d{i}"), false)).collect();
+    let corrupt = &runs[20].id;
+    let _: () = raw(
+        &f.store,
+        redis::cmd("SET")
+            .arg(f.store.run_keys(corrupt).run)
+            .arg("garbage"),
+    )
+    .await;
+    let created = futures_util::future::join_all(
+        runs.iter()
+            .map(|run| f.store.create_and_take(run, "a", t(30))),
+    )
+    .await;
+    for (run, created) in runs.iter().zip(created) {
+        if &run.id == corrupt {
+            let error = created.expect_err("a run hash that is a string");
+            assert!(matches!(error, StoreError::Other(_)), "{error:?}");
+        } else {
+            match created {
+                Ok(Creation::Taken(taken)) => assert_eq!(taken.id, run.id),
+                other => panic!("{}: expected Taken, got {other:?}", run.id),
+            }
+            assert!(f.store.run(&run.id).await.unwrap().is_some());
+        }
+    }
 }
