@@ -10,15 +10,14 @@
 -- Returns one reply per run, in order: {seq, agenda, 'created' | 'exists'}
 --   ('created' too for the same creation sent again, below)
 local function create(run, leases, snapshot, now, definition, first, last)
-  local fields, held, asked = { unpack(ARGV, first, last) }, nil, {}
-  for i = 1, #fields, 2 do
-    asked[fields[i]] = fields[i + 1]
-  end
+  local fields, held = { unpack(ARGV, first, last) }, nil
   if redis.call('EXISTS', run) == 1 then
     if ARGV[1] ~= 'again' then return finish(run, leases, now, false, 'exists') end
     -- This very creation again (sent alone after another run's error
     -- stopped the call it was in midway) gets its first answer again:
     -- same creator's instant, same preparation lease.
+    local asked = {}
+    for i = 1, #fields, 2 do asked[fields[i]] = fields[i + 1] end
     local f = redis.call('HMGET', run, 'created_at', 'prep_owner', 'prep_until_us')
     local same = f[1] == asked.created_at and f[2] == (asked.prep_owner or false)
       and f[3] == (asked.prep_until_us or false)
@@ -28,7 +27,9 @@ local function create(run, leases, snapshot, now, definition, first, last)
   -- would find them, from the fields rather than read back after writing
   -- them: a run preparing is due at once, or when the preparation taken
   -- with it ends. Two commands fewer for every run created.
-  held = tonumber(asked.prep_until_us)
+  for i = 1, #fields, 2 do
+    if fields[i] == 'prep_until_us' then held = tonumber(fields[i + 1]) end
+  end
   fields[#fields + 1] = 'seq'
   fields[#fields + 1] = 1
   redis.call('HSET', run, unpack(fields))
