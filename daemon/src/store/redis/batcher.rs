@@ -5,9 +5,11 @@
 //! script call per run cost Redis about half of what the script does, and
 //! the daemon a round trip each (benches/README.md, P4).
 //!
-//! Only on one Redis server (or a Sentinel master), where every slot
-//! lives: on a Redis Cluster each run's keys have a slot of their own, and
-//! the store calls such scripts once per run.
+//! Run scripts are gathered only on one Redis server (or a Sentinel
+//! master), where every slot lives: on a Redis Cluster each run's keys
+//! have a slot of their own, and the store calls such scripts once per
+//! run. Calls on the global `{P}` keys alone (suppression lookups) are
+//! gathered on any topology.
 
 use super::connection::RedisConn;
 use super::gather::copy;
