@@ -45,12 +45,12 @@ impl RedisServer {
             .expect("cannot create a temporary folder for redis-server");
         let mut server = RedisServer {
             child: None,
-            port: free_port(),
+            port: 0,
             dir,
             tls: false,
             extra: extra.iter().map(|a| (*a).to_owned()).collect(),
         };
-        server.spawn();
+        server.start_on_a_free_port();
         server
     }
 
@@ -68,12 +68,12 @@ impl RedisServer {
         make_certificates(dir.path());
         let mut server = RedisServer {
             child: None,
-            port: free_port(),
+            port: 0,
             dir,
             tls: true,
             extra: Vec::new(),
         };
-        server.spawn();
+        server.start_on_a_free_port();
         server
     }
 
@@ -145,7 +145,43 @@ impl RedisServer {
         self.spawn();
     }
 
+    /// Spawns it on a free port, and again on another when it exits at
+    /// once: between the pick and the server's bind another process may
+    /// take the port (a client's connection gets one from the same range),
+    /// or, for a cluster node, the bus port 10,000 above it.
+    fn start_on_a_free_port(&mut self) {
+        let cluster = self.extra.iter().any(|a| a == "--cluster-enabled");
+        for attempt in 1..=5 {
+            self.port = if cluster {
+                free_cluster_port()
+            } else {
+                free_port()
+            };
+            match self.try_spawn() {
+                Ok(()) => return,
+                Err(Start::Exited(message)) if attempt < 5 => {
+                    eprintln!("{message}; trying another port");
+                    if !self.tls {
+                        // What the failed start wrote (a cluster node's
+                        // nodes.conf names its port) must not be read again.
+                        self.dir = tempfile::Builder::new()
+                            .prefix("herald-redis-")
+                            .tempdir()
+                            .expect("cannot create a temporary folder for redis-server");
+                    }
+                }
+                Err(Start::Exited(message) | Start::Silent(message)) => panic!("{message}"),
+            }
+        }
+    }
+
     fn spawn(&mut self) {
+        if let Err(Start::Exited(message) | Start::Silent(message)) = self.try_spawn() {
+            panic!("{message}");
+        }
+    }
+
+    fn try_spawn(&mut self) -> Result<(), Start> {
         let mut command = Command::new("redis-server");
         command.args(["--bind", "127.0.0.1", "--port"]);
         if self.tls {
@@ -177,10 +213,10 @@ impl RedisServer {
                 )
             });
         self.child = Some(child);
-        self.wait_ready();
+        self.wait_ready()
     }
 
-    fn wait_ready(&mut self) {
+    fn wait_ready(&mut self) -> Result<(), Start> {
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             // A TLS server cannot be pinged in plain text: accepting
@@ -191,21 +227,21 @@ impl RedisServer {
                 ping(self.port)
             };
             if alive {
-                return;
+                return Ok(());
             }
             if let Some(child) = self.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                panic!(
+                return Err(Start::Exited(format!(
                     "redis-server on port {} exited at start with {status}; is the port taken?",
                     self.port
-                );
+                )));
             }
             if Instant::now() > deadline {
-                panic!(
+                return Err(Start::Silent(format!(
                     "redis-server on port {} did not answer PING within {START_TIMEOUT:?}",
                     self.port
-                );
+                )));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -285,6 +321,25 @@ fn make_certificates(dir: &Path) {
         "-out",
         "server.pem",
     ]);
+}
+
+/// Why a server did not start.
+enum Start {
+    /// It exited at once (its port was taken, most likely).
+    Exited(String),
+    /// It ran but never answered.
+    Silent(String),
+}
+
+/// A free loopback port for a cluster node: at most 55,535, whose cluster
+/// bus port (10,000 above) is free too.
+fn free_cluster_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port <= 55_535 && TcpListener::bind((Ipv4Addr::LOCALHOST, port + 10_000)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A loopback port nobody listens on right now.
