@@ -218,6 +218,8 @@ async fn tracking_feedback_and_suppressions_tell_the_whole_story() {
             .unwrap();
         assert_eq!(done.status(), 200);
         unsubscribed.insert(k);
+        // A tracked action: it counts as an open too (kpis.md, `opened`).
+        opened.insert(k);
     }
 
     // ----- feedback: bounces, complaints, unknown ids -----

@@ -92,7 +92,7 @@ macro_rules! conformance_tests {
                 provider_message_ids_find_their_recipient,
                 amending_a_delivered_outcome_moves_one_count,
                 amending_an_unknown_recipient_gives_none,
-                tracking_is_unique_per_recipient_and_a_click_implies_an_open,
+                tracking_is_unique_per_recipient_and_any_action_implies_an_open,
                 recount_rebuilds_counters_from_the_records,
                 throttle_allows_a_seconds_burst_then_spaces_messages,
                 throttles_of_different_deliveries_are_independent,

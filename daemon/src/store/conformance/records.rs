@@ -205,8 +205,9 @@ pub async fn amending_an_unknown_recipient_gives_none(store: SharedStore) {
     assert_eq!(counters(&store, &id).await.bounced, 0);
 }
 
-/// Tracking counts unique recipients per kind; a click implies an open.
-pub async fn tracking_is_unique_per_recipient_and_a_click_implies_an_open(store: SharedStore) {
+/// Tracking counts unique recipients per kind; a click or an unsubscribe
+/// implies an open (`opened` counts any tracked action, kpis.md).
+pub async fn tracking_is_unique_per_recipient_and_any_action_implies_an_open(store: SharedStore) {
     let id = sending_run(&store, "digest", &[3]).await;
     let ev = |r: &str, k| (r.to_owned(), k);
     store
@@ -233,7 +234,7 @@ pub async fn tracking_is_unique_per_recipient_and_a_click_implies_an_open(store:
         .await
         .unwrap();
     let c = counters(&store, &id).await;
-    assert_eq!((c.opened, c.clicked, c.unsubscribed), (2, 2, 1));
+    assert_eq!((c.opened, c.clicked, c.unsubscribed), (3, 2, 1));
 }
 
 /// `recount` rebuilds the outcome and tracking counters from the records,

@@ -135,8 +135,8 @@ impl Tx<'_> {
         Ok(Some(o))
     }
 
-    /// Records unique tracking events (a click implies an open) and moves
-    /// the counters by the new ones.
+    /// Records unique tracking events (a click or an unsubscribe implies an
+    /// open) and moves the counters by the new ones.
     pub fn record_tracking(
         &self,
         id: &RunId,
@@ -157,9 +157,12 @@ impl Tx<'_> {
                 {
                     continue;
                 }
+                // A click or an unsubscribe implies an open (kpis.md:
+                // `opened` counts any tracked action).
                 let kinds: &[TrackingKind] = match kind {
                     TrackingKind::Click => &[TrackingKind::Click, TrackingKind::Open],
-                    other => std::slice::from_ref(other),
+                    TrackingKind::Unsubscribe => &[TrackingKind::Unsubscribe, TrackingKind::Open],
+                    TrackingKind::Open => &[TrackingKind::Open],
                 };
                 for k in kinds {
                     if table

@@ -1,5 +1,6 @@
--- Records tracking events, unique per recipient and kind; a click implies
--- an open. Moves the opened/clicked/unsubscribed counters by the new ones.
+-- Records tracking events, unique per recipient and kind; a click or an
+-- unsubscribe implies an open (kpis.md: `opened` counts any tracked
+-- action). Moves the opened/clicked/unsubscribed counters by the new ones.
 -- Once the run's rows were purged or a recipient erased, only recipients
 -- whose outcome is still recorded count: an erased one is not written back.
 -- KEYS[1]: run hash   KEYS[2]: openers   KEYS[3]: clickers   KEYS[4]: unsubscribers
@@ -21,6 +22,7 @@ for i = 1, #ARGV, 2 do
     opened = opened + redis.call('SADD', KEYS[2], id)
   elseif kind == 'unsubscribe' then
     unsubscribed = unsubscribed + redis.call('SADD', KEYS[4], id)
+    opened = opened + redis.call('SADD', KEYS[2], id)
   end
 end
 redis.call('HINCRBY', KEYS[1], 'opened', opened)
