@@ -121,7 +121,7 @@ mod tests {
         let single = b.path().join("other.yml");
         std::fs::write(
             &single,
-            "id: BAD\nchannel: sms\naudience: { recipients: [] }\ncontent: { body: x }\n",
+            "id: BAD\nchannel: sms\naudience: { recipients: [] }\ncontent: { from: x }\n",
         )
         .unwrap();
         let (loaded, _) = check(&args(None, &[a.path(), &single])).unwrap();
@@ -148,7 +148,7 @@ mod tests {
         assert!(
             lines
                 .iter()
-                .any(|l| l.contains("other.yml:4:10: `content` of channel `sms` needs `from`")),
+                .any(|l| l.contains("other.yml:4:10: `content` of channel `sms` needs `body`")),
             "{lines:#?}"
         );
     }

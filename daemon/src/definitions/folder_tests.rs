@@ -310,10 +310,10 @@ fn required_content_fields_per_channel() {
     );
     let errors = d.errors(
         "p.yaml",
-        "channel: push\naudience: { recipients: [{ id: c1 }] }\ncontent:\n  body: b\n  data: hello\n",
+        "channel: push\naudience: { recipients: [{ id: c1 }] }\ncontent:\n  title: t\n  data: hello\n",
     );
     assert!(
-        errors.iter().any(|e| e.contains("needs `title`")),
+        errors.iter().any(|e| e.contains("needs `body`")),
         "{errors:?}"
     );
     assert!(
@@ -502,4 +502,23 @@ fn a_delivery_symlink_out_of_the_folder_is_not_read() {
         e.contains("link.yaml:1:1: is a symlink that leads outside") && !e.contains("`root`"),
         "{e}"
     );
+}
+
+#[test]
+fn only_the_body_is_required_of_an_sms_or_a_push() {
+    let d = Dir::new();
+    for (rel, text) in [
+        (
+            "s.yaml",
+            "channel: sms\naudience: { recipients: [{ id: c1, phone: '+33612345678' }] }\ncontent: { body: hi }\n",
+        ),
+        (
+            "p.yaml",
+            "channel: push\naudience: { recipients: [{ id: c1, push_token: t1 }] }\ncontent: { body: hi }\n",
+        ),
+    ] {
+        let path = d.write(rel, text);
+        let loaded = load_file(&path, &d.ctx());
+        assert!(loaded.is_ok(), "{rel}: {:?}", loaded.err());
+    }
 }

@@ -205,15 +205,18 @@ impl ContentRules {
                     &["html", "html_file", "text", "text_file"],
                 ],
             },
+            // deliveries.md: only `body` is required; an SMS without `from`
+            // goes from the plugin's configured sender, a push without
+            // `title` shows its body alone.
             "sms" => ContentRules {
                 allowed: &["from", "body"],
                 maps: &[],
-                required: &[&["from"], &["body"]],
+                required: &[&["body"]],
             },
             "push" => ContentRules {
                 allowed: &["title", "body", "data", "image"],
                 maps: &["data"],
-                required: &[&["title"], &["body"]],
+                required: &[&["body"]],
             },
             _ => ContentRules {
                 allowed: &[],
