@@ -86,6 +86,11 @@ pub async fn post(
         unknown: 0,
     };
     for event in &events {
+        // An id that cannot be one of ours names no message we know.
+        let Some(event) = event else {
+            answer.unknown += 1;
+            continue;
+        };
         let now = engine.clock.now();
         match apply(&engine.store, event, engine.soft_threshold.get(), now).await? {
             Applied::Applied => answer.applied += 1,
@@ -96,7 +101,9 @@ pub async fn post(
     Ok(Json(answer))
 }
 
-fn parse(item: FeedbackItem) -> Result<Feedback, String> {
+/// The event, or `None` when its `run_id` cannot be a run id (counted
+/// as unknown, as any id we do not know).
+fn parse(item: FeedbackItem) -> Result<Option<Feedback>, String> {
     let event: FeedbackEvent = item.event.parse().map_err(|_| {
         format!(
             "unknown event {:?}: use delivered, bounced, failed, complained or stop",
@@ -105,11 +112,9 @@ fn parse(item: FeedbackItem) -> Result<Feedback, String> {
     })?;
     let message = match (item.provider_message_id, item.run_id, item.recipient_id) {
         (Some(id), None, None) => MessageRef::Provider(id),
-        (None, Some(run), Some(recipient)) => MessageRef::Recipient {
-            run: run.parse().map_err(|_| {
-                format!("`run_id` {run:?} is not a run id such as `digest@20261207T080000Z`")
-            })?,
-            recipient,
+        (None, Some(run), Some(recipient)) => match run.parse() {
+            Ok(run) => MessageRef::Recipient { run, recipient },
+            Err(_) => return Ok(None),
         },
         _ => {
             return Err(
@@ -118,10 +123,10 @@ fn parse(item: FeedbackItem) -> Result<Feedback, String> {
             );
         }
     };
-    Ok(Feedback {
+    Ok(Some(Feedback {
         event,
         kind: item.kind,
         message,
         detail: item.detail,
-    })
+    }))
 }

@@ -57,3 +57,30 @@ async fn soft_bounces_quarantine_at_the_threshold_of_the_reloaded_config() {
     assert_eq!(entries[0]["address"], "c1@example.com");
     assert_eq!(entries[0]["soft_bounces"], 3);
 }
+
+/// Ids we do not know, whether well formed or not, are counted and
+/// ignored (http-api.md); an event we cannot read refuses the request.
+#[tokio::test]
+async fn unknown_ids_are_counted_and_ignored_and_a_bad_event_is_refused() {
+    let h = Harness::new().await;
+    let events = r#"{"events": [
+        {"event": "bounced", "kind": "hard", "provider_message_id": "nobody-knows"},
+        {"event": "stop", "run_id": "promo@20261207T080000Z", "recipient_id": "c1"},
+        {"event": "failed", "run_id": "not a run id", "recipient_id": "c1"}
+    ]}"#;
+    let (status, answer) = h
+        .call("POST", "/api/v1/feedback", Some(FEEDBACK), Some(events))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer, serde_json::json!({"applied": 0, "unknown": 3}));
+
+    let bad = r#"{"event": "opened", "provider_message_id": "x"}"#;
+    let (status, answer) = h
+        .call("POST", "/api/v1/feedback", Some(FEEDBACK), Some(bad))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["error"].as_str().unwrap().contains("unknown event"),
+        "{answer}"
+    );
+}
