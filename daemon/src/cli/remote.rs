@@ -14,9 +14,6 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// Exit code of a usage error.
-const EXIT_USAGE: u8 = 2;
-
 /// How often `--watch` polls the run.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 
@@ -214,7 +211,9 @@ fn kpi(client: &Client, args: &KpiArgs) -> Result<ExitCode, RemoteError> {
             "herald: run `{run_id}` belongs to delivery `{}`, not `{}`",
             run.delivery_id, args.delivery_id
         );
-        return Ok(ExitCode::from(EXIT_USAGE));
+        // Well-formed arguments naming things that do not go together:
+        // invalid input, not a usage error (daemon.md, exit codes).
+        return Ok(ExitCode::from(super::EXIT_REFUSED));
     }
     if args.watch {
         run = watch(client, &path, run)?;
