@@ -112,6 +112,7 @@ async fn detail(state: &AppState, id: &str) -> ApiResult<DeliveryDetail> {
         }
     }
     Ok(DeliveryDetail {
+        id: id.to_owned(),
         next_run_at: delivery.as_ref().and_then(|d| d.schedule().next_after(now)),
         delivery: delivery.as_ref().map(|d| summary(d, now)),
         kpi: Kpi::from_counters(&total, tracking),

@@ -184,6 +184,8 @@ pub struct PeriodKpi {
 /// `GET /api/v1/deliveries/{id}` and the statistics answer.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct DeliveryDetail {
+    /// The delivery id, also when only runs remain.
+    pub id: String,
     /// The definition summary; `null` when only runs remain (file removed).
     pub delivery: Option<DeliverySummary>,
     /// The next occurrence after now, if any.

@@ -393,6 +393,7 @@ async fn a_delivery_sums_its_runs_and_splits_them_by_aggregation_period() {
     assert_eq!(body["runs"], 3);
     assert_eq!(body["kpi"]["targeted"], 12);
     assert_eq!(body["delivery"], Value::Null);
+    assert_eq!(body["id"], "weekly", "the id stays when only runs remain");
     let periods = body["periods"].as_array().unwrap();
     assert_eq!(periods.len(), 2);
     assert_eq!(periods[0]["period"], "2026-W50");

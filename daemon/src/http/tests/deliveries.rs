@@ -77,6 +77,7 @@ async fn a_delivery_shows_its_summary_next_run_and_kpis_and_its_runs_their_label
         .await;
     assert_eq!(status, StatusCode::OK, "{detail}");
     assert_eq!(detail["delivery"]["id"], "weekly-digest");
+    assert_eq!(detail["id"], "weekly-digest");
     assert_eq!(detail["next_run_at"], "2026-12-07T08:00:00Z");
     assert_eq!(detail["runs"], 1);
     assert_eq!(detail["kpi"]["to_send"], 2);
