@@ -105,7 +105,8 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Tracking and unsubscribe only, for the internet; without it they are served on `listen`.
     pub public_listen: Option<SocketAddr>,
-    /// Base of tracking and unsubscribe links; default `http://{listen}`.
+    /// Base of tracking and unsubscribe links; default `http://` and the
+    /// listener serving them (`public_listen`, else `listen`).
     pub public_url: Option<String>,
     /// HMAC key file for signed links; without it the store keeps a generated key.
     pub secret_file: Option<PathBuf>,

@@ -80,11 +80,13 @@ impl Tracking {
     /// `/readyz` says why it is not ready, and the key is fetched by
     /// [`Tracking::load_key`] once the store is back.
     pub async fn from_config(config: &Config, store: &SharedStore) -> Result<Tracking, KeyError> {
-        let public_url = config
-            .http
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", config.http.listen));
+        let public_url = config.http.public_url.clone().unwrap_or_else(|| {
+            // The links' routes are served on the public listener when there
+            // is one, and only there (http-api.md).
+            let served_on = config.http.public_listen.unwrap_or(config.http.listen);
+            warn!(%served_on, "`http.public_url` is not set: tracking and unsubscribe links point to the listener itself; set it to the address recipients reach.");
+            format!("http://{served_on}")
+        });
         if let Some(path) = &config.http.secret_file {
             return Ok(Tracking::new(
                 Signer::new(read_secret_file(path)?),
@@ -339,5 +341,32 @@ mod tests {
         );
         std::fs::write(&path, "0123456789abcdef0123456789abcdef\n").unwrap();
         assert_eq!(read_secret_file(&path).unwrap().len(), 32);
+    }
+
+    /// Without `http.public_url`, links point to the listener that serves
+    /// their routes: the public one when there is one, else `listen`.
+    #[tokio::test]
+    async fn without_a_public_url_links_point_to_the_listener_serving_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "0123456789abcdef0123456789abcdef\n").unwrap();
+        let store: SharedStore = std::sync::Arc::new(
+            crate::store::embedded::EmbeddedStore::open(dir.path().join("db"))
+                .await
+                .unwrap(),
+        );
+        let mut config = Config::default();
+        config.http.secret_file = Some(secret);
+        config.http.listen = "127.0.0.1:8425".parse().unwrap();
+        let open_link = |tracking: Tracking| {
+            tracking
+                .link(LinkKind::Open, "d@once", "c1", "")
+                .expect("the key is in hand")
+        };
+        let private = Tracking::from_config(&config, &store).await.unwrap();
+        assert!(open_link(private).starts_with("http://127.0.0.1:8425/t/o/"));
+        config.http.public_listen = Some("127.0.0.1:8426".parse().unwrap());
+        let public = Tracking::from_config(&config, &store).await.unwrap();
+        assert!(open_link(public).starts_with("http://127.0.0.1:8426/t/o/"));
     }
 }
