@@ -83,8 +83,13 @@ impl Tracking {
         let public_url = config.http.public_url.clone().unwrap_or_else(|| {
             // The links' routes are served on the public listener when there
             // is one, and only there (http-api.md).
-            let served_on = config.http.public_listen.unwrap_or(config.http.listen);
-            warn!(%served_on, "`http.public_url` is not set: tracking and unsubscribe links point to the listener itself; set it to the address recipients reach.");
+            let served_on = match config.http.public_listen {
+                Some(public) => {
+                    warn!(%public, "Tracking and unsubscribe links point to the public listener's own address, as `http.public_url` is not set; set it to the address recipients reach.");
+                    public
+                }
+                None => config.http.listen,
+            };
             format!("http://{served_on}")
         });
         if let Some(path) = &config.http.secret_file {
