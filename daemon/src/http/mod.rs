@@ -119,9 +119,18 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    if let Ok(counts) = state.engine.store.count_by_state().await {
-        for (run_state, count) in counts {
-            metrics::gauge!("herald_runs", "state" => run_state.as_str()).set(count as f64);
+    match state.engine.store.count_by_state().await {
+        Ok(counts) => {
+            for (run_state, count) in counts {
+                metrics::gauge!("herald_runs", "state" => run_state.as_str()).set(count as f64);
+            }
+        }
+        // Unknown while the store does not answer: not the last counts,
+        // which would look current (NaN reads as a gap on a graph).
+        Err(_) => {
+            for run_state in crate::runs::RunState::ALL {
+                metrics::gauge!("herald_runs", "state" => run_state.as_str()).set(f64::NAN);
+            }
         }
     }
     (

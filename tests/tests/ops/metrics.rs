@@ -166,6 +166,12 @@ fn readyz_says_why_when_the_store_is_down() {
     );
     let mut herald = Herald::start(dir.path(), &config, &[], &[]);
     herald.wait_ready();
+    let (_, before) = herald.get("/metrics").unwrap();
+    assert_eq!(
+        sample(&before, "herald_runs{state=\"sent\"} "),
+        Some(0.0),
+        "{before}"
+    );
     redis.stop();
     wait_for(
         Duration::from_secs(20),
@@ -180,6 +186,11 @@ fn readyz_says_why_when_the_store_is_down() {
     let (_, metrics) = herald.get("/metrics").unwrap();
     assert!(
         sample(&metrics, "herald_store_errors_total ").is_some_and(|n| n >= 1.0),
+        "{metrics}"
+    );
+    // Run counts are unknown, not the last ones read.
+    assert!(
+        sample(&metrics, "herald_runs{state=\"sent\"} ").is_some_and(f64::is_nan),
         "{metrics}"
     );
     assert!(herald.stop().success());
