@@ -35,7 +35,10 @@ pub(super) fn looker(
         PER_CALL,
         move |lookups: Arc<[Vec<String>]>, _| {
             let (conn, global) = (conn.clone(), global.clone());
-            async move { look_up(&conn, &global, &lookups).await }
+            async move {
+                let lookups: Vec<&[String]> = lookups.iter().map(Vec::as_slice).collect();
+                look_up(&conn, &global, &lookups).await
+            }
         },
     )
 }
@@ -45,11 +48,11 @@ pub(super) fn looker(
 async fn look_up(
     conn: &RedisConn,
     global: &GlobalKeys,
-    lookups: &[Vec<String>],
+    lookups: &[&[String]],
 ) -> StoreResult<Vec<Vec<Option<SuppressionList>>>> {
     let (deny, _) = global.suppressions(SuppressionList::Denylist);
     let (quarantine, _) = global.suppressions(SuppressionList::Quarantine);
-    let addresses: Vec<&String> = lookups.iter().flatten().collect();
+    let addresses: Vec<&String> = lookups.iter().flat_map(|lookup| lookup.iter()).collect();
     let mut pipe = redis::pipe();
     pipe.cmd("HMGET").arg(&deny).arg(&addresses);
     pipe.cmd("HMGET").arg(&quarantine).arg(&addresses);
@@ -79,7 +82,8 @@ impl RedisStore {
         if addresses.len() <= GATHERED {
             return self.suppressed.call(addresses.to_vec()).await;
         }
-        let mut lists = look_up(&self.conn, &self.global, &[addresses.to_vec()]).await?;
+        // A big audience's batch is looked up as it is, not copied.
+        let mut lists = look_up(&self.conn, &self.global, &[addresses]).await?;
         Ok(lists.pop().unwrap_or_default())
     }
 
