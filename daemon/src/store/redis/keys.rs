@@ -11,9 +11,11 @@ pub(super) struct RunKeys {
     pub run: String,
     /// STRING: the definition snapshot (JSON).
     pub definition: String,
-    /// ZSET: claimed, unfinished chunk → lease end (µs); -1 once released.
+    /// ZSET: claimed, unfinished chunk (`number \x1f owner`) → lease end
+    /// (µs); a chunk given back is its number alone, scored -1.
     pub leases: String,
-    /// HASH: claimed chunk → owner.
+    /// HASH: claimed chunk → owner, as daemons before session 14 kept it
+    /// (a claim of such a lease clears its entry; purged with the run).
     pub owners: String,
     /// HASH: chunk number → chunk JSON.
     pub chunks: String,

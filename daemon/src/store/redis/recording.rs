@@ -66,7 +66,6 @@ pub(super) async fn record_lasts(
         invocation
             .key(&k.run)
             .key(&k.leases)
-            .key(&k.owners)
             .key(&k.outcomes)
             .key(&k.unindexed);
         invocation

@@ -66,7 +66,7 @@ run_script!(
 );
 run_script!(RELEASE_CHUNK, "release_chunk.lua");
 plain_script!(PUT_CHUNK, "put_chunk.lua");
-plain_script!(RENEW_LEASE, "renew_lease.lua");
+run_script!(RENEW_LEASE, "renew_lease.lua");
 plain_script!(RECORD_OUTCOMES, "record_outcomes.lua", "lib_record.lua");
 plain_script!(TAKE_UNINDEXED, "take_unindexed.lua");
 plain_script!(DONE_INDEXING, "done_indexing.lua");

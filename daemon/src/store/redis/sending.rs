@@ -53,7 +53,6 @@ impl RedisStore {
         let k = self.run_keys(id);
         let renewed: i64 = scripts::RENEW_LEASE
             .key(&k.leases)
-            .key(&k.owners)
             .arg(chunk)
             .arg(owner)
             .arg(micros(lease_until))
@@ -78,12 +77,7 @@ impl RedisStore {
             text(now),
         ];
         let reply = self
-            .eval_run(
-                &scripts::COMPLETE_CHUNK,
-                id,
-                &[&k.run, &k.leases, &k.owners],
-                &args,
-            )
+            .eval_run(&scripts::COMPLETE_CHUNK, id, &[&k.run, &k.leases], &args)
             .await?;
         Ok(reply.claimable_at(now))
     }
@@ -102,7 +96,7 @@ impl RedisStore {
             .eval_run(
                 &scripts::RELEASE_CHUNK,
                 id,
-                &[&k.run, &k.leases, &k.owners],
+                &[&k.run, &k.leases],
                 &[chunk.to_string(), owner.to_owned()],
             )
             .await?;

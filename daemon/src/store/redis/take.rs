@@ -82,11 +82,7 @@ impl RedisStore {
         let mut invocation = scripts::TAKE_DUE.prepare_invoke();
         for id in ids {
             let k = self.run_keys(id);
-            invocation
-                .key(&k.run)
-                .key(&k.leases)
-                .key(&k.owners)
-                .key(&k.chunks);
+            invocation.key(&k.run).key(&k.leases).key(&k.chunks);
         }
         invocation
             .arg(micros(now))

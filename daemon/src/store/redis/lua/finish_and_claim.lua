@@ -47,7 +47,7 @@ local function finish_and_claim(run, leases, owners, bodies, ids, outcomes, A)
     -- knows what it wrote, and a run hash turned into a Lua table and
     -- back cost more than the rest (benches/README.md, P4 session 13).
     local written = A[9] == '0' and A[10] or nil
-    local body, at = claim_first(leases, owners, bodies, chunks, now, owner, lease_end, written)
+    local body, at = claim_first(leases, bodies, chunks, now, owner, lease_end, written)
     if written then body = '' end
     return {seq, at, 'started', {}, 0, body, '', 0}
   end

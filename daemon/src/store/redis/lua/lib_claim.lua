@@ -9,20 +9,26 @@ local function claim_next(run, leases, owners, bodies, ids, outcomes, now_us, ow
   local f = redis.call('HMGET', run, 'state', 'drain', 'chunks', 'next_chunk')
   local cancelled = f[1] == 'cancelled' and f[2] == '1'
   if f[1] ~= 'sending' and not cancelled then return nil end
-  local pick
-  for _, c in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', '(' .. now_us)) do
-    local n = tonumber(c)
-    if not pick or n < pick then pick = n end
+  local pick, held
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', leases, '-inf', '(' .. now_us)) do
+    local n = tonumber(string.match(m, '^%d+'))
+    if not pick or n < pick then pick, held = n, m end
   end
   local nxt = tonumber(f[4])
   local fresh = false
   if nxt < tonumber(f[3]) and (not pick or nxt < pick) then
-    pick, fresh = nxt, true
+    pick, held, fresh = nxt, nil, true
     redis.call('HSET', run, 'next_chunk', nxt + 1)
   end
   if not pick then return nil end
-  redis.call('ZADD', leases, lease_end, pick)
-  redis.call('HSET', owners, pick, owner)
+  if held then
+    redis.call('ZREM', leases, held)
+    -- A member without an owner is a chunk given back, or a lease taken
+    -- by a daemon from before owners lived in the member, whose owner
+    -- hash entry goes too: that tells such a daemon it lost the chunk.
+    if held == tostring(pick) then redis.call('HDEL', owners, pick) end
+  end
+  redis.call('ZADD', leases, lease_end, lease_member(pick, owner))
   local body = redis.call('HGET', bodies, pick) or ''
   local flags = {}
   -- Only a reclaimed chunk can hold recipients with outcomes already.
@@ -35,14 +41,13 @@ local function claim_next(run, leases, owners, bodies, ids, outcomes, now_us, ow
 end
 
 -- Claims chunk 0 of a run that has never been sending, as claim_next
--- would, in two writes: such a run holds no lease, chunk 0 is its next
+-- would, in one write: such a run holds no lease, chunk 0 is its next
 -- and none of its recipients has an outcome. body: chunk 0's JSON when
 -- the caller has it (else read). Returns that JSON and the run's agenda
 -- instant as agenda_of would find it: other chunks to claim now, or this
 -- chunk's lease, the only one, ending.
-local function claim_first(leases, owners, bodies, chunks, now, owner, lease_end, body)
-  redis.call('ZADD', leases, lease_end, 0)
-  redis.call('HSET', owners, 0, owner)
+local function claim_first(leases, bodies, chunks, now, owner, lease_end, body)
+  redis.call('ZADD', leases, lease_end, lease_member(0, owner))
   body = body or redis.call('HGET', bodies, 0) or ''
   return body, (chunks > 1 and now or tonumber(lease_end))
 end

@@ -24,19 +24,15 @@ end
 -- counters to move with it (record_last.lua), or nil.
 -- Every run completes a chunk at least once, so this reads and writes the
 -- run hash once each instead of through the general helpers.
-local function complete(run, leases, owners, chunk, owner, now, now_text, f, add)
+local function complete(run, leases, chunk, owner, now, now_text, f, add)
   f = f or redis.call('HMGET', run, unpack(COMPLETE_FIELDS))
   add = add or {}
-  -- A chunk has an owner only while it holds a lease: claims set both,
-  -- completing drops both and releasing drops the owner, so the owner
-  -- alone says who holds it (no ZSCORE of the lease).
-  if redis.call('HGET', owners, chunk) ~= owner then
+  -- The lease's member names its owner: removing it is the check.
+  if redis.call('ZREM', leases, lease_member(chunk, owner)) == 0 then
     local counters = moved_counters({}, f, add)
     if #counters > 0 then redis.call('HSET', run, unpack(counters)) end
     return finish(run, leases, now, false, 0)
   end
-  redis.call('ZREM', leases, chunk)
-  redis.call('HDEL', owners, chunk)
   local done, seq = tonumber(f[3]) + 1, tonumber(f[4] or '0') + 1
   local fields = moved_counters({ 'chunks_done', done, 'seq', seq }, f, add)
   if done < tonumber(f[2]) then

@@ -52,3 +52,12 @@ local function begin_sending(run, now_text)
 end
 
 local FINAL = { sent = true, cancelled = true, expired = true, failed = true }
+
+-- A held chunk's member in the run's `:leases`: its number and its owner,
+-- so that one command claims, checks or drops a lease (the owner hash kept
+-- beside it until session 14 cost Redis two more commands and a key per
+-- run: benches/README.md, P4). A chunk given back unfinished is its number
+-- alone, with score -1.
+local function lease_member(chunk, owner)
+  return chunk .. '\31' .. owner
+end

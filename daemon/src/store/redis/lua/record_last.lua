@@ -3,15 +3,15 @@
 -- complete_chunk.lua does (the last one ends the run).
 -- Many runs per call only on one Redis server: on a Redis Cluster the
 -- store calls it once per run, so its keys share the run's slot.
--- KEYS[5i+1..5i+5]: run i's hash, leases, lease owners, outcomes, and
---   outcomes not yet in the history (list)
+-- KEYS[4i+1..4i+4]: run i's hash, leases, outcomes, and outcomes not yet
+--   in the history (list)
 -- ARGV, per run in turn: chunk number, owner, now (µs), now (text), n,
 --   then n quads: recipient id, outcome, outcome JSON, outcome instant (µs)
 -- Returns one reply per run, in order: {seq, agenda, 1 when completed | 0
 --   when the caller does not hold it, how many outcomes were new}, or
 --   false when the run does not exist
 local replies, at = {}, 1
-for i = 1, #KEYS, 5 do
+for i = 1, #KEYS, 4 do
   local run, chunk, owner, now, now_text = KEYS[i], ARGV[at], ARGV[at + 1], tonumber(ARGV[at + 2]), ARGV[at + 3]
   local first = at + 5
   local last = first + 4 * tonumber(ARGV[at + 4]) - 1
@@ -24,8 +24,8 @@ for i = 1, #KEYS, 5 do
     replies[#replies + 1] = false
   else
     local add = {}
-    local new = record_into(KEYS[i + 3], KEYS[i + 4], first, last, add)
-    local reply = complete(run, KEYS[i + 1], KEYS[i + 2], chunk, owner, now, now_text, f, add)
+    local new = record_into(KEYS[i + 2], KEYS[i + 3], first, last, add)
+    local reply = complete(run, KEYS[i + 1], chunk, owner, now, now_text, f, add)
     reply[#reply + 1] = new
     replies[#replies + 1] = reply
   end

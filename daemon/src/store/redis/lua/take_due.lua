@@ -7,7 +7,7 @@
 -- store calls it once per run, so its keys share the run's slot. The call
 -- itself cost Redis about half of what the script does for one run, and
 -- thousands of runs can fall due at one instant (benches/README.md, P4).
--- KEYS[4i+1..4i+4]: run i's hash, leases, lease owners, chunk bodies
+-- KEYS[3i+1..3i+3]: run i's hash, leases, chunk bodies
 -- ARGV[1]: now (µs)   ARGV[2]: owner   ARGV[3]: lease end (µs)   ARGV[4]: now (text)
 -- Returns one reply per run, in order: {seq, agenda, 'taken' | 'started' |
 --   'found', then as claim_chunk.lua: chunk number or -1, chunk JSON,
@@ -19,7 +19,7 @@
 -- found run itself).
 local now, owner, lease_end, now_text = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
 
-local function take(run, leases, owners, bodies)
+local function take(run, leases, bodies)
   -- One read of what every case needs: what sending needs of a run it
   -- starts comes with it (fields 7 to 13), one command fewer per run.
   local f = redis.call('HMGET', run, 'state', 'prep_owner', 'prep_until_us', 'sched_us', 'chunks', 'seq',
@@ -41,14 +41,14 @@ local function take(run, leases, owners, bodies)
       return {seq, -1, 'started', -1, '', '', 0, sending}
     end
     redis.call('HSET', run, 'state', 'sending', 'started_at', now_text, 'next_chunk', 1, 'seq', seq)
-    local body, at = claim_first(leases, owners, bodies, tonumber(f[5]), now, owner, lease_end)
+    local body, at = claim_first(leases, bodies, tonumber(f[5]), now, owner, lease_end)
     return {seq, at, 'started', 0, body, '', 0, sending}
   end
   return finish(run, leases, now, false, 'found', -1, '', '', 0)
 end
 
 local replies = {}
-for i = 1, #KEYS, 4 do
-  replies[#replies + 1] = take(KEYS[i], KEYS[i + 1], KEYS[i + 2], KEYS[i + 3])
+for i = 1, #KEYS, 3 do
+  replies[#replies + 1] = take(KEYS[i], KEYS[i + 1], KEYS[i + 2])
 end
 return replies

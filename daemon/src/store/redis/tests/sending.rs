@@ -104,6 +104,41 @@ async fn a_released_chunk_is_claimable_at_once() {
     assert_eq!(again.number, 0);
 }
 
+/// Daemons before session 14 kept a lease's owner in a hash beside
+/// `:leases`. Such a lease, left by a process that stopped, is reclaimed
+/// once it ends, and its owner entry goes, so that a daemon of that
+/// version still running learns it lost the chunk.
+#[tokio::test]
+async fn a_lease_of_the_older_layout_is_reclaimed_when_it_ends() {
+    let f = fixture().await;
+    let id = sending_run(&f.store, 1).await;
+    let s = &f.store;
+    let k = s.run_keys(&id);
+    let lease_end = t(130).timestamp_micros();
+    let _: () = raw(s, redis::cmd("HSET").arg(&k.run).arg("next_chunk").arg(1)).await;
+    let _: () = raw(s, redis::cmd("ZADD").arg(&k.leases).arg(lease_end).arg(0)).await;
+    let _: () = raw(s, redis::cmd("HSET").arg(&k.owners).arg(0).arg("old")).await;
+    assert!(
+        s.claim_chunk(&id, "new", t(160), t(129))
+            .await
+            .unwrap()
+            .is_none(),
+        "held until its lease ends"
+    );
+    let again = s
+        .claim_chunk(&id, "new", t(160), t(131))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.number, 0);
+    let old_owner: Option<String> = raw(s, redis::cmd("HGET").arg(&k.owners).arg(0)).await;
+    assert_eq!(old_owner, None);
+    let members: Vec<String> = raw(s, redis::cmd("ZRANGE").arg(&k.leases).arg(0).arg(-1)).await;
+    assert_eq!(members, vec!["0\u{1f}new".to_owned()]);
+    s.complete_chunk(&id, 0, "new", t(140)).await.unwrap();
+    assert_eq!(s.run(&id).await.unwrap().unwrap().state, RunState::Sent);
+}
+
 #[tokio::test]
 async fn a_paused_run_gives_no_chunk_until_resumed() {
     let f = fixture().await;
