@@ -15,6 +15,14 @@ local function record_into(outcomes, unindexed, first, last, add)
   local SLICE = 2000
   local ids, present = {}, {}
   for i = first, last, 4 do ids[#ids + 1] = ARGV[i] end
+  -- One recipient (a one-recipient run's batch) is one HSETNX instead.
+  if #ids == 1 then
+    if redis.call('HSETNX', outcomes, ids[1], ARGV[first + 2]) == 0 then return 0 end
+    local counter = field[ARGV[first + 1]]
+    if counter then add[counter] = (add[counter] or 0) + 1 end
+    redis.call('RPUSH', unindexed, ARGV[first + 3] .. '\31' .. ids[1])
+    return 1
+  end
   for from = 1, #ids, SLICE do
     local got = redis.call('HMGET', outcomes, unpack(ids, from, math.min(from + SLICE - 1, #ids)))
     for k = 1, #got do present[from + k - 1] = got[k] end
