@@ -62,7 +62,10 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
     )?);
 
     let plugin_names: Vec<String> = plugins.health().into_iter().map(|p| p.name).collect();
-    ops::metrics::register_zeroes(plugin_names.iter().map(String::as_str));
+    ops::metrics::register_zeroes(
+        plugin_names.iter().map(String::as_str),
+        plugins.channels().keys().map(String::as_str),
+    );
 
     let mut folder = LiveFolder::new(validation_context(&config, &plugins));
     let readiness = Readiness::default();

@@ -1,5 +1,6 @@
 //! The Prometheus recorder and the metrics every deployment gets.
 
+use crate::runs::Outcome;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 
@@ -54,11 +55,25 @@ fn describe() {
 }
 
 /// Registers the counters that only move on trouble at zero, so a scrape
-/// shows them (and alerts can use `rate()`) before the first error.
-pub fn register_zeroes<'a>(plugins: impl IntoIterator<Item = &'a str>) {
+/// shows them (and alerts can use `rate()`) before the first error, and
+/// the message counter and both histograms for every channel served, so a
+/// daemon that has sent nothing yet still lists every metric it promises.
+pub fn register_zeroes<'a>(
+    plugins: impl IntoIterator<Item = &'a str>,
+    channels: impl IntoIterator<Item = &'a str>,
+) {
     metrics::counter!("herald_store_errors_total").increment(0);
     for plugin in plugins {
         metrics::counter!("herald_plugin_abandoned_calls", "plugin" => plugin.to_owned())
             .increment(0);
     }
+    for channel in channels {
+        for outcome in Outcome::ALL {
+            metrics::counter!("herald_messages_total", "channel" => channel.to_owned(), "outcome" => outcome.as_str())
+                .increment(0);
+        }
+        // A histogram with no observation yet is listed with zero counts.
+        let _ = metrics::histogram!("herald_plugin_batch_seconds", "channel" => channel.to_owned());
+    }
+    let _ = metrics::histogram!("herald_schedule_lag_seconds");
 }
