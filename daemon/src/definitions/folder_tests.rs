@@ -237,7 +237,11 @@ fn audience_paths_outside_the_roots_are_never_read() {
         "{errors:?}"
     );
     let errors = d.errors("b.yaml", &text("/etc/passwd"));
-    assert!(errors[0].contains("is absolute"), "{errors:?}");
+    let expected = format!(
+        "b.yaml:2:19: `audience.file`: `/etc/passwd` leads outside the allowed folders ({}): move the file inside one, or add its folder to `audience_roots`",
+        d.root.display()
+    );
+    assert_eq!(errors, vec![expected]);
     std::os::unix::fs::symlink("/etc/passwd", d.root.join("out.csv")).unwrap();
     let errors = d.errors("c.yaml", &text("out.csv"));
     assert!(
@@ -263,6 +267,37 @@ fn audience_roots_allow_folders_outside_the_deliveries_dir() {
     let mut ctx = d.ctx();
     ctx.audience_roots.push(other.root.clone());
     load_file(&yaml, &ctx).unwrap();
+}
+
+#[test]
+fn absolute_audience_paths_inside_the_deliveries_dir_or_a_root_are_read() {
+    let d = Dir::new();
+    let other = Dir::new();
+    let inside = d.write("lists/in.csv", "id,phone\nc1,+33612345678\n");
+    let rooted = other.write("list.csv", "id,phone\nc1,+33612345678\n");
+    let text = |file: &Path| {
+        format!(
+            "channel: sms\naudience: {{ file: \"{}\" }}\ncontent:\n  from: S\n  body: hi\n",
+            file.display()
+        )
+    };
+    let mut ctx = d.ctx();
+    ctx.audience_roots.push(other.root.clone());
+    for (rel, csv) in [("a.yaml", &inside), ("b.yaml", &rooted)] {
+        let yaml = d.write(rel, text(csv));
+        let delivery = load_file(&yaml, &ctx).unwrap();
+        assert_eq!(delivery.audience(), &Audience::File { path: csv.clone() });
+    }
+    let yaml = d.write("c.yaml", text(&rooted));
+    let errors = load_file(&yaml, &d.ctx()).unwrap_err();
+    assert_eq!((errors[0].line, errors[0].column), (2, 19), "{errors:?}");
+    assert!(
+        errors[0].message.contains(&format!(
+            "leads outside the allowed folders ({})",
+            d.root.display()
+        )),
+        "{errors:?}"
+    );
 }
 
 #[test]

@@ -86,32 +86,31 @@ pub fn utf8(bytes: Vec<u8>) -> Result<String, (u64, u64, String)> {
     })
 }
 
-/// Joins `rel` to the folder of `from` and checks that the result stays
-/// inside one of `roots` (canonical folders), both before and after
-/// following symlinks. Nothing outside the roots is ever opened.
+/// Joins `rel` to the folder of `from` (or takes it as written when
+/// absolute) and checks that the result stays inside one of `roots`
+/// (canonical folders), both before and after following symlinks.
+/// Nothing outside the roots is ever opened.
 pub fn resolve_confined(from: &Path, rel: &str, roots: &[PathBuf]) -> Result<PathBuf, String> {
     let rel_path = Path::new(rel);
     if rel.trim().is_empty() {
         return Err("the path is empty".to_string());
     }
-    if rel_path.is_absolute() {
-        return Err(format!(
-            "`{rel}` is absolute: write it relative to the delivery file, inside the deliveries folder or an `audience_roots` folder"
-        ));
-    }
-    let base = from
-        .parent()
-        .map(|p| {
-            std::fs::canonicalize(if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
+    let base = if rel_path.is_absolute() {
+        PathBuf::from("/")
+    } else {
+        from.parent()
+            .map(|p| {
+                std::fs::canonicalize(if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                })
             })
-        })
-        .transpose()
-        .map_err(|e| format!("the delivery's folder cannot be read: {e}"))?
-        .unwrap_or_default();
-    let mut lexical = base.clone();
+            .transpose()
+            .map_err(|e| format!("the delivery's folder cannot be read: {e}"))?
+            .unwrap_or_default()
+    };
+    let mut lexical = base;
     for part in rel_path.components() {
         match part {
             Component::ParentDir => {
@@ -128,7 +127,18 @@ pub fn resolve_confined(from: &Path, rel: &str, roots: &[PathBuf]) -> Result<Pat
             .collect::<Vec<_>>()
             .join(", ")
     };
-    if !roots.iter().any(|r| lexical.starts_with(r)) {
+    let inside = |p: &Path| roots.iter().any(|r| p.starts_with(r));
+    // A relative path starts from a canonical folder, so its lexical form
+    // is already comparable with the roots. An absolute one may name a
+    // root through a symlinked folder (`/srv` linked to `/data/srv`): its
+    // folder is resolved, which opens nothing, before it is judged.
+    let lexically_inside = inside(&lexical)
+        || (rel_path.is_absolute()
+            && lexical
+                .parent()
+                .and_then(|folder| std::fs::canonicalize(folder).ok())
+                .is_some_and(|folder| inside(&folder)));
+    if !lexically_inside {
         return Err(format!(
             "`{rel}` leads outside the allowed folders ({}): move the file inside one, or add its folder to `audience_roots`",
             roots_text()
@@ -141,7 +151,7 @@ pub fn resolve_confined(from: &Path, rel: &str, roots: &[PathBuf]) -> Result<Pat
             format!("`{rel}` cannot be found ({e})")
         }
     })?;
-    if !roots.iter().any(|r| real.starts_with(r)) {
+    if !inside(&real) {
         return Err(format!(
             "`{rel}` is a symlink that leads outside the allowed folders ({}): it was not read",
             roots_text()
@@ -189,7 +199,7 @@ mod tests {
         let err = resolve_confined(&yaml, "../../etc/shadow", &roots).unwrap_err();
         assert!(err.contains("leads outside the allowed folders"), "{err}");
         let err = resolve_confined(&yaml, "/etc/passwd", &roots).unwrap_err();
-        assert!(err.contains("is absolute"), "{err}");
+        assert!(err.contains("`/etc/passwd` leads outside"), "{err}");
         std::os::unix::fs::symlink("/etc/passwd", root.join("link.csv")).unwrap();
         let err = resolve_confined(&yaml, "link.csv", &roots).unwrap_err();
         assert!(err.contains("symlink that leads outside"), "{err}");
@@ -198,5 +208,30 @@ mod tests {
             resolve_confined(&yaml, "sub/../a.csv", &roots).unwrap(),
             root.join("a.csv")
         );
+    }
+
+    #[test]
+    fn absolute_paths_inside_a_root_are_accepted_even_through_a_symlinked_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        let lists = root.join("lists");
+        std::fs::create_dir(&lists).unwrap();
+        std::fs::write(lists.join("a.csv"), "id\n").unwrap();
+        let yaml = root.join("deliveries/d.yaml");
+        let roots = vec![lists.clone()];
+        let absolute = lists.join("a.csv");
+        assert_eq!(
+            resolve_confined(&yaml, absolute.to_str().unwrap(), &roots).unwrap(),
+            absolute
+        );
+        std::os::unix::fs::symlink(&lists, root.join("alias")).unwrap();
+        let through_link = root.join("alias/a.csv");
+        assert_eq!(
+            resolve_confined(&yaml, through_link.to_str().unwrap(), &roots).unwrap(),
+            absolute
+        );
+        let escaping = format!("{}/../secret.csv", lists.display());
+        let err = resolve_confined(&yaml, &escaping, &roots).unwrap_err();
+        assert!(err.contains("leads outside the allowed folders"), "{err}");
     }
 }
