@@ -4,7 +4,9 @@
 use super::AppState;
 use super::auth::{Caller, Right};
 use super::error::{ApiError, ApiResult};
-use super::views::{DeliveryDetail, DeliveryList, DeliverySummary, FileErrorView, PeriodKpi};
+use super::views::{
+    DefinitionSummary, DeliveryDetail, DeliveryList, DeliverySummary, FileErrorView, PeriodKpi,
+};
 use crate::definitions::{Delivery, When};
 use crate::kpi::{self, Kpi};
 use crate::store::{Counters, Run, RunFilter};
@@ -67,14 +69,22 @@ pub async fn statistics(
 
 /// The summary of a loaded delivery.
 pub fn summary(d: &Delivery, now: chrono::DateTime<chrono::Utc>) -> DeliverySummary {
+    DeliverySummary {
+        id: d.id().to_owned(),
+        definition: definition(d),
+        next_run_at: d.schedule().next_after(now),
+    }
+}
+
+/// What the file of a loaded delivery says.
+fn definition(d: &Delivery) -> DefinitionSummary {
     let schedule = d.schedule();
     let (kind, cron) = match schedule.when() {
         When::Once => ("once", None),
         When::At { .. } => ("at", None),
         When::Cron { cron } => ("cron", Some(cron.clone())),
     };
-    DeliverySummary {
-        id: d.id().to_owned(),
+    DefinitionSummary {
         label: d.label().map(str::to_owned),
         channel: d.channel().to_owned(),
         file: d.source().display().to_string(),
@@ -85,7 +95,6 @@ pub fn summary(d: &Delivery, now: chrono::DateTime<chrono::Utc>) -> DeliverySumm
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default(),
-        next_run_at: schedule.next_after(now),
         definition_hash: d.definition_hash(),
     }
 }
@@ -114,7 +123,7 @@ async fn detail(state: &AppState, id: &str) -> ApiResult<DeliveryDetail> {
     Ok(DeliveryDetail {
         id: id.to_owned(),
         next_run_at: delivery.as_ref().and_then(|d| d.schedule().next_after(now)),
-        delivery: delivery.as_ref().map(|d| summary(d, now)),
+        definition: delivery.as_deref().map(definition),
         kpi: Kpi::from_counters(&total, tracking),
         runs: runs.len() as u64,
         periods: periods

@@ -125,11 +125,23 @@ pub struct RunPage {
     pub next_cursor: Option<String>,
 }
 
-/// A loaded delivery, summarised.
+/// A loaded delivery, summarised: an item of `GET /api/v1/deliveries`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct DeliverySummary {
     /// The delivery id.
     pub id: String,
+    /// What its file says.
+    #[serde(flatten)]
+    pub definition: DefinitionSummary,
+    /// The next occurrence after now, if any.
+    pub next_run_at: Option<DateTime<Utc>>,
+}
+
+/// What a delivery's file says, shown at the top level of both the list's
+/// items and `GET /api/v1/deliveries/{id}`, which keeps its own `id` and
+/// `next_run_at` when the file is gone and only runs remain.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct DefinitionSummary {
     /// Free text shown to confirmers.
     pub label: Option<String>,
     /// The channel name.
@@ -144,8 +156,6 @@ pub struct DeliverySummary {
     pub confirm: bool,
     /// `none`, `day`, `week` or `month`.
     pub aggregation: String,
-    /// The next occurrence after now, if any.
-    pub next_run_at: Option<DateTime<Utc>>,
     /// `sha256:<hex>` of the definition.
     pub definition_hash: String,
 }
@@ -186,8 +196,10 @@ pub struct PeriodKpi {
 pub struct DeliveryDetail {
     /// The delivery id, also when only runs remain.
     pub id: String,
-    /// The definition summary; `null` when only runs remain (file removed).
-    pub delivery: Option<DeliverySummary>,
+    /// The definition summary, beside `id` as in the list (http-api.md);
+    /// its fields are absent when only runs remain (file removed).
+    #[serde(flatten)]
+    pub definition: Option<DefinitionSummary>,
     /// The next occurrence after now, if any.
     pub next_run_at: Option<DateTime<Utc>>,
     /// Figures summed over all its runs.

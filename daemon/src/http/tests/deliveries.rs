@@ -22,6 +22,17 @@ schedule:
 /// An unknown key, `colour`, on line 3.
 const BROKEN: &str = "label: Broken\nchannel: email\ncolour: blue\naudience:\n  recipients:\n    - { id: c1 }\ncontent:\n  body: Hi\n";
 
+/// `GET /api/v1/deliveries/{id}` as a viewer.
+async fn detail_of(h: &Harness, id: &str) -> (StatusCode, Value) {
+    h.call(
+        "GET",
+        &format!("/api/v1/deliveries/{id}"),
+        Some(VIEWER),
+        None,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn deliveries_and_the_errors_of_files_that_do_not_load_are_listed() {
     let h = Harness::new().await;
@@ -67,17 +78,10 @@ async fn a_delivery_shows_its_summary_next_run_and_kpis_and_its_runs_their_label
     let h = Harness::new().await;
     h.load(&[("weekly-digest.yaml", WEEKLY)]);
     let id = h.pending_run("weekly-digest", 2).await;
-    let (status, detail) = h
-        .call(
-            "GET",
-            "/api/v1/deliveries/weekly-digest",
-            Some(VIEWER),
-            None,
-        )
-        .await;
+    let (status, detail) = detail_of(&h, "weekly-digest").await;
     assert_eq!(status, StatusCode::OK, "{detail}");
-    assert_eq!(detail["delivery"]["id"], "weekly-digest");
     assert_eq!(detail["id"], "weekly-digest");
+    assert_eq!(detail["channel"], "email");
     assert_eq!(detail["next_run_at"], "2026-12-07T08:00:00Z");
     assert_eq!(detail["runs"], 1);
     assert_eq!(detail["kpi"]["to_send"], 2);
@@ -91,4 +95,65 @@ async fn a_delivery_shows_its_summary_next_run_and_kpis_and_its_runs_their_label
         )
         .await;
     assert_eq!(run["label"], "Weekly digest");
+}
+
+#[tokio::test]
+async fn a_delivery_shows_the_same_summary_fields_as_its_list_item_at_the_top_level() {
+    let h = Harness::new().await;
+    h.load(&[("weekly-digest.yaml", WEEKLY)]);
+    h.pending_run("weekly-digest", 2).await;
+    let (_, list) = h
+        .call("GET", "/api/v1/deliveries", Some(VIEWER), None)
+        .await;
+    let item = list["deliveries"][0].as_object().unwrap().clone();
+    let mut keys: Vec<&str> = item.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "aggregation",
+            "channel",
+            "confirm",
+            "cron",
+            "definition_hash",
+            "file",
+            "id",
+            "label",
+            "next_run_at",
+            "schedule"
+        ],
+        "the list's items keep their shape"
+    );
+    let (status, detail) = detail_of(&h, "weekly-digest").await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    for (key, value) in &item {
+        assert_eq!(&detail[key], value, "`{key}` of {detail}");
+    }
+    assert!(
+        detail.get("delivery").is_none(),
+        "not nested twice: {detail}"
+    );
+    assert_eq!(detail["cron"], "0 9 * * MON");
+    let typed: crate::http::views::DeliveryDetail = serde_json::from_value(detail).unwrap();
+    assert_eq!(
+        typed.definition.map(|d| d.channel).as_deref(),
+        Some("email"),
+        "the CLI reads the answer back"
+    );
+
+    // The file is gone: the summary's fields go, the run figures stay.
+    std::fs::remove_file(h.dir.path().join("deliveries/weekly-digest.yaml")).unwrap();
+    h.load(&[]);
+    let (status, detail) = detail_of(&h, "weekly-digest").await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert_eq!(detail["id"], "weekly-digest");
+    assert_eq!(detail["next_run_at"], Value::Null);
+    assert_eq!(detail["runs"], 1);
+    assert_eq!(detail["kpi"]["to_send"], 2);
+    assert_eq!(detail["periods"], serde_json::json!([]));
+    for key in ["channel", "file", "label", "schedule", "definition_hash"] {
+        assert!(detail.get(key).is_none(), "`{key}` of {detail}");
+    }
+    let typed: crate::http::views::DeliveryDetail = serde_json::from_value(detail).unwrap();
+    assert!(typed.definition.is_none());
 }

@@ -74,6 +74,14 @@ fn the_document_describes_roles_schemas_and_the_409_state() {
     assert!(confirm["responses"]["409"].is_object());
     assert!(doc["components"]["schemas"]["RunView"]["properties"]["kpi"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"]["properties"]["state"].is_object());
+    // The detail shows the summary beside its own fields, optional since
+    // a delivery whose file is gone still has runs.
+    let detail = &doc["components"]["schemas"]["DeliveryDetail"];
+    assert!(detail["properties"]["channel"].is_object(), "{detail}");
+    assert!(detail["properties"].get("delivery").is_none(), "{detail}");
+    let required = detail["required"].as_array().unwrap();
+    assert!(required.contains(&"kpi".into()), "{detail}");
+    assert!(!required.contains(&"channel".into()), "{detail}");
     let runs = &doc["paths"]["/api/v1/runs"]["get"]["parameters"];
     let mut names: Vec<&str> = runs
         .as_array()
