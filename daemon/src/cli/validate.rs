@@ -8,8 +8,9 @@ use std::process::ExitCode;
 /// Arguments of `herald validate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The daemon's config file: its `deliveries_dir` and `audience_roots`
-    /// bound where audiences may live, and its plugins give the channels.
+    /// The daemon's config file: its plugins give the channels (an unknown
+    /// one is an error), and its `deliveries_dir` and `audience_roots` are
+    /// added to the folders audiences may come from.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Delivery files or folders (recursive; dot-files and `~` files are
@@ -52,13 +53,19 @@ fn as_warning(w: &FileError) -> String {
 
 /// Validates what `args` names; also returns the context used.
 pub(crate) fn check(args: &Args) -> anyhow::Result<(Loaded, ValidationContext)> {
-    let ctx = match &args.config {
+    let mut ctx = match &args.config {
         Some(config) => context_from_config(config)?,
         None => context_from_paths(&args.paths),
     };
     let paths = if args.paths.is_empty() {
         vec![ctx.deliveries_dir.clone()]
     } else {
+        // `--config` adds the plugins' channels and the config's roots; it
+        // does not confine the paths given, which are checked wherever
+        // they are, as they would be without it.
+        if args.config.is_some() {
+            ctx.audience_roots.extend(named_folders(&args.paths));
+        }
         args.paths.clone()
     };
     Ok((load_paths(&paths, &ctx), ctx))
@@ -67,7 +74,7 @@ pub(crate) fn check(args: &Args) -> anyhow::Result<(Loaded, ValidationContext)> 
 /// Without `--config`, the folder of each path given is an allowed root
 /// and the builtin channels are assumed (unknown channels only warn).
 fn context_from_paths(paths: &[PathBuf]) -> ValidationContext {
-    let folders: Vec<PathBuf> = paths.iter().map(|p| folder_of(p)).collect();
+    let folders = named_folders(paths);
     ValidationContext {
         deliveries_dir: folders
             .first()
@@ -76,6 +83,24 @@ fn context_from_paths(paths: &[PathBuf]) -> ValidationContext {
         audience_roots: folders,
         channels: ChannelCatalog::builtin(),
     }
+}
+
+/// The folders the paths given name: a folder itself, or a file's folder,
+/// both where it is linked from and where it really lives, so a file the
+/// user names through a symlink is read rather than taken for an escape.
+fn named_folders(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let mut folders = Vec::new();
+    for path in paths {
+        folders.push(folder_of(path));
+        if !path.is_dir()
+            && let Some(real) = std::fs::canonicalize(path)
+                .ok()
+                .and_then(|real| real.parent().map(Path::to_path_buf))
+        {
+            folders.push(real);
+        }
+    }
+    folders
 }
 
 fn folder_of(path: &Path) -> PathBuf {
@@ -110,6 +135,18 @@ mod tests {
             config,
             paths: paths.iter().map(|p| p.to_path_buf()).collect(),
         }
+    }
+
+    /// Writes `herald.yaml` in `dir`: `folders` and a plugin serving `sms`.
+    fn sms_config(dir: &Path, folders: &str) -> PathBuf {
+        let outbox = crate::plugin_host::tests::outbox_plugin();
+        let config = dir.join("herald.yaml");
+        let plugins = format!(
+            "plugins:\n  - path: {}\n    config: {{ dir: out, channels: [sms] }}\n",
+            outbox.display()
+        );
+        std::fs::write(&config, format!("{folders}{plugins}")).unwrap();
+        config
     }
 
     #[test]
@@ -182,13 +219,7 @@ mod tests {
             "channel: sms\naudience: { file: ../lists/l.csv }\ncontent: { from: S, body: hi }\n",
         )
         .unwrap();
-        let outbox = crate::plugin_host::tests::outbox_plugin();
-        let plugins = format!(
-            "plugins:\n  - path: {}\n    config: {{ dir: out, channels: [sms] }}\n",
-            outbox.display()
-        );
-        let config = dir.path().join("herald.yaml");
-        std::fs::write(&config, format!("deliveries_dir: deliveries\n{plugins}")).unwrap();
+        let config = sms_config(dir.path(), "deliveries_dir: deliveries\n");
         let (loaded, _) = check(&args(Some(config.clone()), &[])).unwrap();
         assert!(
             loaded.errors[0]
@@ -197,8 +228,10 @@ mod tests {
             "{:?}",
             loaded.errors
         );
-        let with_roots = format!("deliveries_dir: deliveries\naudience_roots: [lists]\n{plugins}");
-        std::fs::write(&config, with_roots).unwrap();
+        let config = sms_config(
+            dir.path(),
+            "deliveries_dir: deliveries\naudience_roots: [lists]\n",
+        );
         let (loaded, _) = check(&args(Some(config), &[])).unwrap();
         assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
         assert_eq!(loaded.deliveries.len(), 1);
@@ -217,5 +250,86 @@ mod tests {
             "{:?}",
             loaded.errors
         );
+    }
+
+    #[test]
+    fn with_a_config_paths_outside_its_folders_are_validated_where_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("lists")).unwrap();
+        std::fs::write(
+            dir.path().join("lists/l.csv"),
+            "id,phone\nc1,+33612345678\n",
+        )
+        .unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        std::fs::write(
+            elsewhere.path().join("near.csv"),
+            "id,phone\nc1,+33612345678\n",
+        )
+        .unwrap();
+        let near = elsewhere.path().join("near.yaml");
+        std::fs::write(
+            &near,
+            "channel: sms\naudience: { file: near.csv }\ncontent: { from: S, body: hi }\n",
+        )
+        .unwrap();
+        let rooted = elsewhere.path().join("sub/rooted.yaml");
+        std::fs::create_dir(rooted.parent().unwrap()).unwrap();
+        let lists = std::fs::canonicalize(dir.path().join("lists")).unwrap();
+        std::fs::write(
+            &rooted,
+            format!(
+                "channel: sms\naudience: {{ file: \"{}/l.csv\" }}\ncontent: {{ from: S, body: hi }}\n",
+                lists.display()
+            ),
+        )
+        .unwrap();
+        // The deliveries folder does not exist: nothing is judged against it.
+        let config = sms_config(
+            dir.path(),
+            "deliveries_dir: missing\naudience_roots: [lists]\n",
+        );
+        let folder = elsewhere.path().join("sub");
+        let (loaded, _) = check(&args(Some(config), &[&near, &folder])).unwrap();
+        assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+        assert_eq!(loaded.deliveries.len(), 2);
+    }
+
+    #[test]
+    fn with_a_config_an_audience_outside_every_allowed_folder_is_still_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let file = elsewhere.path().join("d.yaml");
+        std::fs::write(
+            &file,
+            "channel: sms\naudience: { file: ../x.csv }\ncontent: { from: S, body: hi }\n",
+        )
+        .unwrap();
+        let config = sms_config(dir.path(), "deliveries_dir: deliveries\n");
+        let (loaded, _) = check(&args(Some(config), &[&file])).unwrap();
+        let lines: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].contains(
+                "d.yaml:2:19: `audience.file`: `../x.csv` leads outside the allowed folders"
+            ),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn a_file_named_through_a_symlink_is_validated_not_taken_for_an_escape() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let real = elsewhere.path().join("real.yaml");
+        std::fs::write(&real, OK).unwrap();
+        let link = dir.path().join("link.yaml");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let config = sms_config(dir.path(), "deliveries_dir: deliveries\n");
+        for config in [None, Some(config)] {
+            let (loaded, _) = check(&args(config, &[&link])).unwrap();
+            assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+            assert_eq!(loaded.deliveries.len(), 1);
+        }
     }
 }
