@@ -3,15 +3,63 @@
 //! `413`, never axum's plain-text defaults.
 
 use super::error::ApiError;
+use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 use tower_http::timeout::TimeoutError;
 
 /// Request bodies over this many bytes get `413` (http-api.md, "Limits").
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Middleware: reads the whole body, up to [`MAX_BODY_BYTES`], before the
+/// handler runs. Axum's body limit acts only where a handler reads its
+/// body; this way every route refuses an oversized one with `413`, also
+/// the actions and the tracking routes that ignore theirs, and a chunked
+/// body that announces no length is cut off as soon as it grows past the
+/// limit. A `Content-Length` over the limit is refused without reading.
+pub async fn limit_body(request: Request, next: Next) -> Response {
+    let too_large = || {
+        ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        }
+        .into_response()
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return too_large();
+    }
+    let (parts, body) = request.into_parts();
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(error) => {
+                return body_error(StatusCode::BAD_REQUEST, &error)
+                    .unwrap_or_else(|| {
+                        ApiError::BadRequest(format!("the request body could not be read: {error}"))
+                    })
+                    .into_response();
+            }
+        };
+        if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+            return too_large();
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
 
 /// A JSON body.
 #[derive(Debug)]

@@ -84,6 +84,9 @@ pub fn router_with(state: AppState, timeouts: Timeouts) -> Router {
     router
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        // Inside the body timeout, so a body that stalls while it is read
+        // here still gets `408`.
+        .layer(axum::middleware::from_fn(extract::limit_body))
         .layer(RequestBodyTimeoutLayer::new(timeouts.body))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -143,4 +146,4 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -43,6 +43,12 @@ pub fn public_routes(state: PublicState) -> Router {
         .route("/t/o/{token}", get(open))
         .route("/t/c/{token}", get(click))
         .route("/u/{token}", get(unsubscribe_page).post(unsubscribe))
+        // The API's body limit, also when these routes are served alone;
+        // bounded in time, since the limit reads bodies the handlers ignore.
+        .layer(axum::middleware::from_fn(crate::http::extract::limit_body))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            crate::http::Timeouts::default().body,
+        ))
         .with_state(state)
 }
 

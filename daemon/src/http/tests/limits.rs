@@ -22,6 +22,35 @@ async fn bodies_over_one_mebibyte_get_413() {
 }
 
 #[tokio::test]
+async fn every_route_refuses_a_body_over_one_mebibyte_even_one_it_would_not_read() {
+    let h = Harness::new().await;
+    let id = h.pending_run("promo", 2).await;
+    for (method, path, token) in [
+        ("POST", action_path(&id, "confirm"), CONFIRMER),
+        ("POST", action_path(&id, "cancel"), CONFIRMER),
+        ("POST", action_path(&id, "pause"), CONFIRMER),
+        ("POST", action_path(&id, "resume"), CONFIRMER),
+        (
+            "POST",
+            "/api/v1/deliveries/promo/statistics".to_owned(),
+            CONFIRMER,
+        ),
+        ("DELETE", "/api/v1/profiles/c1".to_owned(), ADMIN),
+        ("GET", "/api/v1/runs".to_owned(), VIEWER),
+        ("POST", "/api/v1/feedback".to_owned(), FEEDBACK),
+        ("GET", "/api/v1/nothing".to_owned(), VIEWER),
+    ] {
+        assert_too_large(router(h.state.clone()), method, &path, Some(token)).await;
+    }
+    let run = h.store.run(&id).await.unwrap().unwrap();
+    assert_eq!(
+        run.state,
+        crate::runs::RunState::Pending,
+        "nothing was done"
+    );
+}
+
+#[tokio::test]
 async fn malformed_json_gets_400_with_the_parsers_message() {
     let h = Harness::new().await;
     let (status, body) = h

@@ -254,3 +254,57 @@ impl Harness {
 pub fn action_path(id: &RunId, action: &str) -> String {
     format!("/api/v1/runs/{}/{action}", id.as_str().replace('@', "%40"))
 }
+
+/// Asserts that `router` answers `method path` with a JSON `413` both for
+/// a body whose `Content-Length` is over the limit (the body itself never
+/// comes, so only a refusal up front answers) and for a chunked body that
+/// grows past the limit and then stalls (so only a refusal as it grows
+/// answers).
+pub(crate) async fn assert_too_large(
+    router: axum::Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+) {
+    use axum::body::Bytes;
+    use futures_util::StreamExt;
+    let limit = crate::http::extract::MAX_BODY_BYTES;
+    let piece = Bytes::from(vec![b'x'; 64 * 1024]);
+    let pieces = limit / piece.len() + 1;
+    let grows = futures_util::stream::iter(
+        std::iter::repeat_n(piece, pieces).map(Ok::<_, std::convert::Infallible>),
+    )
+    .chain(futures_util::stream::pending());
+    let never = futures_util::stream::pending::<Result<Bytes, std::convert::Infallible>>();
+    for (how, length, body) in [
+        ("announced", Some(limit + 1), Body::from_stream(never)),
+        ("chunked", None, Body::from_stream(grows)),
+    ] {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(length) = length {
+            request = request.header("content-length", length);
+        }
+        let answer = router.clone().oneshot(request.body(body).unwrap());
+        let response = tokio::time::timeout(Duration::from_secs(5), answer)
+            .await
+            .unwrap_or_else(|_| panic!("{method} {path}, {how}: no answer"))
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "{method} {path}, {how}"
+        );
+        assert_eq!(response.headers()["content-type"], "application/json");
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("larger than"),
+            "{method} {path}, {how}: {body}"
+        );
+    }
+}

@@ -71,6 +71,20 @@ impl Harness {
             .unwrap()
     }
 
+    /// No open, click or unsubscribe was counted, and the address is on no list.
+    async fn assert_nothing_recorded(&self) {
+        assert!(self.state.tracking.buffer().is_empty());
+        let c = self.flushed().await;
+        assert_eq!((c.opened, c.clicked, c.unsubscribed), (0, 0, 0));
+        let listed = self
+            .state
+            .store
+            .suppressed(&["ana@x.example".to_owned()])
+            .await
+            .unwrap();
+        assert_eq!(listed, vec![None]);
+    }
+
     async fn flushed(&self) -> crate::store::Counters {
         self.state.tracking.buffer().flush(&self.state.store).await;
         self.state
@@ -140,16 +154,7 @@ async fn tampered_tokens_get_404_never_redirect_and_never_write() {
         assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{method} {path}");
         assert!(answer.headers().get(header::LOCATION).is_none());
     }
-    assert!(h.state.tracking.buffer().is_empty());
-    let c = h.flushed().await;
-    assert_eq!((c.opened, c.clicked, c.unsubscribed), (0, 0, 0));
-    let listed = h
-        .state
-        .store
-        .suppressed(&["ana@x.example".to_owned()])
-        .await
-        .unwrap();
-    assert_eq!(listed, vec![None]);
+    h.assert_nothing_recorded().await;
 }
 
 #[tokio::test]
@@ -250,4 +255,20 @@ async fn links_answer_503_until_the_key_comes_from_the_store_then_work() {
             .tracking
             .link(LinkKind::Open, h.run.as_str(), "c1", "")
     );
+}
+
+#[tokio::test]
+async fn the_public_routes_refuse_a_body_over_one_mebibyte() {
+    let h = harness().await;
+    for (method, kind) in [
+        ("GET", LinkKind::Open),
+        ("GET", LinkKind::Click),
+        ("GET", LinkKind::Unsubscribe),
+        ("POST", LinkKind::Unsubscribe),
+    ] {
+        let path = h.path(kind, "c1", "https://shop.example/");
+        let routes = public_routes(h.state.clone());
+        crate::http::tests::assert_too_large(routes, method, &path, None).await;
+    }
+    h.assert_nothing_recorded().await;
 }
