@@ -81,7 +81,9 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::Store(StoreError::BadCursor { .. }) => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) | ApiError::Store(StoreError::Unavailable(_)) => {
@@ -101,6 +103,9 @@ impl IntoResponse for ApiError {
                 warn!(detail = ?detail, "API request failed: the store is unavailable.");
                 "the store is unavailable; try again shortly".to_owned()
             }
+            ApiError::Store(StoreError::BadCursor { cursor }) => format!(
+                "query parameter `cursor`: {cursor:?} is not a cursor of this list; pass the `next_cursor` of a previous page, or leave `cursor` out for the first page"
+            ),
             ApiError::Store(inner) => {
                 metrics::counter!("herald_store_errors_total").increment(1);
                 error!(error = ?inner.to_string(), "API request failed on a store error.");

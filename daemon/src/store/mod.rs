@@ -51,6 +51,13 @@ pub enum StoreError {
         /// What is wrong.
         problem: String,
     },
+    /// A paging cursor that no page of this store gave: the caller's
+    /// mistake, which the API answers with `400`, not a store failure.
+    #[error("`{cursor}` is not a paging cursor given by this store")]
+    BadCursor {
+        /// The cursor as given.
+        cursor: String,
+    },
     /// The store refused the operation for another reason (config, I/O).
     #[error("store error: {0}")]
     Other(String),

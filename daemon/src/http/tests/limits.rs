@@ -70,6 +70,25 @@ async fn malformed_json_gets_400_with_the_parsers_message() {
 }
 
 #[tokio::test]
+async fn a_cursor_no_page_gave_gets_400_naming_the_parameter() {
+    let h = Harness::new().await;
+    h.pending_run("daily", 1).await;
+    for path in [
+        "/api/v1/runs?cursor=garbage",
+        "/api/v1/runs?delivery=daily&cursor=abc%7Cdef",
+        "/api/v1/profiles/c1/messages?cursor=garbage",
+    ] {
+        let (status, body) = h.call("GET", path, Some(VIEWER), None).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(
+            error.contains("`cursor`") && error.contains("`next_cursor` of a previous page"),
+            "{path}: {error}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn unknown_routes_get_a_json_404() {
     let h = Harness::new().await;
     let (status, body) = h.call("GET", "/api/v1/nothing", Some(VIEWER), None).await;

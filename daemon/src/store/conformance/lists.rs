@@ -289,6 +289,25 @@ pub async fn runs_are_listed_newest_first_with_filters_and_pages(store: SharedSt
     assert!(listed.items.is_empty() && listed.next_cursor.is_none());
 }
 
+/// A cursor that no page gave is refused as [`StoreError::BadCursor`], for
+/// runs and for a history alike, so the API can answer the caller's
+/// mistake with `400` rather than a store failure with `500`.
+pub async fn a_cursor_no_page_gave_is_refused_as_a_bad_cursor(store: SharedStore) {
+    let run = new_run("a", 100, true);
+    store.create_run(&run).await.unwrap();
+    let all = RunFilter::default();
+    for cursor in ["garbage", "abc|def", "abc:def"] {
+        let runs = store.list_runs(&all, Some(cursor), 10).await;
+        let history = store.history("alice", Some(cursor), 10).await;
+        for (what, result) in [("runs", runs.map(|_| ())), ("history", history.map(|_| ()))] {
+            assert!(
+                matches!(&result, Err(StoreError::BadCursor { cursor: c }) if c == cursor),
+                "{what} with {cursor:?}: {result:?}"
+            );
+        }
+    }
+}
+
 /// Due runs come soonest first, only those due, at most `limit`.
 pub async fn due_runs_come_soonest_first_up_to_the_limit(store: SharedStore) {
     let mut ids = Vec::new();

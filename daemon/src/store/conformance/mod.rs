@@ -101,6 +101,7 @@ macro_rules! conformance_tests {
                 suppressions_are_listed_by_address_in_pages,
                 soft_bounces_quarantine_at_the_threshold_until_reset,
                 runs_are_listed_newest_first_with_filters_and_pages,
+                a_cursor_no_page_gave_is_refused_as_a_bad_cursor,
                 due_runs_come_soonest_first_up_to_the_limit,
                 runs_are_counted_by_state,
                 changes_are_notified_when_a_run_becomes_due_sooner,

@@ -21,10 +21,10 @@ fn list_code(list: SuppressionList) -> u8 {
 }
 
 /// An error for a cursor that did not come from a previous page.
-fn bad_cursor(cursor: &str) -> StoreError {
-    StoreError::Other(format!(
-        "invalid page cursor `{cursor}`: pass back the `next_cursor` of the previous page"
-    ))
+pub(super) fn bad_cursor(cursor: &str) -> StoreError {
+    StoreError::BadCursor {
+        cursor: cursor.to_owned(),
+    }
 }
 
 impl Tx<'_> {

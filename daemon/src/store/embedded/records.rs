@@ -226,11 +226,7 @@ impl Tx<'_> {
 
 /// Reads a history cursor `"{-at_us}|{run_id}"`.
 fn parse_history_cursor(cursor: &str) -> StoreResult<(i64, String)> {
-    let bad = || {
-        StoreError::Other(format!(
-            "invalid history cursor `{cursor}`: pass back the `next_cursor` of the previous page"
-        ))
-    };
+    let bad = || super::lists::bad_cursor(cursor);
     let (rev, run) = cursor.split_once('|').ok_or_else(bad)?;
     Ok((rev.parse().map_err(|_| bad())?, run.to_owned()))
 }

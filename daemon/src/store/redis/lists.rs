@@ -190,9 +190,7 @@ pub(super) fn parse_cursor(cursor: &str) -> StoreResult<(i64, String)> {
     cursor
         .split_once(':')
         .and_then(|(us, id)| Some((us.parse().ok()?, id.to_owned())))
-        .ok_or_else(|| {
-            StoreError::Other(format!(
-                "`{cursor}` is not a paging cursor given by this store; start again without a cursor"
-            ))
+        .ok_or_else(|| StoreError::BadCursor {
+            cursor: cursor.to_owned(),
         })
 }
