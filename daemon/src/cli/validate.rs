@@ -1,6 +1,6 @@
 //! `herald validate`: check delivery files without a daemon.
 
-use crate::definitions::{ChannelCatalog, FileError, Loaded, ValidationContext, load_paths};
+use crate::definitions::{ChannelCatalog, FileError, Loaded, ValidationContext, validate_paths};
 use crate::plugin_host::PluginHost;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -68,7 +68,7 @@ pub(crate) fn check(args: &Args) -> anyhow::Result<(Loaded, ValidationContext)> 
         }
         args.paths.clone()
     };
-    Ok((load_paths(&paths, &ctx), ctx))
+    Ok((validate_paths(&paths, &ctx), ctx))
 }
 
 /// Without `--config`, the folder of each path given is an allowed root
@@ -331,5 +331,28 @@ mod tests {
             assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
             assert_eq!(loaded.deliveries.len(), 1);
         }
+    }
+
+    #[test]
+    fn bad_audience_rows_are_errors_naming_the_csv_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = "id,phone\nc1,+33612345678\nc2,+33612345678,extra\n";
+        std::fs::write(dir.path().join("list.csv"), rows).unwrap();
+        let file = dir.path().join("d.yaml");
+        let text = OK.replace(
+            "{ recipients: [{ id: c1, phone: '+33612345678' }] }",
+            "{ file: list.csv }",
+        );
+        std::fs::write(&file, text).unwrap();
+        let (loaded, _) = check(&args(None, &[&file])).unwrap();
+        let lines: Vec<String> = loaded.errors.iter().map(ToString::to_string).collect();
+        let csv = std::fs::canonicalize(dir.path().join("list.csv")).unwrap();
+        assert_eq!(
+            lines,
+            vec![format!(
+                "{}:3:1: 3 fields where the header has 2: quote values that hold a comma, and give every row each column",
+                csv.display()
+            )]
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! From the file as written ([`RawDelivery`]) to a valid [`Delivery`],
 //! recording every problem of the file rather than the first.
 
-use super::audience::{Audience, AudienceError, AudienceRow, csv_header};
+use super::audience::{Audience, AudienceError, AudienceRow, CsvRows, Reading};
 use super::catalog::ValidationContext;
 use super::delivery::{Delivery, Tracking};
 use super::errors::{FileError, Pos, Problems};
@@ -22,10 +22,15 @@ pub fn is_valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
 }
 
+/// Bad audience rows listed one by one before the rest are only counted.
+const BAD_ROWS_LISTED: usize = 5;
+
 pub(crate) struct Builder<'a> {
     pub file: &'a Path,
     pub ctx: &'a ValidationContext,
     pub roots: &'a [PathBuf],
+    /// Whether a CSV audience's rows are read, or its header only.
+    pub reading: Reading,
     pub problems: Problems,
     pub warnings: Vec<FileError>,
     /// Every path the file names, as it resolved: the other files its verdict was read from.
@@ -188,8 +193,8 @@ impl Builder<'_> {
                 return (None, None);
             }
         };
-        let headers = match csv_header(&path) {
-            Ok(h) => h,
+        let rows = match CsvRows::open(&path) {
+            Ok(rows) => rows,
             Err(AudienceError::Open { message, .. }) => {
                 self.problems.at(
                     file.pos,
@@ -203,6 +208,7 @@ impl Builder<'_> {
                 return (None, None);
             }
         };
+        let headers = rows.headers().to_vec();
         if let Some(column) = &channel.address_column
             && !headers.contains(column)
         {
@@ -215,10 +221,42 @@ impl Builder<'_> {
                 ),
             );
         }
+        if self.reading == Reading::EveryRow {
+            self.bad_rows(&path, rows);
+        }
         (
             Some(Audience::File { path }),
             Some(headers.into_iter().collect()),
         )
+    }
+
+    /// Reads every row as preparation will and records the rows it would
+    /// skip (the first few, then how many more), so a marketer learns of
+    /// them before a run is missing those recipients. Exclusions (no or a
+    /// malformed address, a repeated `id`) are outcomes, not errors.
+    fn bad_rows(&mut self, path: &Path, rows: CsvRows) {
+        let mut unlisted: Option<(u64, u64)> = None;
+        let mut listed = 0;
+        for problem in rows.filter_map(Result::err) {
+            let (line, message) = match problem {
+                AudienceError::Row { line, message, .. } => (line, message),
+                AudienceError::Open { message, .. } => (1, message),
+            };
+            if listed < BAD_ROWS_LISTED {
+                listed += 1;
+                self.problems
+                    .in_file(path, Pos { line, column: 1 }, message);
+            } else {
+                unlisted.get_or_insert((line, 0)).1 += 1;
+            }
+        }
+        if let Some((line, count)) = unlisted {
+            let message = format!(
+                "{count} more rows from this one on cannot be used either: fix the rows above, then validate again to see them"
+            );
+            self.problems
+                .in_file(path, Pos { line, column: 1 }, message);
+        }
     }
 
     fn inline_audience(

@@ -9,6 +9,7 @@
 //! and on the [`ValidationContext`] with its canonical roots. Templates
 //! cannot include other files (no loader), so that is all.
 
+use super::audience::Reading;
 use super::build::Reference;
 use super::catalog::ValidationContext;
 use super::delivery::Delivery;
@@ -206,7 +207,7 @@ impl FileCache {
                 return report;
             }
             count.checked += 1;
-            let (report, references) = check_file_in(file, ctx, &roots);
+            let (report, references) = check_file_in(file, ctx, &roots, Reading::Header);
             let report = FileReport {
                 result: report.result.map(Arc::new),
                 warnings: report.warnings,

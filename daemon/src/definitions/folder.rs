@@ -1,6 +1,7 @@
 //! Loading delivery files and folders: safe reads, YAML with budgets,
 //! every error of every file, duplicate ids across files.
 
+use super::audience::Reading;
 use super::build::{Builder, Reference};
 use super::catalog::ValidationContext;
 use super::delivery::Delivery;
@@ -115,18 +116,20 @@ pub fn load_file(path: &Path, ctx: &ValidationContext) -> Result<Delivery, Vec<F
 
 /// Loads and checks one delivery file, keeping its warnings.
 pub fn check_file(path: &Path, ctx: &ValidationContext) -> FileReport {
-    check_file_in(path, ctx, &ctx.canonical_roots()).0
+    check_file_in(path, ctx, &ctx.canonical_roots(), Reading::Header).0
 }
 
-/// Checks one delivery file against the canonical `roots`; also returns
-/// the paths it names, which its verdict was read from too.
+/// Checks one delivery file against the canonical `roots`, reading as much
+/// of a CSV audience as `reading` says; also returns the paths it names,
+/// which its verdict was read from too.
 pub(crate) fn check_file_in(
     path: &Path,
     ctx: &ValidationContext,
     roots: &[PathBuf],
+    reading: Reading,
 ) -> (FileReport, Vec<Reference>) {
     match read_limited(path, MAX_FILE_BYTES) {
-        Ok(bytes) => check_bytes_in(path, bytes, ctx, roots),
+        Ok(bytes) => check_bytes_in(path, bytes, ctx, roots, reading),
         Err(e) => (
             failed(path, Pos::START, format!("the delivery file {e}")),
             Vec::new(),
@@ -146,7 +149,7 @@ fn failed(path: &Path, pos: Pos, message: String) -> FileReport {
 /// Checks the bytes of a delivery file named `path` (already read);
 /// relative references resolve from `path`'s folder. The fuzz target's entry.
 pub fn check_bytes(path: &Path, bytes: Vec<u8>, ctx: &ValidationContext) -> FileReport {
-    check_bytes_in(path, bytes, ctx, &ctx.canonical_roots()).0
+    check_bytes_in(path, bytes, ctx, &ctx.canonical_roots(), Reading::Header).0
 }
 
 fn check_bytes_in(
@@ -154,6 +157,7 @@ fn check_bytes_in(
     bytes: Vec<u8>,
     ctx: &ValidationContext,
     roots: &[PathBuf],
+    reading: Reading,
 ) -> (FileReport, Vec<Reference>) {
     let raw = match delivery_text(bytes).and_then(|text| parse(&text)) {
         Ok(raw) => raw,
@@ -163,6 +167,7 @@ fn check_bytes_in(
         file: path,
         ctx,
         roots,
+        reading,
         problems: Problems::new(path),
         warnings: Vec::new(),
         references: Vec::new(),
@@ -210,10 +215,25 @@ pub fn load_folder(ctx: &ValidationContext) -> Loaded {
     load_paths(std::slice::from_ref(&ctx.deliveries_dir), ctx)
 }
 
-/// Loads files and folders (folders recursively), then refuses ids used twice.
+/// Loads files and folders (folders recursively), then refuses ids used
+/// twice. A CSV audience's header is read, never its rows.
 pub fn load_paths(paths: &[PathBuf], ctx: &ValidationContext) -> Loaded {
+    check_paths(paths, ctx, Reading::Header)
+}
+
+/// [`load_paths`] as `herald validate` runs it: every row of each CSV
+/// audience is streamed too, and the rows preparation would skip are
+/// errors in that CSV. Too slow for the daemon's loads (P5), which never
+/// call it.
+pub fn validate_paths(paths: &[PathBuf], ctx: &ValidationContext) -> Loaded {
+    check_paths(paths, ctx, Reading::EveryRow)
+}
+
+fn check_paths(paths: &[PathBuf], ctx: &ValidationContext, reading: Reading) -> Loaded {
     let roots = ctx.canonical_roots();
-    load_paths_with(paths, &roots, |file| check_file_in(file, ctx, &roots).0)
+    load_paths_with(paths, &roots, |file| {
+        check_file_in(file, ctx, &roots, reading).0
+    })
 }
 
 /// [`load_paths`] with each file's verdict from `check` (given the file's

@@ -226,6 +226,76 @@ fn csv_header_problems_name_the_csv() {
 }
 
 #[test]
+fn validation_reports_the_rows_preparation_would_skip_and_loading_never_reads_them() {
+    let d = Dir::new();
+    d.write(
+        "a.csv",
+        b"id,phone\nc1,+33612345678\n,+33600000001\nc3\nc4,\xff\nc5,+33600000005\n".as_slice(),
+    );
+    let yaml = d.write(
+        "d.yaml",
+        "channel: sms\naudience: { file: a.csv }\ncontent: { from: S, body: hi }\n",
+    );
+    let loaded = load_paths(std::slice::from_ref(&yaml), &d.ctx());
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    let loaded = validate_paths(&[yaml], &d.ctx());
+    assert!(loaded.deliveries.is_empty());
+    let lines: Vec<String> = loaded
+        .errors
+        .iter()
+        .map(|e| e.to_string().replace(&format!("{}/", d.root.display()), ""))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            "a.csv:3:1: the row has an empty `id`: give each recipient a stable `id`",
+            "a.csv:4:1: 1 fields where the header has 2: quote values that hold a comma, and give every row each column",
+            "a.csv:5:1: not valid UTF-8: save the file as UTF-8",
+        ]
+    );
+}
+
+#[test]
+fn exclusions_are_outcomes_not_validation_errors() {
+    let d = Dir::new();
+    d.write(
+        "a.csv",
+        "id,phone\nc1,+33612345678\nc2,\nc3,not-a-phone\nc1,+33612345678\n",
+    );
+    let yaml = d.write(
+        "d.yaml",
+        "channel: sms\naudience: { file: a.csv }\ncontent: { from: S, body: hi }\n",
+    );
+    let loaded = validate_paths(&[yaml], &d.ctx());
+    assert!(loaded.errors.is_empty(), "{:?}", loaded.errors);
+    assert_eq!(loaded.deliveries.len(), 1);
+}
+
+#[test]
+fn past_the_first_bad_rows_validation_counts_the_rest_in_one_line() {
+    let d = Dir::new();
+    let mut csv = String::from("id,phone\n");
+    for _ in 0..8 {
+        csv.push_str(",+33612345678\n");
+    }
+    csv.push_str("c9,+33612345678\n");
+    d.write("a.csv", csv);
+    let yaml = d.write(
+        "d.yaml",
+        "channel: sms\naudience: { file: a.csv }\ncontent: { from: S, body: hi }\n",
+    );
+    let errors = validate_paths(&[yaml], &d.ctx()).errors;
+    let lines: Vec<u64> = errors.iter().map(|e| e.line).collect();
+    assert_eq!(lines, vec![2, 3, 4, 5, 6, 7], "{errors:?}");
+    assert!(
+        errors[5]
+            .message
+            .starts_with("3 more rows from this one on cannot be used either"),
+        "{errors:?}"
+    );
+}
+
+#[test]
 fn audience_paths_outside_the_roots_are_never_read() {
     let d = Dir::new();
     let text = |file: &str| {

@@ -35,7 +35,7 @@ pub use duration::{Per, Throttle};
 pub use errors::FileError;
 pub use folder::{
     FileReport, Loaded, check_bytes, check_file, is_delivery_file_name, load_file, load_folder,
-    load_paths,
+    load_paths, validate_paths,
 };
 pub use fsio::MAX_FILE_BYTES;
 pub use schedule::{Aggregation, CatchUp, Schedule, When};
