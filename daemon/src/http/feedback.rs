@@ -12,6 +12,7 @@ use axum::Json;
 use axum::extract::State;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// At most this many events in one request.
 const MAX_EVENTS: usize = 10_000;
@@ -34,7 +35,8 @@ pub struct FeedbackItem {
     pub detail: Option<String>,
 }
 
-/// The body: one event, or `{"events": [...]}`.
+/// The body: one event, or `{"events": [...]}`. Documents the shapes;
+/// [`post`] reads them with [`items`], which says what is wrong where.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum FeedbackRequest {
@@ -60,19 +62,10 @@ pub struct FeedbackAnswer {
 pub async fn post(
     State(state): State<AppState>,
     caller: Caller,
-    ApiJson(body): ApiJson<FeedbackRequest>,
+    ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<FeedbackAnswer>> {
     caller.require(Right::Feedback, "post provider feedback")?;
-    let items = match body {
-        FeedbackRequest::Batch { events } => events,
-        FeedbackRequest::One(item) => vec![item],
-    };
-    if items.len() > MAX_EVENTS {
-        return Err(ApiError::BadRequest(format!(
-            "{} events in one request; send at most {MAX_EVENTS} per request",
-            items.len()
-        )));
-    }
+    let items = items(body).map_err(ApiError::BadRequest)?;
     // Parse every event first, so a bad one refuses the request before any
     // is applied and the provider can resend the whole batch.
     let events = items
@@ -99,6 +92,75 @@ pub async fn post(
     }
     tracing::info!(user = ?caller.name, applied = answer.applied, unknown = answer.unknown, "Feedback applied.");
     Ok(Json(answer))
+}
+
+/// The events of a body, in the shapes of [`FeedbackRequest`]. Read as a
+/// value first, then one event at a time: the untagged enum could only say
+/// that no shape matched, where a provider needs the event's index, the
+/// field and what was expected.
+fn items(body: Value) -> Result<Vec<FeedbackItem>, String> {
+    let mut fields = match body {
+        Value::Object(fields) => fields,
+        other => {
+            return Err(format!(
+                "the body is {}: send one event object, or `{{\"events\": [...]}}`",
+                json_kind(&other)
+            ));
+        }
+    };
+    // As the untagged enum did: keys beside `events` are ignored.
+    let Some(events) = fields.remove("events") else {
+        return item(Value::Object(fields))
+            .map(|one| vec![one])
+            .map_err(|e| match e {
+                (None, inner) => format!("the event: {inner}"),
+                (Some(path), inner) => format!("the event's `{path}`: {inner}"),
+            });
+    };
+    let Value::Array(events) = events else {
+        return Err(format!(
+            "`events` is {}: send an array of event objects",
+            json_kind(&events)
+        ));
+    };
+    if events.len() > MAX_EVENTS {
+        return Err(format!(
+            "{} events in one request; send at most {MAX_EVENTS} per request",
+            events.len()
+        ));
+    }
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, event)| {
+            item(event).map_err(|e| match e {
+                (None, inner) => format!("events[{i}]: {inner}"),
+                (Some(path), inner) => format!("events[{i}].{path}: {inner}"),
+            })
+        })
+        .collect()
+}
+
+/// One event, or the path of the field at fault (`None` for the event
+/// itself) and serde's words for what was expected there.
+fn item(value: Value) -> Result<FeedbackItem, (Option<String>, String)> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = (path != ".").then_some(path);
+        (path, e.into_inner().to_string())
+    })
+}
+
+/// What a JSON value is, for messages.
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// The event, or `None` when its `run_id` cannot be a run id (counted

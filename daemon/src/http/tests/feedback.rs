@@ -84,3 +84,48 @@ async fn unknown_ids_are_counted_and_ignored_and_a_bad_event_is_refused() {
         "{answer}"
     );
 }
+
+/// "Malformed JSON gets 400 with the parser's message" (http-api.md): the
+/// message names the event, the field and what was expected, never only
+/// that the body matched no shape.
+#[tokio::test]
+async fn a_malformed_event_is_refused_naming_its_index_its_field_and_what_was_expected() {
+    let h = Harness::new().await;
+    for (body, words) in [
+        (
+            r#"{"events": [{"event": "stop", "provider_message_id": "a"},
+                           {"event": "bounced", "kind": "medium", "provider_message_id": "b"}]}"#,
+            &["events[1].kind", "`medium`", "`hard`", "`soft`"][..],
+        ),
+        (
+            r#"{"events": [{"evnt": "stop", "provider_message_id": "a"}]}"#,
+            &["events[0]", "unknown field `evnt`", "`event`"],
+        ),
+        (
+            r#"{"event": 5, "provider_message_id": "x"}"#,
+            &["`event`", "expected a string"],
+        ),
+        (
+            r#"{"provider_message_id": "x"}"#,
+            &["the event", "missing field `event`"],
+        ),
+        (
+            r#"{"events": {"event": "stop"}}"#,
+            &["`events` is an object", "array"],
+        ),
+        (
+            r#"[{"event": "stop"}]"#,
+            &["the body is an array", "events"],
+        ),
+    ] {
+        let (status, answer) = h
+            .call("POST", "/api/v1/feedback", Some(FEEDBACK), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        let error = answer["error"].as_str().unwrap();
+        for word in words {
+            assert!(error.contains(word), "{body}: {error}");
+        }
+        assert!(!error.contains("untagged"), "{body}: {error}");
+    }
+}
