@@ -56,6 +56,29 @@ async fn confirming_twice_gives_409_with_the_state_the_second_time() {
 }
 
 #[tokio::test]
+async fn confirming_past_the_deadline_before_the_expiry_pass_gives_409_expired() {
+    let h = Harness::new().await;
+    // Scheduled at t0 + 3 h, deadline 6 h later; the scheduler never runs here.
+    let id = h.pending_run("promo", 3).await;
+    h.clock.advance(chrono::Duration::hours(9));
+    let (status, body) = h
+        .call("POST", &action_path(&id, "confirm"), Some(CONFIRMER), None)
+        .await;
+    assert_eq!(
+        (status, body["state"].as_str()),
+        (StatusCode::CONFLICT, Some("expired")),
+        "{body}"
+    );
+    assert!(
+        body["error"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
+    let run = h.store.run(&id).await.unwrap().unwrap();
+    assert_eq!(run.state, crate::runs::RunState::Expired);
+    assert_eq!(run.confirmed_by, None, "nobody confirmed it");
+}
+
+#[tokio::test]
 async fn confirming_a_cancelled_or_expired_run_gives_409_with_its_state() {
     let h = Harness::new().await;
     let cancelled = h.pending_run("promo", 2).await;

@@ -72,9 +72,9 @@ pub async fn confirm_before_the_instant_schedules_and_records_the_confirmer(stor
     );
 }
 
-/// A confirm after the instant sends at once.
+/// A confirm after the instant, before the deadline, sends at once.
 pub async fn confirm_after_the_instant_starts_sending(store: SharedStore) {
-    let id = run_in(&store, "digest", RunState::Pending).await;
+    let id = pending_until(&store, "digest", 3600 + 6 * 3600).await;
     let run = done(store.confirm(&id, "ann", t(3700)).await);
     assert_eq!(
         (run.state, run.started_at),
@@ -88,6 +88,40 @@ pub async fn confirm_after_the_instant_starts_sending(store: SharedStore) {
             .unwrap()
             .is_some()
     );
+}
+
+/// A confirm at or past the confirm deadline, before any expiry pass came
+/// by, expires the run and answers a conflict in `expired`: a pending run
+/// nobody confirmed by its deadline becomes `expired` (README, "Life of a
+/// run"), whether or not the scheduler has looked yet.
+pub async fn a_confirm_past_the_deadline_expires_the_run_and_conflicts(store: SharedStore) {
+    let id = pending_until(&store, "digest", 7200).await;
+    assert_eq!(
+        store.confirm(&id, "ann", t(7200)).await.unwrap(),
+        Transition::Conflict(RunState::Expired)
+    );
+    let run = store.run(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (run.state, run.finished_at, run.confirmed_by),
+        (RunState::Expired, Some(t(7200)), None)
+    );
+    assert!(!is_due(&store, &id, t(100_000)).await);
+    assert!(
+        store
+            .claim_chunk(&id, "a", t(7300), t(7200))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The expiry pass, when it comes by, finds nothing left to do.
+    assert_eq!(
+        store.expire(&id, t(7300)).await.unwrap(),
+        Transition::Conflict(RunState::Expired)
+    );
+    // A moment before the deadline, the confirm still counts.
+    let id = pending_until(&store, "late", 7200).await;
+    let run = done(store.confirm(&id, "ann", t(7199)).await);
+    assert_eq!(run.state, RunState::Sending);
 }
 
 /// Two confirmers at once: exactly one succeeds.

@@ -90,6 +90,20 @@ pub async fn sending_run(store: &SharedStore, delivery: &str, sizes: &[usize]) -
     run.id
 }
 
+/// A pending run of `delivery` scheduled at `t(3600)` whose confirm
+/// deadline is `t(deadline)`, which may be after its instant as in a
+/// delivery's `confirm_deadline: 6h`.
+pub async fn pending_until(store: &SharedStore, delivery: &str, deadline: i64) -> RunId {
+    let mut run = new_run(delivery, 3600, true);
+    run.confirm_deadline = t(deadline);
+    assert!(store.create_run(&run).await.unwrap());
+    assert_eq!(
+        done(prepare(store, &run, &[2], t(0)).await).state,
+        RunState::Pending
+    );
+    run.id
+}
+
 /// A run of `delivery` brought into `state` (scheduled at `t(3600)`, or
 /// `t(0)` for the sending states).
 pub async fn run_in(store: &SharedStore, delivery: &str, state: RunState) -> RunId {

@@ -361,7 +361,8 @@ pub async fn changes_are_notified_when_a_run_becomes_due_sooner(store: SharedSto
             .await
             .unwrap_or_else(|_| panic!("{what} did not notify"));
     }
-    let run = new_run("digest", 3600, true);
+    let mut run = new_run("digest", 3600, true);
+    run.confirm_deadline = t(7200);
     wakes(&store, "create", async {
         store.create_run(&run).await.unwrap()
     })

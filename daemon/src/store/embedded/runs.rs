@@ -228,12 +228,20 @@ impl Tx<'_> {
         self.save(rec, before, now)
     }
 
-    /// `pending` → `scheduled`, or `sending` when its instant has come.
+    /// `pending` → `scheduled`, or `sending` when its instant has come;
+    /// past its confirm deadline → `expired` and a conflict.
     pub fn confirm(&self, id: &RunId, by: &str, now: DateTime<Utc>) -> StoreResult<Transition> {
         let mut rec = match self.load(id, |r| r.state == RunState::Pending)? {
             Ok(rec) => rec,
             Err(t) => return Ok(t),
         };
+        // Too late, even if the scheduler's expiry pass has not come by yet:
+        // the run expires now, as that pass would have made it (README,
+        // "Life of a run").
+        if now >= rec.run.confirm_deadline {
+            self.expire_loaded(rec, now)?;
+            return Ok(Transition::Conflict(RunState::Expired));
+        }
         rec.run.confirmed_by = Some(by.to_owned());
         rec.run.confirmed_at = Some(now);
         if now >= rec.run.scheduled_for {
@@ -296,10 +304,14 @@ impl Tx<'_> {
     /// `pending` past its confirm deadline → `expired`.
     pub fn expire(&self, id: &RunId, now: DateTime<Utc>) -> StoreResult<Transition> {
         let due = |r: &Run| r.state == RunState::Pending && now >= r.confirm_deadline;
-        let mut rec = match self.load(id, due)? {
-            Ok(rec) => rec,
-            Err(t) => return Ok(t),
-        };
+        match self.load(id, due)? {
+            Ok(rec) => self.expire_loaded(rec, now),
+            Err(t) => Ok(t),
+        }
+    }
+
+    /// Expires a pending run already loaded and found past its deadline.
+    fn expire_loaded(&self, mut rec: RunRecord, now: DateTime<Utc>) -> StoreResult<Transition> {
         rec.run.state = RunState::Expired;
         rec.run.finished_at = Some(now);
         self.save(rec, RunState::Pending, now)
