@@ -64,6 +64,18 @@ pub enum AudienceError {
         /// What went wrong.
         message: String,
     },
+    /// Reading stopped at a row it cannot get past (a row over the size
+    /// limit, a read that failed): the rows from there on are not known,
+    /// so a run must not go out as if the audience ended there.
+    #[error("{}:{line}: {message}", file.display())]
+    Stopped {
+        /// The CSV.
+        file: PathBuf,
+        /// 1-based line where reading stopped.
+        line: u64,
+        /// What went wrong and how to fix it.
+        message: String,
+    },
 }
 
 impl AudienceError {
@@ -76,7 +88,7 @@ impl AudienceError {
 impl Audience {
     /// The recipients, one at a time. A CSV is read as the iterator
     /// advances; a row error is yielded and reading goes on, an I/O error
-    /// ends the iteration after it is yielded.
+    /// ends the iteration after it is yielded ([`AudienceError::Stopped`]).
     pub fn rows(&self) -> AudienceRows<'_> {
         match self {
             Audience::Inline { recipients } => AudienceRows::Inline(recipients.iter()),
@@ -274,13 +286,20 @@ impl Iterator for CsvRows {
             }
             Err(e) => {
                 let line = e.position().map_or(line, |p| p.line());
+                let file = self.file.clone();
+                let message = csv_message(&e);
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     self.done = true;
+                    return Some(Err(AudienceError::Stopped {
+                        file,
+                        line,
+                        message,
+                    }));
                 }
                 Some(Err(AudienceError::Row {
-                    file: self.file.clone(),
+                    file,
                     line,
-                    message: csv_message(&e),
+                    message,
                 }))
             }
         }
@@ -358,6 +377,10 @@ mod tests {
         let rows: Vec<_> = Audience::File { path }.rows().collect();
         let e = rows[0].as_ref().unwrap_err().to_string();
         assert!(e.contains("longer than 65536 bytes"), "{e}");
+        assert!(
+            !rows[0].as_ref().unwrap_err().is_row_error(),
+            "the rows after it are unknown: not a row to skip"
+        );
         assert_eq!(rows.len(), 1, "an I/O error ends the stream");
     }
 

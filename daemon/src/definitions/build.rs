@@ -202,7 +202,10 @@ impl Builder<'_> {
                 );
                 return (None, None);
             }
-            Err(AudienceError::Row { line, message, .. }) => {
+            Err(
+                AudienceError::Row { line, message, .. }
+                | AudienceError::Stopped { line, message, .. },
+            ) => {
                 self.problems
                     .in_file(&path, Pos { line, column: 1 }, message);
                 return (None, None);
@@ -239,7 +242,8 @@ impl Builder<'_> {
         let mut listed = 0;
         for problem in rows.filter_map(Result::err) {
             let (line, message) = match problem {
-                AudienceError::Row { line, message, .. } => (line, message),
+                AudienceError::Row { line, message, .. }
+                | AudienceError::Stopped { line, message, .. } => (line, message),
                 AudienceError::Open { message, .. } => (1, message),
             };
             if listed < BAD_ROWS_LISTED {

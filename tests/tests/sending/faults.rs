@@ -143,3 +143,35 @@ fn a_plugin_answering_garbage_fails_its_messages_and_the_daemon_goes_on() {
     cluster.assert_counters_match_recount(&junk);
     assert!(daemon.is_running(), "the daemon died:\n{}", daemon.log());
 }
+
+/// A row too long to read past ends the CSV read: the run fails naming the
+/// file and line, instead of going out to the rows before it as if the
+/// audience ended there (the rows after it would be lost unnoticed).
+#[test]
+fn an_audience_row_too_long_to_read_past_fails_the_run_instead_of_sending_a_part() {
+    let cluster = Cluster::new();
+    let run = RunId::once("cut");
+    let mut csv = String::from("id,address,name\n");
+    for i in 0..50 {
+        csv.push_str(&format!("r{i},a{i},Name {i}\n"));
+    }
+    csv.push_str(&format!("r50,a50,{}\n", "x".repeat(1 << 20)));
+    for i in 51..100 {
+        csv.push_str(&format!("r{i},a{i},Name {i}\n"));
+    }
+    std::fs::write(cluster.dir.path().join("deliveries/cut.csv"), csv).unwrap();
+    cluster.delivery("cut", "cut.csv", "");
+    let _daemon = cluster.start("a", r#""concurrency": 4"#, SENDING);
+    cluster.wait_state(&run, &[RunState::Failed], Duration::from_secs(60));
+    let failed = cluster
+        .rt
+        .block_on(herald::store::Store::run(&cluster.store, &run))
+        .expect("the store answers")
+        .expect("the run exists");
+    let reason = failed.failure.unwrap_or_default();
+    assert!(
+        reason.contains("cut.csv:52") && reason.contains("longer than"),
+        "{reason}"
+    );
+    assert_eq!(cluster.received_total(), 0, "nothing went out");
+}
