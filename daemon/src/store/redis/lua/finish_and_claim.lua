@@ -41,7 +41,8 @@ local function finish_and_claim(run, leases, owners, bodies, ids, outcomes, A)
       fields[#fields + 1] = 'preview'
       fields[#fields + 1] = A[6]
     end
-    redis.call('HDEL', run, 'prep_owner', 'prep_until_us')
+    -- prep_owner and prep_until_us stay: they mean something only while
+    -- the run is preparing, and deleting them cost a command per run.
     redis.call('HSET', run, unpack(fields))
     -- Neither the run nor a chunk the caller sent comes back: the caller
     -- knows what it wrote, and a run hash turned into a Lua table and
