@@ -13,14 +13,18 @@ local function record_into(outcomes, unindexed, first, last, add)
   -- the hash work it does (benches/README.md, P1).
   -- unpack() of more than about 8,000 values overflows Lua's C stack.
   local SLICE = 2000
+  -- Counts the new outcome at ARGV[i..i+3] and returns its history queue entry.
+  local function counted(i, id)
+    local counter = field[ARGV[i + 1]]
+    if counter then add[counter] = (add[counter] or 0) + 1 end
+    return ARGV[i + 3] .. '\31' .. id
+  end
   local ids, present = {}, {}
   for i = first, last, 4 do ids[#ids + 1] = ARGV[i] end
   -- One recipient (a one-recipient run's batch) is one HSETNX instead.
   if #ids == 1 then
     if redis.call('HSETNX', outcomes, ids[1], ARGV[first + 2]) == 0 then return 0 end
-    local counter = field[ARGV[first + 1]]
-    if counter then add[counter] = (add[counter] or 0) + 1 end
-    redis.call('RPUSH', unindexed, ARGV[first + 3] .. '\31' .. ids[1])
+    redis.call('RPUSH', unindexed, counted(first, ids[1]))
     return 1
   end
   for from = 1, #ids, SLICE do
@@ -35,9 +39,7 @@ local function record_into(outcomes, unindexed, first, last, add)
       local i = first + 4 * (n - 1)
       set[#set + 1] = id
       set[#set + 1] = ARGV[i + 2]
-      local counter = field[ARGV[i + 1]]
-      if counter then add[counter] = (add[counter] or 0) + 1 end
-      queued[#queued + 1] = ARGV[i + 3] .. '\31' .. id
+      queued[#queued + 1] = counted(i, id)
     end
   end
   for from = 1, #set, SLICE do
