@@ -79,6 +79,28 @@ async fn confirming_past_the_deadline_before_the_expiry_pass_gives_409_expired()
 }
 
 #[tokio::test]
+async fn cancelling_or_pausing_past_the_deadline_before_the_expiry_pass_gives_409_expired() {
+    let h = Harness::new().await;
+    // Scheduled at t0 + 3 h, deadline 6 h later; the scheduler never runs here.
+    let cancelled = h.pending_run("promo", 3).await;
+    let paused = h.pending_run("digest", 3).await;
+    h.clock.advance(chrono::Duration::hours(9));
+    for (id, action) in [(&cancelled, "cancel"), (&paused, "pause")] {
+        let (status, body) = h
+            .call("POST", &action_path(id, action), Some(CONFIRMER), None)
+            .await;
+        assert_eq!(
+            (status, body["state"].as_str()),
+            (StatusCode::CONFLICT, Some("expired")),
+            "{action}: {body}"
+        );
+        let run = h.store.run(id).await.unwrap().unwrap();
+        assert_eq!(run.state, crate::runs::RunState::Expired, "{action}");
+        assert_eq!(run.cancel_reason, None, "{action}: nobody cancelled it");
+    }
+}
+
+#[tokio::test]
 async fn confirming_a_cancelled_or_expired_run_gives_409_with_its_state() {
     let h = Harness::new().await;
     let cancelled = h.pending_run("promo", 2).await;

@@ -124,6 +124,49 @@ pub async fn a_confirm_past_the_deadline_expires_the_run_and_conflicts(store: Sh
     assert_eq!(run.state, RunState::Sending);
 }
 
+/// Cancel, pause and resume, like confirm, meet a pending run past its
+/// confirm deadline as `expired`: it expires first and the action answers a
+/// conflict in `expired`, whether or not the expiry pass has come by.
+pub async fn actions_past_the_deadline_expire_a_pending_run_first(store: SharedStore) {
+    for action in ["cancel", "pause", "resume"] {
+        let id = pending_until(&store, &format!("late-{action}"), 7200).await;
+        let result = match action {
+            "cancel" => {
+                store
+                    .cancel(&id, Some("ann"), CancelReason::Cancelled, t(7200))
+                    .await
+            }
+            "pause" => store.pause(&id, "ann", t(7200)).await,
+            _ => store.resume(&id, "ann", t(7200)).await,
+        };
+        assert_eq!(
+            result.unwrap(),
+            Transition::Conflict(RunState::Expired),
+            "{action}"
+        );
+        let run = store.run(&id).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                run.state,
+                run.finished_at,
+                run.cancelled_by,
+                run.cancel_reason
+            ),
+            (RunState::Expired, Some(t(7200)), None, None),
+            "{action}"
+        );
+        assert!(!is_due(&store, &id, t(100_000)).await, "{action}");
+    }
+    // A moment before the deadline, a cancel still counts.
+    let id = pending_until(&store, "in-time", 7200).await;
+    let run = done(
+        store
+            .cancel(&id, Some("ann"), CancelReason::Cancelled, t(7199))
+            .await,
+    );
+    assert_eq!(run.state, RunState::Cancelled);
+}
+
 /// Two confirmers at once: exactly one succeeds.
 pub async fn concurrent_confirms_of_one_run_succeed_once(store: SharedStore) {
     let id = run_in(&store, "digest", RunState::Pending).await;

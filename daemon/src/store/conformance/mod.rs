@@ -57,6 +57,7 @@ macro_rules! conformance_tests {
                 confirm_before_the_instant_schedules_and_records_the_confirmer,
                 confirm_after_the_instant_starts_sending,
                 a_confirm_past_the_deadline_expires_the_run_and_conflicts,
+                actions_past_the_deadline_expire_a_pending_run_first,
                 concurrent_confirms_of_one_run_succeed_once,
                 cancel_records_who_when_why_and_takes_the_run_off_the_agenda,
                 a_run_cancelled_before_sending_records_no_outcome,

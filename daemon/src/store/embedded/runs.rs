@@ -76,6 +76,28 @@ impl Tx<'_> {
         })
     }
 
+    /// Loads a run for a user's action (confirm, cancel, pause, resume):
+    /// as [`load`](Self::load), except that a `pending` run at or past its
+    /// confirm deadline expires first, as the scheduler's expiry pass would
+    /// have made it, and the action meets `expired` (README, "Life of a
+    /// run": nobody confirmed it in time).
+    fn load_for_action(
+        &self,
+        id: &RunId,
+        now: DateTime<Utc>,
+        allowed: impl Fn(&Run) -> bool,
+    ) -> StoreResult<Loaded> {
+        Ok(match self.get_run(id.as_str())? {
+            None => Err(Transition::NotFound),
+            Some(rec) if rec.run.state == RunState::Pending && now >= rec.run.confirm_deadline => {
+                self.expire_loaded(rec, now)?;
+                Err(Transition::Conflict(RunState::Expired))
+            }
+            Some(rec) if !allowed(&rec.run) => Err(Transition::Conflict(rec.run.state)),
+            Some(rec) => Ok(rec),
+        })
+    }
+
     /// Saves a changed run, refreshes its agenda and answers `Done`.
     fn save(
         &self,
@@ -231,17 +253,10 @@ impl Tx<'_> {
     /// `pending` → `scheduled`, or `sending` when its instant has come;
     /// past its confirm deadline → `expired` and a conflict.
     pub fn confirm(&self, id: &RunId, by: &str, now: DateTime<Utc>) -> StoreResult<Transition> {
-        let mut rec = match self.load(id, |r| r.state == RunState::Pending)? {
+        let mut rec = match self.load_for_action(id, now, |r| r.state == RunState::Pending)? {
             Ok(rec) => rec,
             Err(t) => return Ok(t),
         };
-        // Too late, even if the scheduler's expiry pass has not come by yet:
-        // the run expires now, as that pass would have made it (README,
-        // "Life of a run").
-        if now >= rec.run.confirm_deadline {
-            self.expire_loaded(rec, now)?;
-            return Ok(Transition::Conflict(RunState::Expired));
-        }
         rec.run.confirmed_by = Some(by.to_owned());
         rec.run.confirmed_at = Some(now);
         if now >= rec.run.scheduled_for {
@@ -261,7 +276,7 @@ impl Tx<'_> {
         reason: CancelReason,
         now: DateTime<Utc>,
     ) -> StoreResult<Transition> {
-        let mut rec = match self.load(id, |r| !r.state.is_final())? {
+        let mut rec = match self.load_for_action(id, now, |r| !r.state.is_final())? {
             Ok(rec) => rec,
             Err(t) => return Ok(t),
         };
@@ -279,7 +294,7 @@ impl Tx<'_> {
 
     /// `sending` → `paused`.
     pub fn pause(&self, id: &RunId, by: &str, now: DateTime<Utc>) -> StoreResult<Transition> {
-        let mut rec = match self.load(id, |r| r.state == RunState::Sending)? {
+        let mut rec = match self.load_for_action(id, now, |r| r.state == RunState::Sending)? {
             Ok(rec) => rec,
             Err(t) => return Ok(t),
         };
@@ -291,7 +306,7 @@ impl Tx<'_> {
 
     /// `paused` → `sending`.
     pub fn resume(&self, id: &RunId, by: &str, now: DateTime<Utc>) -> StoreResult<Transition> {
-        let mut rec = match self.load(id, |r| r.state == RunState::Paused)? {
+        let mut rec = match self.load_for_action(id, now, |r| r.state == RunState::Paused)? {
             Ok(rec) => rec,
             Err(t) => return Ok(t),
         };

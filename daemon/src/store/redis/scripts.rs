@@ -50,10 +50,10 @@ run_script!(
     "lib_claim.lua"
 );
 run_script!(FAIL_RUN, "fail_run.lua");
-run_script!(CONFIRM, "confirm.lua");
-run_script!(CANCEL, "cancel.lua");
-run_script!(PAUSE, "pause.lua");
-run_script!(RESUME, "resume.lua");
+run_script!(CONFIRM, "confirm.lua", "lib_late.lua");
+run_script!(CANCEL, "cancel.lua", "lib_late.lua");
+run_script!(PAUSE, "pause.lua", "lib_late.lua");
+run_script!(RESUME, "resume.lua", "lib_late.lua");
 run_script!(EXPIRE, "expire.lua");
 run_script!(START_SENDING, "start_sending.lua");
 run_script!(CLAIM_CHUNK, "claim_chunk.lua", "lib_claim.lua");
