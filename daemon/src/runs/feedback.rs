@@ -73,6 +73,12 @@ pub async fn apply(
     let Some(outcome) = store.outcome(&run, &recipient).await? else {
         return Ok(Applied::Unknown);
     };
+    // An excluded or cancelled recipient was never sent a message, so no
+    // provider can report on one: the event names a message Herald does
+    // not know, and must not quarantine or denylist an address for it.
+    if matches!(outcome.outcome, Outcome::Excluded | Outcome::Cancelled) {
+        return Ok(Applied::Unknown);
+    }
     let address = outcome.address.as_str();
     let detail = |default: &str| {
         feedback
@@ -181,6 +187,23 @@ mod tests {
         }
     }
 
+    fn by_recipient(
+        event: FeedbackEvent,
+        kind: Option<BounceKind>,
+        run: &RunId,
+        recipient: &str,
+    ) -> Feedback {
+        Feedback {
+            event,
+            kind,
+            message: MessageRef::Recipient {
+                run: run.clone(),
+                recipient: recipient.to_owned(),
+            },
+            detail: None,
+        }
+    }
+
     async fn lists(store: &SharedStore, address: &str) -> Option<SuppressionList> {
         store.suppressed(&[address.to_owned()]).await.unwrap()[0]
     }
@@ -231,15 +254,7 @@ mod tests {
             (FeedbackEvent::Complained, "c3"),
             (FeedbackEvent::Stop, "c4"),
         ] {
-            let e = Feedback {
-                event,
-                kind: None,
-                message: MessageRef::Recipient {
-                    run: f.run.clone(),
-                    recipient: recipient.to_owned(),
-                },
-                detail: None,
-            };
+            let e = by_recipient(event, None, &f.run, recipient);
             assert_eq!(
                 apply(&f.store, &e, 5, t(1)).await.unwrap(),
                 Applied::Applied
@@ -267,6 +282,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn events_about_recipients_never_sent_a_message_are_unknown() {
+        let f = fixture().await;
+        let unsent: Vec<RecipientOutcome> = [("c5", Outcome::Excluded), ("c6", Outcome::Cancelled)]
+            .into_iter()
+            .map(|(id, outcome)| RecipientOutcome {
+                recipient_id: id.to_owned(),
+                address: format!("{id}@x.example"),
+                outcome,
+                reason: None,
+                provider_message_id: None,
+                detail: None,
+                at: t(0),
+            })
+            .collect();
+        f.store.record_outcomes(&f.run, &unsent).await.unwrap();
+        for recipient in ["c5", "c6"] {
+            for (event, kind) in [
+                (FeedbackEvent::Bounced, Some(BounceKind::Hard)),
+                (FeedbackEvent::Complained, None),
+            ] {
+                let e = by_recipient(event, kind, &f.run, recipient);
+                assert_eq!(
+                    apply(&f.store, &e, 5, t(1)).await.unwrap(),
+                    Applied::Unknown,
+                    "{recipient} {event:?}"
+                );
+            }
+            let address = format!("{recipient}@x.example");
+            assert_eq!(lists(&f.store, &address).await, None, "{recipient}");
+        }
+        let c = f.store.run(&f.run).await.unwrap().unwrap().counters;
+        assert_eq!((c.delivered, c.bounced), (4, 0));
+    }
+
+    #[tokio::test]
     async fn unknown_messages_are_reported_and_change_nothing() {
         let f = fixture().await;
         let e = by_provider(FeedbackEvent::Bounced, Some(BounceKind::Hard), "nope");
@@ -274,15 +324,7 @@ mod tests {
             apply(&f.store, &e, 5, t(1)).await.unwrap(),
             Applied::Unknown
         );
-        let e = Feedback {
-            event: FeedbackEvent::Complained,
-            kind: None,
-            message: MessageRef::Recipient {
-                run: f.run.clone(),
-                recipient: "c99".to_owned(),
-            },
-            detail: None,
-        };
+        let e = by_recipient(FeedbackEvent::Complained, None, &f.run, "c99");
         assert_eq!(
             apply(&f.store, &e, 5, t(1)).await.unwrap(),
             Applied::Unknown
