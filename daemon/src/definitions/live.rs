@@ -138,7 +138,7 @@ impl LiveFolder {
         }
         let before = self.errors.borrow().clone();
         for error in loaded.errors.iter().filter(|e| !before.contains(e)) {
-            warn!(file = %error.file.display(), line = error.line, column = error.column, message = %error.message, "Delivery file error.");
+            warn!(file = %error.file.display(), line = error.line, column = error.column, error = ?error.message, "Delivery file error.");
         }
         let map: BTreeMap<String, Arc<Delivery>> = by_source
             .values()

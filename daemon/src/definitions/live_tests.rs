@@ -269,3 +269,26 @@ async fn files_too_fresh_to_cache_are_read_again_once_settled_not_at_the_safety_
     stopping.cancel();
     watching.await.unwrap();
 }
+
+#[test]
+fn a_file_error_is_logged_as_a_sentence_with_the_error_in_its_own_field() {
+    let captured = crate::http::tests::logs::Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_writer(captured.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let tree = Tree::new();
+    tree.write("deliveries/typo.yaml", "shedule: 1\n");
+    let mut folder = LiveFolder::new(tree.ctx("deliveries", &["lists"]));
+    rescan_later(&mut folder);
+    let log = captured.text();
+    let line: serde_json::Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|l| l["fields"]["message"] == "Delivery file error.")
+        .unwrap_or_else(|| panic!("no `Delivery file error.` line in {log}"));
+    let error = line["fields"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("unknown field `shedule`"), "{line}");
+    assert_eq!(line["fields"]["line"], 1, "{line}");
+}

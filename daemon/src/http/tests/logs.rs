@@ -6,9 +6,17 @@ use super::*;
 use std::io::Write;
 use std::sync::Mutex;
 
-/// A `MakeWriter` that keeps everything written in memory.
+/// A `MakeWriter` that keeps everything written in memory (also used by
+/// other modules' tests that check what a log line holds).
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// Everything written so far, as text.
+    pub(crate) fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
 
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

@@ -5,7 +5,7 @@ mod api;
 mod deliveries;
 mod feedback;
 mod limits;
-mod logs;
+pub(crate) mod logs;
 mod profiles;
 mod routes;
 
