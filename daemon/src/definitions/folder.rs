@@ -102,6 +102,15 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
         "expected string scalar" => "expected a text value here".into(),
         m if m.starts_with("unclosed bracket") => format!("{m}: close it or quote the text"),
         "recursion limit exceeded" => "the YAML is nested too deeply".into(),
+        // The parser's own advice names one of its options, which means
+        // nothing to someone writing a delivery file.
+        m if m.starts_with("duplicate mapping key: ") => {
+            let key = m["duplicate mapping key: ".len()..]
+                .split(", set DuplicateKeyPolicy")
+                .next()
+                .unwrap_or_default();
+            format!("`{key}` is set twice in the same block: keep one")
+        }
         m if m.starts_with("budget breached") || m.contains("alias replay") => format!(
             "the YAML is too large once its aliases are expanded ({m}): write it out plainly, or move recipients to an audience CSV"
         ),
@@ -202,7 +211,10 @@ fn delivery_text(bytes: Vec<u8>) -> Result<String, (Pos, String)> {
     }
     let text = utf8(bytes)
         .map_err(|(line, column, m)| (Pos { line, column }, format!("the delivery file {m}")))?;
-    if text.trim().is_empty() {
+    // Only comments is as empty as nothing: the parser would just say
+    // "unexpected end of input".
+    let blank = |line: &str| line.trim().is_empty() || line.trim_start().starts_with('#');
+    if text.lines().all(blank) {
         let message =
             "the delivery file is empty: it needs at least `channel`, `audience` and `content`";
         return Err((Pos::START, message.into()));

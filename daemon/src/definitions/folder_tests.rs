@@ -136,7 +136,10 @@ fn unknown_keys_are_errors_at_the_key() {
 fn duplicate_keys_are_refused() {
     let d = Dir::new();
     let errors = d.errors("a.yaml", &format!("{SMS}channel: email\n"));
-    assert!(errors[0].contains("a.yaml:11:1: duplicate"), "{errors:?}");
+    assert_eq!(
+        errors[0], "a.yaml:11:1: `channel` is set twice in the same block: keep one",
+        "{errors:?}"
+    );
 }
 
 #[test]
@@ -485,6 +488,23 @@ fn alias_bombs_are_refused_quickly() {
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(errors[0].contains("too large"), "{errors:?}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn empty_or_comment_only_files_are_refused_as_empty() {
+    let d = Dir::new();
+    for (i, text) in ["", "\n  \n", "# only a comment\n\n  # and another\n"]
+        .iter()
+        .enumerate()
+    {
+        let errors = d.errors(&format!("e{i}.yaml"), text);
+        assert_eq!(
+            errors,
+            [format!(
+                "e{i}.yaml:1:1: the delivery file is empty: it needs at least `channel`, `audience` and `content`"
+            )]
+        );
+    }
 }
 
 #[test]
