@@ -198,3 +198,53 @@ fn on_a_terminal_the_text_format_is_coloured_and_json_stays_plain_json() {
         .unwrap_or_else(|e| panic!("not JSON on a terminal ({e}): {loaded:?}"));
     assert_eq!(event["message"], "Plugin loaded.");
 }
+
+#[test]
+fn sigterm_stops_the_daemon_even_when_its_stderr_is_gone() {
+    // stderr a pipe whose reader goes away (`herald run | head`, a
+    // restarted log collector): every later log line fails to be written,
+    // and the daemon must still stop cleanly on SIGTERM.
+    let dir = tempfile::tempdir().unwrap();
+    add_delivery(dir.path(), "quiet", 3, 100);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", Daemon::free_port())
+        .parse()
+        .unwrap();
+    let config = dir.path().join("herald.yaml");
+    std::fs::write(
+        &config,
+        crate::support::embedded_config().replace("{listen}", &addr.to_string()),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(Daemon::binary())
+        .current_dir(dir.path())
+        .args(["run", "--config"])
+        .arg(&config)
+        .env_remove("NOTIFY_SOCKET")
+        .env("HERALD_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(Duration::from_secs(30), "the daemon to be ready", || {
+        crate::support::http_get(addr, "/readyz").is_some_and(|(code, _)| code == 200)
+    });
+    drop(child.stderr.take());
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("herald did not stop on SIGTERM once its stderr was closed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(exit.code(), Some(0), "{exit}");
+}

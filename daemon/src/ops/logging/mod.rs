@@ -28,10 +28,28 @@ pub enum LogFormat {
 
 /// Starts logging to stderr; safe to call once per process.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("HERALD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let (filter, refused) = filter_from(std::env::var("HERALD_LOG").ok().as_deref());
     let ansi = std::io::stderr().is_terminal();
     // try_init also routes the `log` records of dependencies to tracing.
     let _ = subscriber(format, filter, std::io::stderr, ansi).try_init();
+    if let Some((given, error)) = refused {
+        tracing::warn!(herald_log = %given, %error, "HERALD_LOG is not a tracing filter, so the default `info` is used. Fix the variable, for example `debug` or `warn,herald`.");
+    }
+}
+
+/// The filter `HERALD_LOG` asks for (`info` when unset or empty) and, when
+/// it is not a filter, what it said and why it was refused.
+pub fn filter_from(given: Option<&str>) -> (EnvFilter, Option<(String, String)>) {
+    match given.map(str::trim).filter(|text| !text.is_empty()) {
+        None => (EnvFilter::new("info"), None),
+        Some(text) => match EnvFilter::try_new(text) {
+            Ok(filter) => (filter, None),
+            Err(error) => (
+                EnvFilter::new("info"),
+                Some((text.to_owned(), error.to_string())),
+            ),
+        },
+    }
 }
 
 /// The subscriber `init` installs, writing to `writer` (tests pass a buffer).
@@ -44,7 +62,13 @@ pub fn subscriber<W>(
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
+    // No internal-error reports: tracing-subscriber prints them with
+    // `eprintln!`, which panics when stderr is gone (a closed pipe, a
+    // restarted journal), and a panic in the task that logs "SIGTERM
+    // received." would leave the daemon unable to stop. A log line that
+    // cannot be written is dropped instead.
     let builder = tracing_subscriber::fmt()
+        .log_internal_errors(false)
         .with_env_filter(filter)
         .with_writer(writer);
     match format {

@@ -120,3 +120,24 @@ fn the_text_format_is_human_and_shows_the_run_span() {
         "no colour without a terminal: {text}"
     );
 }
+
+#[test]
+fn herald_log_unset_or_empty_means_info() {
+    for given in [None, Some(""), Some("  ")] {
+        let (filter, refused) = filter_from(given);
+        assert_eq!(filter.to_string(), "info", "{given:?}");
+        assert!(refused.is_none(), "{given:?}");
+    }
+}
+
+#[test]
+fn a_herald_log_that_is_not_a_filter_is_reported_not_silently_dropped() {
+    let (filter, refused) = filter_from(Some("info,herald=loud"));
+    assert_eq!(filter.to_string(), "info");
+    let (given, error) = refused.expect("the bad filter is reported");
+    assert_eq!(given, "info,herald=loud");
+    assert!(!error.is_empty());
+    let (filter, refused) = filter_from(Some("info,herald=debug"));
+    assert!(refused.is_none());
+    assert_eq!(filter.to_string(), "herald=debug,info");
+}
