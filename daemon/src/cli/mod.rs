@@ -11,6 +11,7 @@ mod suppress;
 mod validate;
 
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::process::ExitCode;
 
 /// Herald: a scheduler daemon for marketing and notification messages.
@@ -63,8 +64,60 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("herald: {error:#}");
+            // writeln!, not eprintln!: a closed stderr must not turn exit 1 into a panic.
+            let _ = writeln!(std::io::stderr(), "herald: {}", error_text(&error));
             ExitCode::from(EXIT_REFUSED)
         }
+    }
+}
+
+/// The error and its causes joined with `: `, like `{:#}`, but a cause
+/// that the text before it already quotes is left out: many messages name
+/// their cause and add how to fix it, and saying it twice only confuses.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot listen on 127.0.0.1:8425: {source}; change `http.listen`")]
+    struct Quoting {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn a_cause_the_message_already_quotes_is_printed_once() {
+        let error = anyhow::Error::new(Quoting {
+            source: std::io::Error::other("Address already in use"),
+        });
+        assert_eq!(
+            error_text(&error),
+            "cannot listen on 127.0.0.1:8425: Address already in use; change `http.listen`"
+        );
+    }
+
+    #[test]
+    fn causes_the_message_does_not_quote_are_chained() {
+        let error = anyhow::Error::new(std::io::Error::other("disk full"))
+            .context("writing var/herald.db")
+            .context("cannot start");
+        assert_eq!(
+            error_text(&error),
+            "cannot start: writing var/herald.db: disk full"
+        );
     }
 }
