@@ -82,9 +82,8 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
         config.store.sentinels.clear();
     }
     check(path, &config)?;
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let base = std::path::absolute(&base).unwrap_or(base);
-    resolve_paths(&mut config, &base);
+    let cwd = std::env::current_dir().unwrap_or_default();
+    resolve_paths(&mut config, &base_dir(path, &cwd));
     Ok(Loaded {
         path: path.to_path_buf(),
         config,
@@ -240,6 +239,18 @@ fn role_names() -> String {
         .map(|r| r.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The folder the config at `path` is in, made absolute against `cwd`:
+/// a bare `herald.yaml` is in the current folder (its parent is empty,
+/// which `std::path::absolute` refuses, leaving every path relative).
+fn base_dir(path: &Path, cwd: &Path) -> PathBuf {
+    let parent = path.parent().unwrap_or(Path::new(""));
+    if parent.is_absolute() {
+        parent.to_path_buf()
+    } else {
+        cwd.join(parent)
+    }
 }
 
 /// Makes every path of the config absolute, relative to the config's folder.

@@ -133,6 +133,24 @@ fn relative_paths_are_relative_to_the_file() {
 }
 
 #[test]
+fn a_config_named_without_a_folder_resolves_against_the_current_folder() {
+    let cwd = Path::new("/srv/herald");
+    assert_eq!(base_dir(Path::new("herald.yaml"), cwd), cwd);
+    assert_eq!(
+        base_dir(Path::new("conf/herald.yaml"), cwd),
+        cwd.join("conf")
+    );
+    assert_eq!(
+        base_dir(Path::new("/etc/herald/herald.yaml"), cwd),
+        Path::new("/etc/herald")
+    );
+    let mut config = parse_str("deliveries_dir: d\n").unwrap();
+    resolve_paths(&mut config, &base_dir(Path::new("herald.yaml"), cwd));
+    assert_eq!(config.deliveries_dir, cwd.join("d"));
+    assert!(config.store.path.is_absolute(), "{:?}", config.store.path);
+}
+
+#[test]
 fn redis_without_an_address_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("herald.yaml");
