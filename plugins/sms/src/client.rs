@@ -138,7 +138,16 @@ pub fn map_response(
             .get("code")
             .and_then(|c| c.as_u64())
             .is_some_and(|code| TWILIO_NUMBER_ERRORS.contains(&code)),
-        Mode::Webhook => status == StatusCode::BAD_REQUEST || status == StatusCode::NOT_FOUND,
+        // A generic provider says only the status: a request it could not
+        // use (400, 422) or a number it does not know (404, 410) is about
+        // the number; 401/403 (our credentials) and the like are not.
+        Mode::Webhook => matches!(
+            status,
+            StatusCode::BAD_REQUEST
+                | StatusCode::NOT_FOUND
+                | StatusCode::GONE
+                | StatusCode::UNPROCESSABLE_ENTITY
+        ),
     };
     if about_the_number {
         SendStatus::Bounced {
@@ -197,6 +206,34 @@ mod tests {
             map_response(Mode::Twilio, StatusCode::UNAUTHORIZED, None, &auth),
             SendStatus::Failed { .. }
         ));
+    }
+
+    #[test]
+    fn a_webhook_4xx_about_the_number_is_a_hard_bounce_and_others_fail() {
+        let reply = json!({ "message": "invalid number" });
+        for status in [400, 404, 410, 422] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert!(
+                matches!(
+                    map_response(Mode::Webhook, status, None, &reply),
+                    SendStatus::Bounced {
+                        kind: BounceKind::Hard,
+                        ..
+                    }
+                ),
+                "{status}"
+            );
+        }
+        for status in [401, 403] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert!(
+                matches!(
+                    map_response(Mode::Webhook, status, None, &reply),
+                    SendStatus::Failed { .. }
+                ),
+                "{status}"
+            );
+        }
     }
 
     #[test]
