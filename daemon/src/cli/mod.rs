@@ -74,7 +74,7 @@ pub fn main() -> ExitCode {
 /// The error and its causes joined with `: `, like `{:#}`, but a cause
 /// that the text before it already quotes is left out: many messages name
 /// their cause and add how to fix it, and saying it twice only confuses.
-fn error_text(error: &anyhow::Error) -> String {
+pub(crate) fn error_text(error: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in error.chain() {
         let part = cause.to_string();

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{error, info};
 
 /// Arguments of `herald run`.
 #[derive(Debug, clap::Args)]
@@ -25,7 +25,22 @@ pub struct Args {
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(args: Args) -> super::Outcome {
-    logging::init(args.log_format);
+    let format = args.log_format;
+    logging::init(format);
+    match serve(args) {
+        // With `--log-format json` every line on stderr is JSON, the one
+        // saying why the daemon could not start too (the journal keeps its
+        // level); the text format keeps the plain `herald: ...` line.
+        Err(error) if format == LogFormat::Json => {
+            error!(error = %super::error_text(&error), "Herald cannot start.");
+            Ok(ExitCode::from(super::EXIT_REFUSED))
+        }
+        outcome => outcome,
+    }
+}
+
+/// Loads the config and runs the daemon in its runtime.
+fn serve(args: Args) -> super::Outcome {
     let path = config::resolve_path(args.config);
     let loaded = config::load(&path)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -248,3 +248,26 @@ fn sigterm_stops_the_daemon_even_when_its_stderr_is_gone() {
     };
     assert_eq!(exit.code(), Some(0), "{exit}");
 }
+
+#[test]
+fn with_json_logs_the_reason_the_daemon_cannot_start_is_a_json_line_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.so");
+    let config = format!(
+        "deliveries_dir: deliveries\nstore:\n  kind: embedded\n  path: var/herald.db\nhttp:\n  listen: \"{{listen}}\"\nplugins:\n  - path: {}\n",
+        missing.display()
+    );
+    let mut herald = Herald::start(dir.path(), &config, &["--log-format", "json"], &[]);
+    let exit = herald.child.wait().unwrap();
+    assert_eq!(exit.code(), Some(1), "{}", herald.log());
+    let log = herald.log();
+    let events: Vec<Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let last = events.last().expect("at least one line");
+    assert_eq!(last["level"], "ERROR", "{log}");
+    assert_eq!(last["message"], "Herald cannot start.", "{log}");
+    let error = last["error"].as_str().unwrap_or_default();
+    assert!(error.contains(&missing.display().to_string()), "{log}");
+}
