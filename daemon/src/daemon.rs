@@ -195,7 +195,7 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
     info!(grace = ?engine.settings.shutdown_grace, "Stopping: finishing the batches in flight.");
     ops::notify_stopping();
     stopping.cancel();
-    let drained = tokio::time::timeout(engine.settings.shutdown_grace, async {
+    let drained = tokio::time::timeout(drain_budget(engine.settings.shutdown_grace), async {
         let _ = scheduler.await;
         engine.tasks.close();
         engine.tasks.wait().await;
@@ -217,6 +217,14 @@ pub async fn run(loaded: config::Loaded, mut control: Control) -> Result<(), Sta
     tracking.buffer().flush(&store).await;
     info!("Herald stopped.");
     Ok(())
+}
+
+/// How long the batches in flight may take at shutdown: the grace less a
+/// tenth of it (at most 1 s), kept for closing the listeners and flushing
+/// the buffered counts, so the process exits within the grace
+/// (daemon.md, Signals) even when a batch never returns.
+fn drain_budget(grace: std::time::Duration) -> std::time::Duration {
+    grace.saturating_sub((grace / 10).min(std::time::Duration::from_secs(1)))
 }
 
 /// What a SIGHUP changes: the holders of the (R) keys, and the config the
@@ -354,5 +362,24 @@ async fn once_redis_answers(store: crate::store::redis::RedisStore) {
         warn!(
             "Redis may evict keys when full (maxmemory-policy is not noeviction): it would drop runs, leases or outcomes. Set `maxmemory-policy noeviction` (see the README's operations section)."
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::drain_budget;
+    use std::time::Duration;
+
+    #[test]
+    fn the_drain_leaves_part_of_the_grace_for_the_rest_of_the_stop() {
+        assert_eq!(
+            drain_budget(Duration::from_secs(20)),
+            Duration::from_secs(19)
+        );
+        assert_eq!(
+            drain_budget(Duration::from_secs(3)),
+            Duration::from_millis(2700)
+        );
+        assert_eq!(drain_budget(Duration::ZERO), Duration::ZERO);
     }
 }

@@ -7,5 +7,6 @@ mod logs;
 mod metrics;
 mod notify;
 mod quickstart;
+mod signals;
 mod support;
 mod unit;
