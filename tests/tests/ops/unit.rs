@@ -124,6 +124,17 @@ fn packaged_config_loads_and_keeps_state_under_var_lib_herald() {
         config.deliveries_dir.starts_with("/var/lib/herald")
             || config.deliveries_dir.starts_with("/etc/herald")
     );
+    // The daemon refuses to start when `http.secret_file` is missing, so
+    // a packaged config naming one needs the postinst that makes it.
+    if let Some(secret) = &config.http.secret_file {
+        assert!(secret.starts_with("/var/lib/herald"), "{secret:?}");
+        let postinst = std::fs::read_to_string(repo().join("packaging/debian/postinst")).unwrap();
+        assert!(
+            postinst.contains(&format!("> {}", secret.display())),
+            "packaging/debian/postinst does not make {}",
+            secret.display()
+        );
+    }
     for plugin in &config.plugins {
         assert!(
             plugin.path.starts_with("/usr/lib/herald/plugins"),
