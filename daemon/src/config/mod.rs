@@ -167,6 +167,14 @@ fn check(path: &Path, config: &Config) -> Result<(), ConfigError> {
     if sending.lease.get().as_millis() < 1000 {
         return Err(invalid("sending.lease", "must be at least 1s".into()));
     }
+    // Shorter, every call is abandoned before a plugin can answer and no
+    // message is ever sent.
+    if sending.plugin_timeout.get().as_millis() < 100 {
+        return Err(invalid(
+            "sending.plugin_timeout",
+            "must be at least 100ms, and long enough for the plugin to send a whole batch (default 60s)".into(),
+        ));
+    }
     if config.store.kind == StoreKind::Redis {
         let store = &config.store;
         let given: Vec<&str> = [

@@ -151,6 +151,18 @@ fn a_config_named_without_a_folder_resolves_against_the_current_folder() {
 }
 
 #[test]
+fn a_plugin_timeout_no_plugin_could_meet_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("herald.yaml");
+    std::fs::write(&path, "sending: { plugin_timeout: 0s }\n").unwrap();
+    let err = load(&path).unwrap_err().to_string();
+    assert!(err.contains("`sending.plugin_timeout`"), "{err}");
+    assert!(err.contains("at least 100ms"), "{err}");
+    std::fs::write(&path, "sending: { plugin_timeout: 100ms }\n").unwrap();
+    assert!(load(&path).is_ok());
+}
+
+#[test]
 fn redis_without_an_address_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("herald.yaml");
