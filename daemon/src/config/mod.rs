@@ -66,15 +66,26 @@ pub struct Loaded {
 
 /// The config path to use: the flag, else `HERALD_CONFIG`, else [`DEFAULT_PATH`].
 pub fn resolve_path(flag: Option<PathBuf>) -> PathBuf {
-    flag.or_else(|| std::env::var_os("HERALD_CONFIG").map(PathBuf::from))
+    choose_path(flag, std::env::var_os("HERALD_CONFIG"))
+}
+
+/// [`resolve_path`] given the variable's value. An empty variable is unset
+/// (a unit's `Environment=HERALD_CONFIG=` clears it), not a file named "".
+fn choose_path(flag: Option<PathBuf>, variable: Option<std::ffi::OsString>) -> PathBuf {
+    flag.or_else(|| variable.filter(|v| !v.is_empty()).map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+}
+
+/// The Redis URL `HERALD_REDIS_URL` gives, if any; empty counts as unset.
+fn redis_override(variable: Option<String>) -> Option<String> {
+    variable.filter(|url| !url.trim().is_empty())
 }
 
 /// Reads, parses and checks a config file, then applies `HERALD_REDIS_URL`.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let text = read_bounded(path)?;
     let mut config = parse(path, &text)?;
-    if let Ok(url) = std::env::var("HERALD_REDIS_URL") {
+    if let Some(url) = redis_override(std::env::var("HERALD_REDIS_URL").ok()) {
         // The variable replaces the file's whole Redis topology.
         config.store.kind = StoreKind::Redis;
         config.store.url = Some(url);

@@ -163,6 +163,32 @@ fn a_plugin_timeout_no_plugin_could_meet_is_refused() {
 }
 
 #[test]
+fn empty_environment_variables_count_as_unset() {
+    use std::ffi::OsString;
+    assert_eq!(
+        choose_path(None, Some(OsString::new())),
+        Path::new(DEFAULT_PATH)
+    );
+    assert_eq!(
+        choose_path(None, Some(OsString::from("/srv/h.yaml"))),
+        Path::new("/srv/h.yaml")
+    );
+    assert_eq!(
+        choose_path(
+            Some("flag.yaml".into()),
+            Some(OsString::from("/srv/h.yaml"))
+        ),
+        Path::new("flag.yaml")
+    );
+    assert_eq!(redis_override(Some(String::new())), None);
+    assert_eq!(redis_override(Some(" ".into())), None);
+    assert_eq!(
+        redis_override(Some("redis://r:6379/0".into())).as_deref(),
+        Some("redis://r:6379/0")
+    );
+}
+
+#[test]
 fn redis_without_an_address_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("herald.yaml");
