@@ -277,6 +277,11 @@ fn a_file_error_is_logged_as_a_sentence_with_the_error_in_its_own_field() {
         .json()
         .with_writer(captured.clone())
         .finish();
+    // With a single dispatcher registered, tracing computes the interest
+    // of a log line first met on another test's thread from that thread's
+    // (empty) subscriber and caches "never"; a second one, kept alive,
+    // makes it ask every registered dispatcher, this test's too.
+    let _second = tracing::Dispatch::new(tracing_subscriber::registry());
     let _guard = tracing::subscriber::set_default(subscriber);
     let tree = Tree::new();
     tree.write("deliveries/typo.yaml", "shedule: 1\n");
