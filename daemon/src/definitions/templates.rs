@@ -26,6 +26,8 @@ const MAX_RENDERED_BYTES: usize = 1 << 20;
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.add_filter("default", default_filter);
+    env.add_filter("d", default_filter);
     env.set_fuel(Some(FUEL));
     env.set_recursion_limit(64);
     env.set_auto_escape_callback(|name| {
@@ -36,6 +38,24 @@ fn environment() -> Environment<'static> {
         }
     });
     env
+}
+
+/// Jinja's `default`, which also fills an empty value. An audience cell
+/// left empty is a value the marketer did not give: deliveries.md's
+/// `{{ first_name | default('friend') }}` reads a CSV whose header has
+/// `first_name` (the validator demands it), so the fallback can only be
+/// meant for the rows where that cell is empty.
+fn default_filter(
+    state: &minijinja::State,
+    value: &Value,
+    args: minijinja::value::Rest<Value>,
+) -> Result<Value, minijinja::Error> {
+    let given = if value.as_str() == Some("") {
+        &Value::UNDEFINED
+    } else {
+        value
+    };
+    minijinja::filters::default(state, given, args)
 }
 
 /// A problem inside one template, at a 1-based line and column of its source.

@@ -170,3 +170,17 @@ fn a_missing_column_is_an_error_not_an_empty_string() {
     let error = renderer.render(&row(&[]), "r").unwrap_err();
     assert!(error.to_string().contains("text"), "{error}");
 }
+
+#[test]
+fn default_fills_an_empty_cell_as_it_fills_a_missing_one() {
+    let d = delivery(
+        "  from: a@x.example\n  subject: \"Your week, {{ name | default('friend') }}\"\n  text: \"{{ name|d('you') }}/{{ nick | default('n') }}/{{ name | default('x', true) }}/[{{ name }}]\"\n",
+    );
+    let renderer = Renderer::new(&d).unwrap();
+    let empty = renderer.render(&row(&[("name", "")]), "r").unwrap();
+    assert_eq!(empty.content["subject"], "Your week, friend");
+    assert_eq!(empty.content["text"], "you/n/x/[]");
+    let given = renderer.render(&row(&[("name", "Ana")]), "r").unwrap();
+    assert_eq!(given.content["subject"], "Your week, Ana");
+    assert_eq!(given.content["text"], "Ana/n/Ana/[Ana]");
+}
