@@ -287,7 +287,7 @@ pub(crate) fn load_paths_with<D: Borrow<Delivery>>(
         loaded.warnings.extend(report.warnings);
         match report.result {
             Ok(d) => match by_id.get(d.borrow().id()) {
-                Some(first) => loaded.errors.push(whole_file(
+                Some(first) => loaded.errors.push(at_id_node(
                     &file,
                     &format!("id `{}` is already used by {}: ids must be unique across the deliveries folder", d.borrow().id(), first.display()),
                 )),
@@ -307,6 +307,24 @@ fn describe_missing(e: &std::io::Error) -> String {
         "is a symlink loop: fix or remove the link".into()
     } else {
         format!("cannot be read: {e}")
+    }
+}
+
+/// An error about a delivery's id, at its `id:` value (deliveries.md: the
+/// line and column of the offending node), or at the start of the file
+/// when the id comes from the file name. Read again: this is the rare
+/// path of a duplicate, and the checked delivery keeps no positions.
+fn at_id_node(path: &Path, message: &str) -> FileError {
+    let pos = read_limited(path, MAX_FILE_BYTES)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| parse(&text).ok())
+        .and_then(|raw| raw.id.map(|id| id.pos))
+        .unwrap_or(Pos::START);
+    FileError {
+        line: pos.line,
+        column: pos.column,
+        ..whole_file(path, message)
     }
 }
 

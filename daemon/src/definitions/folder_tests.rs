@@ -575,13 +575,21 @@ fn folder_loading_skips_hidden_and_backup_files_recurses_and_survives_fifos_and_
 fn duplicate_ids_across_files_name_both_files() {
     let d = Dir::new();
     d.write("a.yaml", format!("id: same\n{SMS}"));
-    d.write("b.yaml", format!("id: same\n{SMS}"));
+    d.write("b.yaml", format!("# the same id\nid:   same\n{SMS}"));
+    d.write("same.yaml", SMS);
     let loaded = load_folder(&d.ctx());
     assert_eq!(loaded.deliveries.len(), 1);
-    let e = loaded.errors[0].to_string();
+    let errors: Vec<String> = loaded.errors.iter().map(|e| e.to_string()).collect();
+    // At the `id:` value when the file has one, else at the file's start.
     assert!(
-        e.contains("b.yaml:1:1: id `same` is already used by") && e.contains("a.yaml"),
-        "{e}"
+        errors[0].contains("b.yaml:2:7: id `same` is already used by")
+            && errors[0].contains("a.yaml"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].contains("same.yaml:1:1: id `same` is already used by")
+            && errors[1].contains("a.yaml"),
+        "{errors:?}"
     );
 }
 
