@@ -241,9 +241,16 @@ fn parse_cron(text: &str) -> Result<Cron, String> {
             "cron `{text}` has {fields} fields: write 5 (minute hour day-of-month month day-of-week) or 6 with seconds first"
         ));
     }
-    cron_parser()
-        .parse(text)
-        .map_err(|e| format!("invalid cron `{text}`: {e}"))
+    cron_parser().parse(text).map_err(|e| {
+        // The parser's words ("Component error: Number out of bounds.")
+        // say neither which field nor what it allows: give the ranges.
+        let said = e.to_string();
+        let said = said.trim_start_matches("Component error: ").trim_end_matches('.');
+        format!(
+            "invalid cron `{text}` ({}): the fields are minute 0-59, hour 0-23, day of month 1-31, month 1-12 or JAN-DEC, day of week 0-7 or SUN-SAT, with seconds 0-59 first in the 6-field form",
+            said.to_lowercase()
+        )
+    })
 }
 
 impl TryFrom<ScheduleSpec> for Schedule {

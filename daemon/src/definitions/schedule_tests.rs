@@ -286,7 +286,12 @@ fn cron_with_wrong_field_count_or_values_is_refused() {
     assert!(errors[0].contains("has 4 fields"), "{errors:?}");
     let errors = schedule("cron: '0 25 * * *'\n").unwrap_err();
     assert!(
-        errors[0].contains("invalid cron `0 25 * * *`"),
+        errors[0].contains("invalid cron `0 25 * * *` (number out of bounds): the fields are minute 0-59, hour 0-23,"),
+        "{errors:?}"
+    );
+    let errors = schedule("cron: '0 9 * * FUNDAY'\n").unwrap_err();
+    assert!(
+        errors[0].contains("day of week 0-7 or SUN-SAT") && !errors[0].contains("Component error"),
         "{errors:?}"
     );
 }
