@@ -100,6 +100,8 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
     match message {
         "expected mapping start" => "expected a mapping of `key: value` lines here".into(),
         "expected string scalar" => "expected a text value here".into(),
+        "invalid boolean" => "expected `true` or `false` here".into(),
+        "expected sequence start" => "expected a list here: one `- ` line per item".into(),
         m if m.starts_with("unclosed bracket") => format!("{m}: close it or quote the text"),
         "recursion limit exceeded" => "the YAML is nested too deeply".into(),
         // The parser's own advice names one of its options, which means

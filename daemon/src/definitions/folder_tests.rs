@@ -508,6 +508,24 @@ fn empty_or_comment_only_files_are_refused_as_empty() {
 }
 
 #[test]
+fn wrong_types_say_what_was_expected_at_the_value() {
+    let d = Dir::new();
+    let confirm = d.errors("b.yaml", &format!("{SMS}  confirm: maybe\n"));
+    assert!(
+        confirm[0].ends_with(": expected `true` or `false` here"),
+        "{confirm:?}"
+    );
+    let list = d.errors(
+        "l.yaml",
+        "channel: sms\naudience:\n  recipients: { id: c1 }\ncontent:\n  body: hi\n",
+    );
+    assert_eq!(
+        list,
+        ["l.yaml:3:15: expected a list here: one `- ` line per item"]
+    );
+}
+
+#[test]
 fn garbage_and_truncated_yaml_are_errors_not_panics() {
     let d = Dir::new();
     for (i, text) in [
