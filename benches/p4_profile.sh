@@ -73,11 +73,10 @@ done
 spare_ms=$(grep -o '[0-9]* ms before the due instant' "$out" | awk '{print $1}')
 sleep "$(echo "($spare_ms - 500) / 1000" | bc -l)"
 
-# The bench's own redis-server and daemon (not a Redis on 6379 that this
-# machine may run for other purposes).
-port=$(ps -eo args | grep '[r]edis-server 127.0.0.1:' | grep -o '127.0.0.1:[0-9]*' |
-    cut -d: -f2 | grep -v '^6379$' | head -1)
-redis_pid=$(pgrep -f "redis-server 127.0.0.1:$port" | head -1)
+# The bench's own redis-server (the newest one: not a Redis this machine
+# runs for other purposes) and daemon.
+redis_pid=$(pgrep -n -f '^redis-server 127.0.0.1:')
+port=$(ps -o args= -p "$redis_pid" | grep -o '127.0.0.1:[0-9]*' | cut -d: -f2)
 herald_pid=$(pgrep -f "$TARGET/release/herald run" | head -1)
 
 redis-cli -p "$port" CONFIG RESETSTAT >/dev/null
