@@ -51,14 +51,21 @@ pub async fn show(
     Ok(Json(detail(&state, &id).await?))
 }
 
-/// `POST /api/v1/deliveries/{id}/statistics`: recounts every run of the
-/// delivery from its recorded outcomes, then answers as `show`.
+/// `POST /api/v1/deliveries/{id}/statistics`: writes the buffered tracking
+/// events, recounts every run of the delivery from its recorded outcomes
+/// and tracking records, then answers as `show`.
 pub async fn statistics(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeliveryDetail>> {
     caller.require(Right::Start, "compute statistics")?;
+    // The opens and clicks this instance still buffers become tracking
+    // records first, so the recount includes what was tracked until now
+    // (kpis.md: the recount uses the recorded outcomes and tracking records).
+    if let Some(tracking) = &state.engine.tracking {
+        tracking.buffer().flush(&state.engine.store).await;
+    }
     let runs = all_runs(&state, &id).await?;
     for run in &runs {
         state.engine.store.recount(&run.id).await?;

@@ -389,6 +389,45 @@ async fn statistics_recount_the_runs_of_a_delivery_and_sum_their_kpis() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// kpis.md: compute statistics recounts from the tracking records, so
+/// the events still buffered in memory are written first and counted.
+#[tokio::test]
+async fn statistics_count_the_opens_still_waiting_for_the_flush() {
+    let h = Harness::new().await;
+    let id = h.prepared_run("promo", 0, false, None).await;
+    let at = h.clock.now();
+    let delivered = |r: &str| crate::store::RecipientOutcome {
+        recipient_id: r.to_owned(),
+        address: format!("{r}@example.com"),
+        outcome: crate::runs::Outcome::Delivered,
+        reason: None,
+        provider_message_id: None,
+        detail: None,
+        at,
+    };
+    h.store
+        .record_outcomes(&id, &[delivered("c1"), delivered("c2")])
+        .await
+        .unwrap();
+    let tracking = h.state.engine.tracking.clone().unwrap();
+    tracking
+        .buffer()
+        .record(id.clone(), "c1", crate::store::TrackingKind::Click);
+    let (status, body) = h
+        .call(
+            "POST",
+            "/api/v1/deliveries/promo/statistics",
+            Some(CONFIRMER),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(tracking.buffer().is_empty());
+    let counters = h.store.run(&id).await.unwrap().unwrap().counters;
+    assert_eq!((counters.opened, counters.clicked), (1, 1));
+    assert_eq!(body["kpi"]["delivered"], 2);
+}
+
 #[tokio::test]
 async fn a_sending_run_is_paused_resumed_and_cancelled_with_who_and_when() {
     let h = Harness::new().await;

@@ -88,7 +88,11 @@ impl Harness {
             tasks: Default::default(),
             soft_threshold: SoftThreshold::new(5),
             webhook: Default::default(),
-            tracking: None,
+            // A key in hand, as after start: the buffer and the links work.
+            tracking: Some(Arc::new(crate::tracking::Tracking::new(
+                crate::tracking::token::Signer::new(vec![3; 32]),
+                "http://127.0.0.1:8425",
+            ))),
         });
         let readiness = Readiness::default();
         readiness.set_deliveries_loaded();
