@@ -15,6 +15,10 @@ const RECENT_RUNS: usize = 200;
 
 /// Flushes and recounts on their timers until `stopping`; the daemon
 /// flushes once more after its listeners closed.
+///
+/// The two timers run side by side: a recount of many large runs takes
+/// a while, and events must not wait for it past `flush_every`
+/// (kpis.md: buffered for at most `kpi.flush_interval`).
 pub async fn run(
     tracking: Arc<Tracking>,
     store: SharedStore,
@@ -22,27 +26,43 @@ pub async fn run(
     rates_every: Duration,
     stopping: CancellationToken,
 ) {
-    let mut flush = tokio::time::interval(flush_every.max(Duration::from_millis(10)));
-    let mut rates = tokio::time::interval(rates_every.max(Duration::from_secs(1)));
-    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    rates.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Both fire at once on the first tick; the first recount waits a period.
-    rates.tick().await;
-    loop {
-        tokio::select! {
-            () = stopping.cancelled() => return,
-            _ = flush.tick() => {
-                // Gets the links' key once the store answers, for a daemon
-                // started without it, so the routes can check links.
-                let _ = tracking.load_key().await;
-                tracking.buffer().flush(&store).await;
-            }
-            _ = rates.tick() => {
-                tracking.buffer().flush(&store).await;
-                recount_recent(&store).await;
+    let flushing = async {
+        let mut flush = tokio::time::interval(flush_every.max(Duration::from_millis(10)));
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stopping.cancelled() => return,
+                _ = flush.tick() => {
+                    // Gets the links' key once the store answers, for a daemon
+                    // started without it, so the routes can check links.
+                    let _ = tracking.load_key().await;
+                    tracking.buffer().flush(&store).await;
+                }
             }
         }
-    }
+    };
+    let recounting = async {
+        let mut rates = tokio::time::interval(rates_every.max(Duration::from_secs(1)));
+        rates.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick fires at once; the first recount waits a period.
+        rates.tick().await;
+        loop {
+            tokio::select! {
+                () = stopping.cancelled() => return,
+                _ = rates.tick() => {
+                    // What is buffered now is part of the figures recounted.
+                    tracking.buffer().flush(&store).await;
+                    // Each run's recount is one atomic store call, so a
+                    // stop may cut the list short without harm.
+                    tokio::select! {
+                        () = stopping.cancelled() => return,
+                        () = recount_recent(&store) => {}
+                    }
+                }
+            }
+        }
+    };
+    tokio::join!(flushing, recounting);
 }
 
 /// Recounts the newest runs that have sent something.
