@@ -225,6 +225,28 @@ fn check(path: &Path, config: &Config) -> Result<(), ConfigError> {
             ));
         }
     }
+    // Caught here, not at the first pending run or in the first e-mail's
+    // links, where the mistake would only show as a warning or dead links.
+    let urls = [
+        (
+            "confirmations.webhook",
+            config.confirmations.webhook.as_deref(),
+            "https://chat.example/hooks/abc",
+        ),
+        (
+            "http.public_url",
+            config.http.public_url.as_deref(),
+            "https://t.shop.example",
+        ),
+    ];
+    for (field, url, example) in urls {
+        if let Some(problem) = url.and_then(web_url_problem) {
+            return Err(invalid(
+                field,
+                format!("{problem}; give an http:// or https:// address such as `{example}`"),
+            ));
+        }
+    }
     let mut names = std::collections::HashSet::new();
     for (i, user) in config.users.iter().enumerate() {
         let field = format!("users[{i}]");
@@ -250,6 +272,21 @@ fn check(path: &Path, config: &Config) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// What is wrong with `url` as the address of a web server, if anything.
+fn web_url_problem(url: &str) -> Option<String> {
+    match reqwest::Url::parse(url) {
+        Err(error) => Some(format!("`{url}` is not a URL ({error})")),
+        Ok(parsed) if !matches!(parsed.scheme(), "http" | "https") => Some(format!(
+            "`{url}` is a `{}:` address, not a web one",
+            parsed.scheme()
+        )),
+        Ok(parsed) if parsed.host_str().is_none_or(str::is_empty) => {
+            Some(format!("`{url}` names no host"))
+        }
+        Ok(_) => None,
+    }
 }
 
 fn role_names() -> String {

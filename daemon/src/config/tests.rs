@@ -99,6 +99,31 @@ fn an_unknown_role_is_refused() {
 }
 
 #[test]
+fn a_webhook_or_public_url_that_is_no_web_address_is_refused_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("herald.yaml");
+    let load_text = |text: &str| {
+        std::fs::write(&path, text).unwrap();
+        load(&path)
+    };
+    for (text, field) in [
+        (
+            "confirmations:\n  webhook: chat room\n",
+            "confirmations.webhook",
+        ),
+        (
+            "confirmations:\n  webhook: ftp://chat.example/h\n",
+            "confirmations.webhook",
+        ),
+        ("http:\n  public_url: t.shop.example\n", "http.public_url"),
+    ] {
+        let err = load_text(text).unwrap_err().to_string();
+        assert!(err.contains(field) && err.contains("https://"), "{err}");
+    }
+    load_text("confirmations:\n  webhook: http://127.0.0.1:9/h\nhttp:\n  public_url: https://t.shop.example/\n").unwrap();
+}
+
+#[test]
 fn a_plaintext_token_is_refused_with_the_fix() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("herald.yaml");
