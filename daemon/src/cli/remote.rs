@@ -184,18 +184,16 @@ fn kpi(client: &Client, args: &KpiArgs) -> Result<ExitCode, RemoteError> {
     };
     let run_id = match (&args.run, args.watch) {
         (Some(run), _) => Some(run.clone()),
-        (None, true) => {
-            let page: RunPage = client.get(&format!(
-                "/api/v1/runs?delivery={delivery}&state=sending&limit=1"
-            ))?;
-            match page.runs.into_iter().next() {
-                Some(run) => Some(run.id),
-                None => {
-                    eprintln!("herald: no run of `{}` is sending", args.delivery_id);
-                    return Ok(ExitCode::from(super::EXIT_REFUSED));
-                }
+        (None, true) => match run_to_watch(client, &delivery)? {
+            Some(run) => Some(run),
+            None => {
+                eprintln!(
+                    "herald: no run of `{}` is sending, paused or about to send; name a finished one with --run",
+                    args.delivery_id
+                );
+                return Ok(ExitCode::from(super::EXIT_REFUSED));
             }
-        }
+        },
         (None, false) => None,
     };
     let Some(run_id) = run_id else {
@@ -221,6 +219,41 @@ fn kpi(client: &Client, args: &KpiArgs) -> Result<ExitCode, RemoteError> {
     println!("{} ({})", run.id, run.state);
     print!("{}", table::kpi_table(&[(run.id.as_str(), &run.kpi)]));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The run `kpi --watch` follows when none is named: the delivery's
+/// sending run, else its paused one (a pause is part of the send), else
+/// the first of its runs still on their way to sending (so a watch started
+/// just before the send, or while a confirmer decides, follows it). The
+/// states are asked for in turn: a run prepared ahead for the next
+/// occurrence must not hide the one sending now.
+fn run_to_watch(client: &Client, delivery: &str) -> Result<Option<String>, RemoteError> {
+    const IN_TURN: [&[RunState]; 3] = [
+        &[RunState::Sending],
+        &[RunState::Paused],
+        &[RunState::Preparing, RunState::Scheduled, RunState::Pending],
+    ];
+    for states in IN_TURN {
+        let mut first: Option<RunView> = None;
+        for state in states {
+            let page: RunPage = client.get(&format!(
+                "/api/v1/runs?delivery={delivery}&state={state}&limit=1"
+            ))?;
+            let Some(run) = page.runs.into_iter().next() else {
+                continue;
+            };
+            if first
+                .as_ref()
+                .is_none_or(|f| run.scheduled_for < f.scheduled_for)
+            {
+                first = Some(run);
+            }
+        }
+        if let Some(run) = first {
+            return Ok(Some(run.id));
+        }
+    }
+    Ok(None)
 }
 
 /// Follows a run with a progress bar until it [`ended`]. On a terminal the bar redraws in place; when
