@@ -116,7 +116,8 @@ async fn send_all(
                 _ => return Ok(Ending::Stopped(Stop::Release)),
             }
         }
-        let batch = take_ready(queue, engine.settings.batch_size);
+        let size = batch_size(engine.settings.batch_size, context.run.throttle_per_second);
+        let batch = take_ready(queue, size);
         if batch.is_empty() {
             let wait = queue
                 .iter()
@@ -130,6 +131,14 @@ async fn send_all(
                 () = engine.stopping.cancelled() => {}
             }
             continue;
+        }
+        if let Some(stop) = wait_for_throttle(engine, context, batch.len()).await? {
+            // Not handed to the plugin: the batch goes back with the rest,
+            // to be released or cancelled with it.
+            for pending in batch.into_iter().rev() {
+                queue.push_front(pending);
+            }
+            return Ok(Ending::Stopped(stop));
         }
         // The batch holds every recipient left: if none needs another try,
         // its outcomes complete the chunk in the same store call.
@@ -147,6 +156,54 @@ async fn send_all(
         .complete_chunk(&context.run.id, number, &engine.owner, now)
         .await?;
     Ok(Ending::Completed(more))
+}
+
+/// The recipients of one batch: `batch_size`, but under a throttle no more
+/// than one second's worth, so that a batch waits about a second for its
+/// turn, not `batch_size / rate` seconds during which a pause or a cancel
+/// could not hold it back, and the messages go out spread, not in a burst.
+fn batch_size(batch_size: usize, throttle_per_second: Option<f64>) -> usize {
+    match throttle_per_second {
+        Some(rate) if rate.is_finite() && rate > 0.0 => {
+            (rate.floor() as usize).clamp(1, batch_size.max(1))
+        }
+        _ => batch_size.max(1),
+    }
+}
+
+/// Waits until the delivery's throttle lets `n` more messages through,
+/// watching the run meanwhile: a pause, a cancel or a shutdown that comes
+/// during the wait is returned, and the batch is not sent.
+async fn wait_for_throttle(
+    engine: &Engine,
+    context: &RunContext,
+    n: usize,
+) -> StoreResult<Option<Stop>> {
+    let run = &context.run;
+    let Some(rate) = run.throttle_per_second else {
+        return Ok(None);
+    };
+    let n = u32::try_from(n).unwrap_or(u32::MAX);
+    let wait = engine
+        .store
+        .throttle(&run.delivery_id, rate, n, engine.clock.now())
+        .await?;
+    let until = Instant::now() + wait;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(None);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(left.min(STATE_CHECK)) => {}
+            () = engine.stopping.cancelled() => return Ok(Some(Stop::Release)),
+        }
+        match engine.store.run(&run.id).await?.map(|r| r.state) {
+            Some(RunState::Sending) => {}
+            Some(RunState::Cancelled) => return Ok(Some(Stop::Cancel)),
+            _ => return Ok(Some(Stop::Release)),
+        }
+    }
 }
 
 /// What sending a batch left to do.
@@ -178,7 +235,7 @@ fn take_ready(queue: &mut VecDeque<Pending>, size: usize) -> Vec<Pending> {
     batch
 }
 
-/// Renders, throttles, sends one batch and records its final outcomes;
+/// Renders, sends one batch and records its final outcomes;
 /// returns the recipients to try again. When the batch is chunk `last`'s
 /// last and none needs another try, the recording completes the chunk.
 async fn send_batch(
@@ -212,15 +269,6 @@ async fn send_batch(
 
     let mut retries = Vec::new();
     if !messages.is_empty() {
-        if let Some(rate) = run.throttle_per_second {
-            let wait = engine
-                .store
-                .throttle(&run.delivery_id, rate, messages.len() as u32, now)
-                .await?;
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-        }
         note_first_send(engine, context);
         let verdicts: Vec<Verdict> = match context
             .sender
@@ -464,5 +512,21 @@ async fn renew_lease(
                 warn!(delivery_id = run_id.delivery_id(), run_id = %run_id, chunk, %error, "Could not renew the lease.")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::batch_size;
+
+    #[test]
+    fn a_throttled_batch_holds_at_most_one_seconds_worth() {
+        assert_eq!(batch_size(50, None), 50);
+        assert_eq!(batch_size(50, Some(2.0)), 2);
+        assert_eq!(batch_size(50, Some(8.5)), 8);
+        assert_eq!(batch_size(10, Some(50.0)), 10);
+        // Slower than one a second: one message at a time.
+        assert_eq!(batch_size(50, Some(0.1)), 1);
+        assert_eq!(batch_size(50, Some(0.0)), 50);
     }
 }

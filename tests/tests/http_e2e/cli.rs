@@ -158,6 +158,50 @@ async fn the_cli_confirms_with_the_servers_role_rules_and_prints_kpis() {
     openapi_matches_the_live_routes(&api).await;
 }
 
+/// `herald kpi DELIVERY --watch` started in the background, as a viewer.
+fn watch(daemon: &Daemon, delivery: &str) -> std::process::Child {
+    Command::new(Daemon::binary())
+        .args(["kpi", delivery, "--watch", "--url", &daemon.url()])
+        .env("HERALD_TOKEN", VIEWER)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// `herald ACTION RUN` as the confirmer, which must succeed.
+fn act(daemon: &Daemon, action: &str, run: &str) -> Output {
+    let output = herald(daemon, Some(CONFIRMER), &[action, run]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    output
+}
+
+/// The output of a [`watch`] that ended with exit code 0.
+async fn finished(watcher: std::process::Child) -> Output {
+    let watched = tokio::task::spawn_blocking(move || watcher.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(watched.status.code(), Some(0), "{}", text(&watched.stderr));
+    watched
+}
+
+/// Waits for the batches in flight of the paused `run` to finish, checks
+/// that nothing more is sent, and returns the run.
+async fn held_while_paused(api: &Api, run: &str) -> serde_json::Value {
+    let path = format!("/api/v1/runs/{}", run.replace('@', "%40"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, held) = api.call("GET", &path, VIEWER).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (_, still) = api.call("GET", &path, VIEWER).await;
+    assert_eq!(still["state"], "paused");
+    assert_eq!(
+        still["kpi"]["sent"], held["kpi"]["sent"],
+        "sent while paused"
+    );
+    still
+}
+
 /// Every file the outbox plugin wrote.
 fn outbox(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(dir.join("outbox"))
@@ -289,13 +333,7 @@ async fn the_cli_pauses_resumes_and_cancels_while_kpi_watch_follows_the_run() {
     );
     api.wait_run("slow@once", |r| r["state"] == "sending").await;
     // `kpi --watch` without --run follows the delivery's sending run.
-    let watcher = std::process::Command::new(Daemon::binary())
-        .args(["kpi", "slow", "--watch", "--url", &daemon.url()])
-        .env("HERALD_TOKEN", VIEWER)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let watcher = watch(&daemon, "slow");
 
     // Long enough for the watcher (one look a second) to see it move.
     api.wait_run("slow@once", |r| r["kpi"]["sent"].as_u64() >= Some(32))
@@ -310,17 +348,8 @@ async fn the_cli_pauses_resumes_and_cancels_while_kpi_watch_follows_the_run() {
         "{}",
         text(&again.stderr)
     );
-    // Batches in flight finish; then nothing more is sent while paused.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (_, held) = api.call("GET", "/api/v1/runs/slow%40once", VIEWER).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (_, still) = api.call("GET", "/api/v1/runs/slow%40once", VIEWER).await;
-    assert_eq!(still["state"], "paused");
-    assert_eq!(
-        still["kpi"]["sent"], held["kpi"]["sent"],
-        "sent while paused"
-    );
-    assert_eq!(still["paused_by"], "alice");
+    let held = held_while_paused(&api, "slow@once").await;
+    assert_eq!(held["paused_by"], "alice");
 
     let resumed = herald(&daemon, Some(CONFIRMER), &["resume", "slow@once"]);
     assert_eq!(resumed.status.code(), Some(0), "{}", text(&resumed.stderr));
@@ -333,15 +362,10 @@ async fn the_cli_pauses_resumes_and_cancels_while_kpi_watch_follows_the_run() {
         r["kpi"]["sent"].as_u64() >= Some(before + 8)
     })
     .await;
-    let cancel = herald(&daemon, Some(CONFIRMER), &["cancel", "slow@once"]);
-    assert_eq!(cancel.status.code(), Some(0), "{}", text(&cancel.stderr));
+    act(&daemon, "cancel", "slow@once");
 
     // The watcher ends with the run and prints its final figures.
-    let watched = tokio::task::spawn_blocking(move || watcher.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(watched.status.code(), Some(0), "{}", text(&watched.stderr));
+    let watched = finished(watcher).await;
     let table = text(&watched.stdout);
     assert!(table.starts_with("slow@once (cancelled)"), "{table}");
     let figure = |name: &str| -> u64 {
@@ -379,4 +403,51 @@ async fn the_cli_pauses_resumes_and_cancels_while_kpi_watch_follows_the_run() {
         "{}",
         text(&listed.stdout)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_run_with_full_batches_can_be_paused_watched_and_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = embedded_store(dir.path());
+    // 40 messages at 4 a second with the default batch of 50: a batch may
+    // not hold them all and wait 9 s for its turn, deaf to a pause or a
+    // cancel, then send them in one burst.
+    throttled_delivery(dir.path(), "steady", 40, 4);
+    let daemon = Daemon::start(dir.path(), &config(dir.path(), &store, ""));
+    let api = Api::new(&daemon);
+    api.wait_run("steady@once", |r| r["state"] == "pending")
+        .await;
+    let confirmed = herald(&daemon, Some(CONFIRMER), &["confirm", "steady@once"]);
+    assert_eq!(
+        confirmed.status.code(),
+        Some(0),
+        "{}",
+        text(&confirmed.stderr)
+    );
+    api.wait_run("steady@once", |r| r["kpi"]["sent"].as_u64() >= Some(4))
+        .await;
+    act(&daemon, "pause", "steady@once");
+    held_while_paused(&api, "steady@once").await;
+
+    // `kpi --watch` without --run follows a paused run too.
+    let watcher = watch(&daemon, "steady");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    act(&daemon, "resume", "steady@once");
+    act(&daemon, "cancel", "steady@once");
+    let watched = finished(watcher).await;
+    assert!(
+        text(&watched.stdout).starts_with("steady@once (cancelled)"),
+        "{}",
+        text(&watched.stdout)
+    );
+    let run = api
+        .wait_run("steady@once", |r| !r["finished_at"].is_null())
+        .await;
+    let (sent, cancelled) = (
+        run["kpi"]["sent"].as_u64().unwrap(),
+        run["kpi"]["cancelled"].as_u64().unwrap(),
+    );
+    assert_eq!(sent + cancelled, 40, "{run}");
+    assert!(cancelled >= 20, "the cancel held back too little: {run}");
+    assert_eq!(outbox(dir.path()).len() as u64, sent, "{run}");
 }
