@@ -2,9 +2,13 @@
 //! request only takes a lock and never waits on the store. The store makes
 //! events unique per recipient and kind; the buffer already drops repeats
 //! within one interval so a recipient reloading a page costs nothing.
+//!
+//! Unsubscribes whose denylist write the store could not take at once
+//! (slow or down) wait here too, and the flush writes them first.
 
 use crate::runs::RunId;
-use crate::store::{SharedStore, StoreError, TrackingKind};
+use crate::store::{SharedStore, StoreError, StoreResult, SuppressionList, TrackingKind};
+use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use tracing::warn;
@@ -22,7 +26,35 @@ pub struct Buffer {
 #[derive(Default)]
 struct Pending {
     runs: HashMap<RunId, HashSet<(String, TrackingKind)>>,
+    /// Unsubscribes still to put on the denylist, with when they were asked.
+    unsubscribes: HashMap<(RunId, String), DateTime<Utc>>,
     count: usize,
+}
+
+/// Puts the address `recipient` of `run` was sent to on the denylist, as
+/// unsubscribed at `at`; `false` when the run has no outcome for the
+/// recipient (purged or erased), so there is no address to list.
+pub async fn denylist_recipient(
+    store: &SharedStore,
+    run: &RunId,
+    recipient: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<bool> {
+    let Some(outcome) = store.outcome(run, recipient).await? else {
+        return Ok(false);
+    };
+    if outcome.address.is_empty() {
+        return Ok(false);
+    }
+    store
+        .suppress(
+            SuppressionList::Denylist,
+            &outcome.address,
+            "unsubscribed",
+            at,
+        )
+        .await?;
+    Ok(true)
 }
 
 impl Buffer {
@@ -43,9 +75,21 @@ impl Buffer {
         }
     }
 
-    /// How many distinct events wait.
+    /// Keeps an unsubscribe asked at `at` whose denylist write the store
+    /// could not take now; the flush writes it, then counts it.
+    pub fn defer_unsubscribe(&self, run: RunId, recipient: &str, at: DateTime<Utc>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        // Never dropped for room, unlike opens: the recipient was promised it.
+        pending
+            .unsubscribes
+            .entry((run, recipient.to_owned()))
+            .or_insert(at);
+    }
+
+    /// How many distinct events wait, deferred unsubscribes included.
     pub fn len(&self) -> usize {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).count
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.count + pending.unsubscribes.len()
     }
 
     /// Whether nothing waits.
@@ -53,14 +97,36 @@ impl Buffer {
         self.len() == 0
     }
 
-    /// Writes every waiting event with one `record_tracking` per run.
-    /// A run the store cannot reach now keeps its events for the next
-    /// flush; a run the store does not know (purged) loses them.
+    /// Puts the deferred unsubscribes on the denylist, then writes every
+    /// waiting event with one `record_tracking` per run. What the store
+    /// cannot take now waits for the next flush; a run the store does not
+    /// know (purged) loses its events.
     pub async fn flush(&self, store: &SharedStore) {
-        let taken = {
+        let mut taken = {
             let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
             std::mem::take(&mut *pending)
         };
+        for ((run, recipient), at) in taken.unsubscribes {
+            match denylist_recipient(store, &run, &recipient, at).await {
+                Ok(true) => {
+                    taken
+                        .runs
+                        .entry(run)
+                        .or_default()
+                        .insert((recipient, TrackingKind::Unsubscribe));
+                }
+                Ok(false) => {
+                    warn!(delivery_id = run.delivery_id(), run_id = %run, recipient_id = ?recipient, "Unsubscribe dropped: the run has no outcome, so no address, for the recipient any more.");
+                }
+                Err(error @ StoreError::Unavailable(_)) => {
+                    warn!(delivery_id = run.delivery_id(), run_id = %run, %error, "Unsubscribe kept for the next flush.");
+                    self.defer_unsubscribe(run, &recipient, at);
+                }
+                Err(error) => {
+                    warn!(delivery_id = run.delivery_id(), run_id = %run, recipient_id = ?recipient, %error, "Unsubscribe could not be put on the denylist; the recipient can use the link again.");
+                }
+            }
+        }
         for (run, events) in taken.runs {
             let list: Vec<(String, TrackingKind)> = events.into_iter().collect();
             match store.record_tracking(&run, &list).await {

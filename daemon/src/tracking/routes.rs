@@ -3,20 +3,27 @@
 //! A token that does not verify, or that is not of the route's kind, gets
 //! `404` before anything is recorded or redirected. Opens and clicks only
 //! go to the in-memory buffer; an unsubscribe writes the denylist at once,
-//! because the recipient was promised it.
+//! because the recipient was promised it, but waits for the store at most
+//! [`STORE_WAIT`]: past it the buffer keeps the unsubscribe and the next
+//! flush writes it (http-api.md: tracking requests do not block on the store).
 
 use super::Tracking;
 use super::token::{Claim, LinkKind};
 use crate::clock::Clock;
 use crate::runs::RunId;
-use crate::store::{SharedStore, SuppressionList, TrackingKind};
+use crate::store::{SharedStore, TrackingKind};
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use std::sync::Arc;
-use tracing::{info, warn};
+use std::time::Duration;
+use tracing::info;
+
+/// How long an unsubscribe waits for its denylist write before the buffer
+/// takes it over: a write that does not wait on anything takes less.
+pub const STORE_WAIT: Duration = Duration::from_millis(50);
 
 /// A transparent 1x1 GIF.
 const PIXEL: &[u8] = &[
@@ -151,49 +158,64 @@ async fn unsubscribe_page(State(state): State<PublicState>, Path(token): Path<St
 }
 
 /// `POST /u/{token}` (the page's button, or a mail client's RFC 8058
-/// one-click): the address joins the denylist now.
+/// one-click): the address joins the denylist now. The answer waits for
+/// the store at most [`STORE_WAIT`]; a slower write goes on after it, and
+/// one that fails is retried by the next flush.
 async fn unsubscribe(State(state): State<PublicState>, Path(token): Path<String>) -> Response {
     let (claim, run) = match claim(&state, &token, LinkKind::Unsubscribe) {
         Ok(found) => found,
         Err(refused) => return refused.into_response(),
     };
-    let outcome = match state.store.outcome(&run, &claim.recipient).await {
-        Ok(Some(outcome)) if !outcome.address.is_empty() => outcome,
-        Ok(_) => return not_found(),
-        Err(error) => return unavailable(&run, &error),
-    };
     let now = state.clock.now();
-    if let Err(error) = state
-        .store
-        .suppress(
-            SuppressionList::Denylist,
-            &outcome.address,
-            "unsubscribed",
-            now,
-        )
-        .await
-    {
-        return unavailable(&run, &error);
+    let recipient = claim.recipient;
+    let mut write = tokio::spawn({
+        let (store, run, recipient) = (state.store.clone(), run.clone(), recipient.clone());
+        async move { super::buffer::denylist_recipient(&store, &run, &recipient, now).await }
+    });
+    let written = match tokio::time::timeout(STORE_WAIT, &mut write).await {
+        Ok(written) => written,
+        Err(_) => {
+            info!(delivery_id = run.delivery_id(), run_id = %run, recipient_id = ?recipient, "Recipient unsubscribed; the store is slow, the denylist entry is written when it answers.");
+            let tracking = state.tracking.clone();
+            tokio::spawn(async move { settle(&tracking, run, &recipient, now, write.await) });
+            return unsubscribed();
+        }
+    };
+    if matches!(written, Ok(Ok(false))) {
+        return not_found();
     }
-    state
-        .tracking
-        .buffer()
-        .record(run.clone(), &claim.recipient, TrackingKind::Unsubscribe);
-    info!(delivery_id = run.delivery_id(), run_id = %run, recipient_id = ?claim.recipient, "Recipient unsubscribed.");
+    settle(&state.tracking, run.clone(), &recipient, now, written);
+    info!(delivery_id = run.delivery_id(), run_id = %run, recipient_id = ?recipient, "Recipient unsubscribed.");
+    unsubscribed()
+}
+
+/// Counts an unsubscribe whose denylist write is done, or hands one whose
+/// write failed to the buffer, whose next flush writes it.
+fn settle(
+    tracking: &Tracking,
+    run: RunId,
+    recipient: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    written: Result<crate::store::StoreResult<bool>, tokio::task::JoinError>,
+) {
+    match written {
+        Ok(Ok(true)) => tracking
+            .buffer()
+            .record(run, recipient, TrackingKind::Unsubscribe),
+        // No outcome, so no address: nothing to list (answered 404 when
+        // the store said so in time).
+        Ok(Ok(false)) => {}
+        // The store keeps the first denylist entry, so a retry of a write
+        // that did land is harmless.
+        Ok(Err(_)) | Err(_) => tracking.buffer().defer_unsubscribe(run, recipient, at),
+    }
+}
+
+fn unsubscribed() -> Response {
     page(
         "Unsubscribed",
         "<p>You are unsubscribed: you will not receive these messages any more.</p>",
     )
-}
-
-fn unavailable(run: &RunId, error: &crate::store::StoreError) -> Response {
-    warn!(delivery_id = run.delivery_id(), run_id = %run, %error, "Unsubscribe could not be recorded.");
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::RETRY_AFTER, "60")],
-        "The unsubscribe could not be recorded right now; please try again in a minute.\n",
-    )
-        .into_response()
 }
 
 fn page(title: &str, body: &str) -> Response {

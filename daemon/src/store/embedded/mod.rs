@@ -86,6 +86,16 @@ impl EmbeddedStore {
         &self.inner.path
     }
 
+    /// Holds the write lock until the transaction is dropped, as a long
+    /// write would: for tests of callers that must not wait on the store.
+    #[cfg(test)]
+    pub(crate) fn hold_writes(&self) -> redb::WriteTransaction {
+        self.inner
+            .db
+            .begin_write()
+            .expect("the embedded store's write lock")
+    }
+
     /// Runs `f` in one write transaction off the async workers, committed
     /// when it succeeds (and rolled back when it fails).
     async fn write<T, F>(&self, f: F) -> StoreResult<T>

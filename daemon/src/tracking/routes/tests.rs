@@ -1,8 +1,8 @@
 //! The public routes in-process, over a real embedded store.
 
 use super::*;
-use crate::store::RecipientOutcome;
 use crate::store::embedded::EmbeddedStore;
+use crate::store::{RecipientOutcome, SuppressionList};
 use crate::tracking::token::Signer;
 use axum::body::Body;
 use axum::http::Request;
@@ -11,12 +11,15 @@ use tower::ServiceExt;
 struct Harness {
     _dir: tempfile::TempDir,
     state: PublicState,
+    /// The same store as `state.store`, for what only the embedded one does.
+    embedded: EmbeddedStore,
     run: RunId,
 }
 
 async fn harness() -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let store: SharedStore = Arc::new(EmbeddedStore::open(dir.path().join("db")).await.unwrap());
+    let embedded = EmbeddedStore::open(dir.path().join("db")).await.unwrap();
+    let store: SharedStore = Arc::new(embedded.clone());
     let new = crate::store::conformance::new_run("d", 60, false);
     let run = new.id.clone();
     store.create_run(&new).await.unwrap();
@@ -44,6 +47,7 @@ async fn harness() -> Harness {
             store,
             clock: Clock::fake(at),
         },
+        embedded,
         run,
     }
 }
@@ -182,6 +186,65 @@ async fn the_unsubscribe_page_only_asks_and_the_post_denylists_the_address() {
     assert_eq!(h.flushed().await.unsubscribed, 1);
 }
 
+/// http-api.md: tracking requests do not block on the store. An
+/// unsubscribe answers within its short wait while a long write holds the
+/// store, and its denylist entry and count follow once the store answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsubscribe_does_not_wait_for_a_busy_store_and_lands_after() {
+    let h = harness().await;
+    let path = h.path(LinkKind::Unsubscribe, "c1", "");
+    let address = vec!["ana@x.example".to_owned()];
+    let busy = h.embedded.hold_writes();
+    let answer = tokio::time::timeout(STORE_WAIT * 10, h.call("POST", &path))
+        .await
+        .expect("the unsubscribe waited for the busy store");
+    assert_eq!(answer.status(), StatusCode::OK);
+    tokio::time::sleep(STORE_WAIT).await;
+    assert_eq!(
+        h.state.store.suppressed(&address).await.unwrap(),
+        vec![None],
+        "the write waits for the store"
+    );
+    drop(busy);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while h.state.store.suppressed(&address).await.unwrap() != vec![Some(SuppressionList::Denylist)]
+    {
+        assert!(std::time::Instant::now() < deadline, "never denylisted");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // The count follows the write, from the task that waited for it.
+    while h.state.tracking.buffer().is_empty() {
+        assert!(std::time::Instant::now() < deadline, "never counted");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(h.flushed().await.unsubscribed, 1);
+}
+
+/// An unsubscribe whose write fails waits in the buffer; the next flush
+/// puts the address on the denylist and counts it.
+#[tokio::test]
+async fn a_deferred_unsubscribe_is_written_and_counted_by_the_flush() {
+    let h = harness().await;
+    let buffer = h.state.tracking.buffer();
+    let at = h.state.clock.now();
+    buffer.defer_unsubscribe(h.run.clone(), "c1", at);
+    buffer.defer_unsubscribe(h.run.clone(), "c1", at);
+    buffer.defer_unsubscribe(h.run.clone(), "nobody", at);
+    assert_eq!(buffer.len(), 2);
+    let c = h.flushed().await;
+    assert!(buffer.is_empty());
+    assert_eq!((c.unsubscribed, c.opened), (1, 1));
+    let listed = h
+        .state
+        .store
+        .suppressions(SuppressionList::Denylist, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(listed.items[0].address, "ana@x.example");
+    assert_eq!(listed.items[0].since, at);
+}
+
 #[tokio::test]
 async fn an_unsubscribe_for_a_recipient_without_an_outcome_is_not_found() {
     let h = harness().await;
@@ -229,6 +292,7 @@ async fn links_answer_503_until_the_key_comes_from_the_store_then_work() {
             tracking: keyless(&h.state.store),
             ..h.state.clone()
         },
+        embedded: h.embedded.clone(),
         run: h.run.clone(),
     };
     for (method, path) in [
