@@ -67,8 +67,10 @@ pub enum Action {
         #[arg(required = true)]
         addresses: Vec<String>,
     },
-    /// Put every address of a CSV file on a list: the first column, or the
-    /// column named by --column; a header row `address`/`email`/`phone` is skipped.
+    /// Put every address of a CSV file on a list: the column named by
+    /// --column; else the first column named `address`, `email`, `phone` or
+    /// `push_token` of a header row (an audience file works as is); else,
+    /// without such a header, the first column.
     Import {
         /// The list.
         list: List,
@@ -81,10 +83,10 @@ pub enum Action {
         #[arg(long, default_value = "imported")]
         reason: String,
     },
-    /// Print the entries of a list.
+    /// Print the entries of a list, or of both.
     List {
-        /// The list.
-        list: List,
+        /// The list (default: the quarantine, then the denylist).
+        list: Option<List>,
         /// At most this many entries.
         #[arg(long, default_value_t = 1000)]
         limit: usize,
@@ -121,36 +123,62 @@ pub fn run(args: Args) -> super::Outcome {
             add_all(&api, list, addresses.iter().map(String::as_str), &reason)
         }
         Action::List { list, limit } => {
-            let mut printed = 0;
-            let mut cursor: Option<String> = None;
             println!(
-                "{:<40} {:<14} {:<25} SOFT BOUNCES",
-                "ADDRESS", "REASON", "SINCE"
+                "{:<11} {:<40} {:<14} {:<20} SOFT BOUNCES",
+                "LIST", "ADDRESS", "REASON", "SINCE"
             );
-            while printed < limit {
-                let mut path = format!("/api/v1/suppressions?list={}&limit=1000", list.as_str());
-                if let Some(c) = &cursor {
-                    path.push_str(&format!("&cursor={}", encode(c)));
-                }
-                let page: EntryPage = api.get(&path)?;
-                for e in page.entries.iter().take(limit - printed) {
-                    println!(
-                        "{:<40} {:<14} {:<25} {}",
-                        e["address"].as_str().unwrap_or(""),
-                        e["reason"].as_str().unwrap_or(""),
-                        e["since"].as_str().unwrap_or(""),
-                        e["soft_bounces"]
-                    );
-                    printed += 1;
-                }
-                match page.next_cursor {
-                    Some(next) if printed < limit => cursor = Some(next),
-                    _ => break,
-                }
+            let lists = match list {
+                Some(list) => vec![list],
+                None => vec![List::Quarantine, List::Denylist],
+            };
+            for list in lists {
+                print_list(&api, list, limit)?;
             }
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Prints up to `limit` entries of `list`, one a line.
+fn print_list(api: &Client, list: List, limit: usize) -> anyhow::Result<()> {
+    let mut printed = 0;
+    let mut cursor: Option<String> = None;
+    while printed < limit {
+        let mut path = format!("/api/v1/suppressions?list={}&limit=1000", list.as_str());
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={}", encode(c)));
+        }
+        let page: EntryPage = api.get(&path)?;
+        for e in page.entries.iter().take(limit - printed) {
+            println!(
+                "{:<11} {:<40} {:<14} {:<20} {}",
+                list.as_str(),
+                e["address"].as_str().unwrap_or(""),
+                e["reason"].as_str().unwrap_or(""),
+                since(e["since"].as_str().unwrap_or("")),
+                e["soft_bounces"]
+            );
+            printed += 1;
+        }
+        match page.next_cursor {
+            Some(next) if printed < limit => cursor = Some(next),
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
+/// An entry's `since` to the second (`2026-12-07T14:28:09Z`): the API's
+/// nanoseconds only widen the column.
+fn since(instant: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(instant).map_or_else(
+        |_| instant.to_owned(),
+        |t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string()
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -180,38 +208,53 @@ fn entry_path(list: List, address: &str) -> String {
     format!("/api/v1/suppressions/{}/{}", list.as_str(), encode(address))
 }
 
-/// The addresses of a CSV file, in order, blanks skipped.
+/// Header names of an address column, lower-cased.
+const ADDRESS_HEADERS: [&str; 4] = ["address", "email", "phone", "push_token"];
+
+/// The addresses of a CSV file, in order, blanks skipped: from the column
+/// named `column`, else from the first column a header row names as an
+/// address column, else (no such header) from the first column.
 fn read_csv(path: &std::path::Path, column: Option<&str>) -> anyhow::Result<Vec<String>> {
     let mut reader = csv::ReaderBuilder::new()
-        .has_headers(column.is_some())
+        .has_headers(false)
         .flexible(true)
         .from_path(path)
         .with_context(|| format!("cannot read {}", path.display()))?;
-    let index = match column {
-        Some(name) => {
-            let headers = reader
-                .headers()
-                .with_context(|| format!("{}: cannot read the header row", path.display()))?;
-            match headers.iter().position(|h| h.trim() == name) {
-                Some(i) => i,
-                None => bail!(
-                    "{}:1: no column named {name:?}; the columns are {:?}",
-                    path.display(),
-                    headers.iter().collect::<Vec<_>>()
-                ),
-            }
+    let mut records = reader.records();
+    let first = match records.next() {
+        Some(record) => {
+            record.with_context(|| format!("{}:1: cannot read the first row", path.display()))?
         }
-        None => 0,
+        None => return Ok(Vec::new()),
+    };
+    let named = |name: &str| first.iter().position(|h| h.trim() == name);
+    let (index, header) = match column {
+        Some(name) => match named(name) {
+            Some(i) => (i, true),
+            None => bail!(
+                "{}:1: no column named {name:?}; the columns are {:?}; pass one of them with --column",
+                path.display(),
+                first.iter().collect::<Vec<_>>()
+            ),
+        },
+        None => match first
+            .iter()
+            .position(|h| ADDRESS_HEADERS.contains(&h.trim().to_ascii_lowercase().as_str()))
+        {
+            Some(i) => (i, true),
+            None => (0, false),
+        },
     };
     let mut addresses = Vec::new();
-    for (n, record) in reader.records().enumerate() {
-        let record = record.with_context(|| format!("{}: record {}", path.display(), n + 1))?;
+    let rows = std::iter::once(Ok(first))
+        .chain(records)
+        .skip(usize::from(header));
+    for (n, record) in rows.enumerate() {
+        let line = n + 1 + usize::from(header);
+        let record =
+            record.with_context(|| format!("{}:{line}: cannot read the row", path.display()))?;
         let value = record.get(index).unwrap_or("").trim();
-        let header = column.is_none()
-            && n == 0
-            && ["address", "email", "phone", "push_token"]
-                .contains(&value.to_ascii_lowercase().as_str());
-        if !value.is_empty() && !header {
+        if !value.is_empty() {
             addresses.push(value.to_owned());
         }
     }
@@ -231,6 +274,28 @@ mod tests {
             read_csv(&path, None).unwrap(),
             ["A@x.example", "b@x.example"]
         );
+    }
+
+    #[test]
+    fn csv_addresses_come_from_the_address_column_of_an_audience_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        std::fs::write(&path, "id,Email,first_name\nc1,a@x.example,Ana\nc2,,Bo\n").unwrap();
+        assert_eq!(read_csv(&path, None).unwrap(), ["a@x.example"]);
+        std::fs::write(&path, "a@x.example\nb@x.example\n").unwrap();
+        assert_eq!(
+            read_csv(&path, None).unwrap(),
+            ["a@x.example", "b@x.example"]
+        );
+    }
+
+    #[test]
+    fn list_entries_show_their_instant_to_the_second() {
+        assert_eq!(
+            since("2026-12-07T14:28:09.820483234Z"),
+            "2026-12-07T14:28:09Z"
+        );
+        assert_eq!(since("garbled"), "garbled");
     }
 
     #[test]

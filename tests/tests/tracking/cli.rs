@@ -102,3 +102,46 @@ async fn herald_suppress_adds_imports_lists_and_removes_through_the_api() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn herald_suppress_imports_an_audience_file_and_lists_both_lists() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), &config(dir.path(), ""));
+
+    // An audience file as marketers have them: ids first, the address
+    // in the `email` column; the ids must not land on the list.
+    let csv = dir.path().join("audience.csv");
+    std::fs::write(&csv, "id,email,first_name\nc1,d@x.example,Dee\nc2,,Eve\n").unwrap();
+    let imported = herald(
+        &daemon,
+        ADMIN,
+        &["suppress", "import", "denylist", csv.to_str().unwrap()],
+    );
+    assert_eq!(
+        imported.status.code(),
+        Some(0),
+        "{}",
+        text(&imported.stderr)
+    );
+    let added = herald(
+        &daemon,
+        ADMIN,
+        &["suppress", "add", "quarantine", "q@x.example"],
+    );
+    assert_eq!(added.status.code(), Some(0), "{}", text(&added.stderr));
+
+    // Without a list, `list` prints both, each line naming its list.
+    let listed = herald(&daemon, VIEWER, &["suppress", "list"]);
+    assert_eq!(listed.status.code(), Some(0), "{}", text(&listed.stderr));
+    let out = text(&listed.stdout);
+    let line = |address: &str| out.lines().find(|l| l.contains(address)).map(str::to_owned);
+    assert!(
+        line("q@x.example").is_some_and(|l| l.starts_with("quarantine ")),
+        "{out}"
+    );
+    assert!(
+        line("d@x.example").is_some_and(|l| l.starts_with("denylist ")),
+        "{out}"
+    );
+    assert!(line("c1").is_none() && line("Dee").is_none(), "{out}");
+}
