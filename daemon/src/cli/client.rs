@@ -17,12 +17,15 @@ const EXIT_USAGE: u8 = 2;
 /// The token in `HERALD_TOKEN`; without one, says how to set it and gives
 /// the usage exit code.
 pub fn token_from_env() -> Result<String, std::process::ExitCode> {
-    std::env::var("HERALD_TOKEN").map_err(|_| {
-        eprintln!(
-            "herald: set HERALD_TOKEN to your API token (the one whose `herald hash-token` digest is in the daemon's `users`)"
-        );
-        std::process::ExitCode::from(EXIT_USAGE)
-    })
+    // An empty HERALD_TOKEN counts as unset, as an empty HERALD_CONFIG does:
+    // sent as is it would only earn a 401 that hides the real mistake.
+    std::env::var("HERALD_TOKEN")
+        .ok()
+        .filter(|token| !token.trim().is_empty())
+        .ok_or_else(|| {
+            eprintln!("herald: set HERALD_TOKEN to your API token (the one whose `herald hash-token` digest is in the daemon's `users`)");
+            std::process::ExitCode::from(EXIT_USAGE)
+        })
 }
 
 /// Why a call did not succeed.
@@ -65,7 +68,7 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client of the daemon at `base` with `token`.
+    /// A client of the daemon at `base` (see [`base_url`]) with `token`.
     pub fn new(base: &str, token: String) -> std::io::Result<Client> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -75,7 +78,7 @@ impl Client {
             .build()
             .map_err(std::io::Error::other)?;
         Ok(Client {
-            base: base.trim_end_matches('/').to_owned(),
+            base: base_url(base),
             token,
             http,
             runtime,
@@ -140,6 +143,20 @@ impl Client {
     }
 }
 
+/// The base of the API's URLs from `--url` or `HERALD_URL`: empty means
+/// the default, and an address without a scheme, as `http.listen` gives it
+/// (`127.0.0.1:8425`), means plain HTTP.
+pub fn base_url(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    if url.is_empty() {
+        DEFAULT_URL.to_owned()
+    } else if url.contains("://") {
+        url.to_owned()
+    } else {
+        format!("http://{url}")
+    }
+}
+
 /// Percent-encodes one path segment or query value.
 pub fn encode(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
@@ -156,6 +173,13 @@ pub fn encode(segment: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listen_address_or_an_empty_url_makes_a_base_url() {
+        assert_eq!(base_url("127.0.0.1:8425"), "http://127.0.0.1:8425");
+        assert_eq!(base_url("https://h.example/"), "https://h.example");
+        assert_eq!(base_url(""), DEFAULT_URL);
+    }
 
     #[test]
     fn path_segments_are_percent_encoded() {

@@ -48,6 +48,26 @@ async fn the_cli_confirms_with_the_servers_role_rules_and_prints_kpis() {
     );
     let no_token = herald(&daemon, None, &["confirm", "promo@once"]);
     assert_eq!(no_token.status.code(), Some(2));
+    let empty_token = herald(&daemon, Some(""), &["confirm", "promo@once"]);
+    assert_eq!(empty_token.status.code(), Some(2));
+    assert!(
+        text(&empty_token.stderr).contains("set HERALD_TOKEN"),
+        "{}",
+        text(&empty_token.stderr)
+    );
+    // `--url` takes the daemon's `http.listen` as the config writes it.
+    let listen = daemon.url().replace("http://", "");
+    let bare = Command::new(Daemon::binary())
+        .args(["runs", "--url", &listen])
+        .env("HERALD_TOKEN", VIEWER)
+        .output()
+        .unwrap();
+    assert_eq!(bare.status.code(), Some(0), "{}", text(&bare.stderr));
+    assert!(
+        text(&bare.stdout).contains("promo@once"),
+        "{}",
+        text(&bare.stdout)
+    );
 
     // A proof goes through the plugin, marked, and is no part of the run.
     let refused = herald(&daemon, Some(VIEWER), &["proof", "promo", "qa@example.com"]);
