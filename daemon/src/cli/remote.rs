@@ -20,7 +20,8 @@ const WATCH_EVERY: Duration = Duration::from_secs(1);
 /// Where the daemon is.
 #[derive(Debug, clap::Args)]
 pub struct Server {
-    /// The daemon's API address (its `http.listen`).
+    /// The daemon's API address (its `http.listen`); the token is read
+    /// from HERALD_TOKEN.
     #[arg(long, env = "HERALD_URL", default_value = DEFAULT_URL)]
     pub url: String,
 }
@@ -62,7 +63,8 @@ pub struct KpiArgs {
     #[arg(long)]
     pub compute: bool,
     /// Follow a sending run with a progress bar until it ends (the run
-    /// given with --run, else the delivery's sending run).
+    /// given with --run, else the delivery's sending run, else its paused
+    /// one, else the next one to send).
     #[arg(long)]
     pub watch: bool,
     #[command(flatten)]

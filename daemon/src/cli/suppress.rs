@@ -17,7 +17,8 @@ pub struct Args {
     /// What to do.
     #[command(subcommand)]
     pub action: Action,
-    /// The daemon's API address (its `http.listen`).
+    /// The daemon's API address (its `http.listen`); the token is read
+    /// from HERALD_TOKEN.
     #[arg(
         long,
         env = "HERALD_URL",
@@ -67,10 +68,12 @@ pub enum Action {
         #[arg(required = true)]
         addresses: Vec<String>,
     },
-    /// Put every address of a CSV file on a list: the column named by
-    /// --column; else the first column named `address`, `email`, `phone` or
-    /// `push_token` of a header row (an audience file works as is); else,
-    /// without such a header, the first column.
+    /// Put every address of a CSV file on a list.
+    ///
+    /// The addresses are read from the column named by --column; else from
+    /// the first column a header row names `address`, `email`, `phone` or
+    /// `push_token` (an audience file works as is); else, without such a
+    /// header, from the first column.
     Import {
         /// The list.
         list: List,
