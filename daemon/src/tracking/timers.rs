@@ -67,30 +67,72 @@ pub async fn run(
 
 /// Recounts the newest runs that have sent something.
 pub async fn recount_recent(store: &SharedStore) {
-    let runs = match store
-        .list_runs(&RunFilter::default(), None, RECENT_RUNS)
-        .await
-    {
-        Ok(page) => page.items,
-        Err(error) => {
-            warn!(%error, "Could not list runs to recount their open and click figures.");
-            return;
-        }
-    };
+    recount_newest(store, RECENT_RUNS).await;
+}
+
+/// Recounts the `per_state` newest runs of each state in which a run may
+/// have sent something, listed state by state so that runs which sent
+/// nothing (pending, scheduled, expired) never crowd them out.
+async fn recount_newest(store: &SharedStore, per_state: usize) {
     let mut counted = 0;
-    for run in runs {
-        if !matches!(
-            run.state,
-            RunState::Sending | RunState::Paused | RunState::Sent | RunState::Cancelled
-        ) {
-            continue;
-        }
-        match store.recount(&run.id).await {
-            Ok(_) => counted += 1,
+    for state in [
+        RunState::Sending,
+        RunState::Paused,
+        RunState::Sent,
+        RunState::Cancelled,
+        RunState::Failed,
+    ] {
+        let filter = RunFilter {
+            state: Some(state),
+            delivery_id: None,
+        };
+        let runs = match store.list_runs(&filter, None, per_state).await {
+            Ok(page) => page.items,
             Err(error) => {
-                warn!(delivery_id = %run.delivery_id, run_id = %run.id, %error, "Could not recount the run.")
+                warn!(%error, %state, "Could not list runs to recount their open and click figures.");
+                continue;
+            }
+        };
+        for run in runs {
+            match store.recount(&run.id).await {
+                Ok(_) => counted += 1,
+                Err(error) => {
+                    warn!(delivery_id = %run.delivery_id, run_id = %run.id, %error, "Could not recount the run.")
+                }
             }
         }
     }
     debug!(runs = counted, "Open and click figures recounted.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::conformance::run_in;
+    use crate::store::embedded::EmbeddedStore;
+
+    /// kpis.md: open and click figures are recomputed on the rates timer;
+    /// newer runs that sent nothing do not push a sent run out of it.
+    #[tokio::test]
+    async fn the_rates_recount_reaches_sent_runs_behind_newer_pending_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let embedded = EmbeddedStore::open(dir.path().join("db")).await.unwrap();
+        let store: SharedStore = Arc::new(embedded.clone());
+        let sent = run_in(&store, "sent", RunState::Sent).await;
+        for n in 0..3 {
+            run_in(&store, &format!("pending{n}"), RunState::Pending).await;
+        }
+        let newest = store
+            .list_runs(&RunFilter::default(), None, 3)
+            .await
+            .unwrap();
+        assert!(newest.items.iter().all(|r| r.id != sent), "the fixture");
+        let truth = store.run(&sent).await.unwrap().unwrap().counters;
+        assert_eq!(truth.delivered, 2);
+        let mut drifted = truth.clone();
+        (drifted.delivered, drifted.opened) = (7, 5);
+        embedded.overwrite_counters(&sent, drifted).await;
+        recount_newest(&store, 3).await;
+        assert_eq!(store.run(&sent).await.unwrap().unwrap().counters, truth);
+    }
 }

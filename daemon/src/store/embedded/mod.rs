@@ -86,6 +86,20 @@ impl EmbeddedStore {
         &self.inner.path
     }
 
+    /// Sets a run's counters without touching its records, as a lost
+    /// write would leave them: for tests of the recounts.
+    #[cfg(test)]
+    pub(crate) async fn overwrite_counters(&self, id: &crate::runs::RunId, counters: Counters) {
+        let id = id.clone();
+        self.write(move |tx| {
+            let mut rec = tx.get_run(id.as_str())?.expect("the run exists");
+            rec.run.counters = counters;
+            tx.put_run(&rec, Some(rec.run.state))
+        })
+        .await
+        .expect("the counters are written");
+    }
+
     /// Holds the write lock until the transaction is dropped, as a long
     /// write would: for tests of callers that must not wait on the store.
     #[cfg(test)]
