@@ -123,10 +123,11 @@ impl Webhook {
             run_id: run.id.to_string(),
             delivery_id: run.delivery_id.clone(),
             text: format!(
-                "Run {} ({}) waits for confirmation: {} messages, scheduled for {}. {}",
+                "Run {} ({}) waits for confirmation: {} message{}, scheduled for {}. {}",
                 run.id,
                 label.as_deref().unwrap_or(&run.delivery_id),
                 to_send,
+                if to_send == 1 { "" } else { "s" },
                 run.scheduled_for.to_rfc3339(),
                 self.page_url
             ),
@@ -264,6 +265,45 @@ mod tests {
         // Two failures: waits of 500 ms then 1 s before the third try.
         assert_eq!(seen.lock().unwrap().len(), 3);
         assert!(started.elapsed() >= FIRST_BACKOFF * 3);
+    }
+
+    /// The note names the run, its figures and the page, and reads right
+    /// for one message as for several.
+    #[tokio::test]
+    async fn the_announcement_names_the_run_its_messages_and_the_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: crate::store::SharedStore = Arc::new(
+            crate::store::embedded::EmbeddedStore::open(dir.path().join("db"))
+                .await
+                .unwrap(),
+        );
+        let id = crate::store::conformance::run_in(&store, "promo", RunState::Pending).await;
+        let mut run = store.run(&id).await.unwrap().unwrap();
+        let webhook = Webhook::new(
+            "http://127.0.0.1:9/h".to_owned(),
+            "http://127.0.0.1:8425/".to_owned(),
+        );
+        let two = webhook.announcement(&run, Some("Promo".to_owned()));
+        assert_eq!(
+            (two.event.as_str(), two.run_id.as_str(), two.to_send),
+            ("run.pending", id.as_str(), 2)
+        );
+        assert!(
+            two.text
+                .contains("(Promo) waits for confirmation: 2 messages,")
+                && two.text.ends_with("http://127.0.0.1:8425/"),
+            "{}",
+            two.text
+        );
+        run.counters.excluded_by_reason.clear();
+        run.counters.targeted = 1;
+        let one = webhook.announcement(&run, None);
+        assert!(
+            one.text
+                .contains("(promo) waits for confirmation: 1 message,"),
+            "{}",
+            one.text
+        );
     }
 
     #[test]
