@@ -7,8 +7,10 @@
 //!   feedback; the KPIs equal the test's own count; the next run excludes
 //!   the quarantined and denylisted addresses.
 //! - [`cli`]: `herald suppress add|import|list|remove` over the API.
+//! - [`frozen`]: tracking and unsubscribe answer at once while Redis is frozen.
 
 mod cli;
+mod frozen;
 mod story;
 
 use herald_test_support::Daemon;
