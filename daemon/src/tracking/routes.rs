@@ -19,7 +19,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::info;
+use tracing::{info, warn};
 
 /// How long an unsubscribe waits for its denylist write before the buffer
 /// takes it over: a write that does not wait on anything takes less.
@@ -181,11 +181,19 @@ async fn unsubscribe(State(state): State<PublicState>, Path(token): Path<String>
             return unsubscribed();
         }
     };
-    if matches!(written, Ok(Ok(false))) {
-        return not_found();
+    match &written {
+        Ok(Ok(false)) => return not_found(),
+        Ok(Ok(true)) => {
+            info!(delivery_id = run.delivery_id(), run_id = %run, recipient_id = ?recipient, "Recipient unsubscribed.")
+        }
+        Ok(Err(error)) => {
+            warn!(delivery_id = run.delivery_id(), run_id = %run, recipient_id = ?recipient, %error, "Recipient unsubscribed; the denylist write failed and the next flush retries it.")
+        }
+        Err(error) => {
+            warn!(delivery_id = run.delivery_id(), run_id = %run, recipient_id = ?recipient, %error, "Recipient unsubscribed; the denylist write stopped and the next flush retries it.")
+        }
     }
-    settle(&state.tracking, run.clone(), &recipient, now, written);
-    info!(delivery_id = run.delivery_id(), run_id = %run, recipient_id = ?recipient, "Recipient unsubscribed.");
+    settle(&state.tracking, run, &recipient, now, written);
     unsubscribed()
 }
 
