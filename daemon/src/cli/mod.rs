@@ -52,6 +52,9 @@ pub const EXIT_REFUSED: u8 = 1;
 /// Entry point of the binary: parses the arguments and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run(_)) {
+        quit_quietly_on_a_closed_pipe();
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate(args) => validate::run(args),
@@ -68,6 +71,18 @@ pub fn main() -> ExitCode {
             let _ = writeln!(std::io::stderr(), "herald: {}", error_text(&error));
             ExitCode::from(EXIT_REFUSED)
         }
+    }
+}
+
+/// Restores the default SIGPIPE action, which Rust's runtime ignores, so
+/// that `herald runs | head` ends the command as it ends `ls`, instead of
+/// `println!` panicking on the closed pipe. Not for `herald run`: the
+/// daemon must live on when a peer or its stderr goes away.
+fn quit_quietly_on_a_closed_pipe() {
+    // SAFETY: called before any other thread exists; SIG_DFL is a valid
+    // action for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

@@ -271,3 +271,22 @@ fn with_json_logs_the_reason_the_daemon_cannot_start_is_a_json_line_too() {
     let error = last["error"].as_str().unwrap_or_default();
     assert!(error.contains(&missing.display().to_string()), "{log}");
 }
+
+#[test]
+fn a_command_whose_output_pipe_is_closed_ends_quietly_as_ls_does() {
+    // `herald schema | head -1`: the reader has gone before the command
+    // writes. A panic ("failed printing to stdout") is not how a command
+    // line tool ends; the default SIGPIPE death is.
+    let (read, write) = std::io::pipe().unwrap();
+    drop(read);
+    let output = std::process::Command::new(Daemon::binary())
+        .arg("schema")
+        .stdout(write)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(output.status.signal(), Some(libc::SIGPIPE), "{stderr}");
+}
