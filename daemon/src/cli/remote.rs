@@ -238,17 +238,18 @@ fn run_to_watch(client: &Client, delivery: &str) -> Result<Option<String>, Remot
     for states in IN_TURN {
         let mut first: Option<RunView> = None;
         for state in states {
+            // A recurring delivery prepared ahead may have several runs on
+            // their way: the one due first is the one to follow.
             let page: RunPage = client.get(&format!(
-                "/api/v1/runs?delivery={delivery}&state={state}&limit=1"
+                "/api/v1/runs?delivery={delivery}&state={state}&limit=100"
             ))?;
-            let Some(run) = page.runs.into_iter().next() else {
-                continue;
-            };
-            if first
-                .as_ref()
-                .is_none_or(|f| run.scheduled_for < f.scheduled_for)
-            {
-                first = Some(run);
+            for run in page.runs {
+                if first
+                    .as_ref()
+                    .is_none_or(|f| run.scheduled_for < f.scheduled_for)
+                {
+                    first = Some(run);
+                }
             }
         }
         if let Some(run) = first {
