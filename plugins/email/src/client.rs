@@ -3,6 +3,7 @@
 use crate::config::{EmailConfig, Security};
 use crate::connector::Connector;
 use crate::pool::{LaneGuard, Pool, PoolError};
+use crate::transaction::Command;
 use herald_plugin_api::{BounceKind, SendStatus};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -96,7 +97,8 @@ impl SmtpClient {
             Ok(response) => SendStatus::Accepted {
                 provider_message_id: queue_id(&response),
             },
-            Err(PoolError::Smtp(error)) => map_error(&error),
+            Err(PoolError::Smtp(error)) => map_error(&error, None),
+            Err(PoolError::Refused { at, source }) => map_error(&source, Some(at)),
             Err(error @ PoolError::Timeout(_)) => SendStatus::Retry {
                 reason: format!(
                     "{error}; it may have taken the message, the retry carries the same Message-ID"
@@ -133,8 +135,10 @@ pub fn queue_id(response: &Response) -> Option<String> {
 }
 
 /// 4xx and connection trouble are transient; a 5xx that refuses the
-/// recipient is a hard bounce; any other 5xx fails the message.
-fn map_error(error: &lettre::transport::smtp::Error) -> SendStatus {
+/// recipient is a hard bounce; any other 5xx fails the message. `at` is
+/// the command the reply answered, `None` outside a transaction (greeting,
+/// EHLO, AUTH).
+fn map_error(error: &lettre::transport::smtp::Error, at: Option<Command>) -> SendStatus {
     let reason = error.to_string();
     if !error.is_permanent() {
         return SendStatus::Retry {
@@ -156,7 +160,7 @@ fn map_error(error: &lettre::transport::smtp::Error) -> SendStatus {
             retry_after_ms: None,
         };
     }
-    if refuses_recipient(&code, &text) {
+    if refuses_recipient(at, &code, &text) {
         SendStatus::Bounced {
             kind: BounceKind::Hard,
             reason,
@@ -166,16 +170,24 @@ fn map_error(error: &lettre::transport::smtp::Error) -> SendStatus {
     }
 }
 
+/// RFC 3463 codes about the sender's address: bad syntax, bad system.
+const SENDER_CODES: &[&str] = &["5.1.7", "5.1.8"];
+
 /// RFC 4954 replies refusing authentication (required, too weak, invalid, needs encryption).
 const AUTH_REFUSALS: &[&str] = &["530", "534", "535", "538"];
 
 /// Whether a permanent reply refuses the recipient's mailbox.
 ///
-/// lettre's pooled transport does not say which command (RCPT or DATA) a
-/// reply answered, so the reply itself decides: an RFC 3463 enhanced code
-/// when present (`5.1.x` addressing, `5.2.1` mailbox disabled), otherwise
-/// the reply codes RFC 5321 gives to mailbox refusals (550, 551, 553).
-pub fn refuses_recipient(code: &str, text: &str) -> bool {
+/// A refusal of MAIL (or outside a transaction) is about the sender, never
+/// the recipient. Otherwise an RFC 3463 enhanced code decides when present:
+/// `5.1.x` addressing and `5.2.1` mailbox disabled, except `5.1.7`/`5.1.8`,
+/// which blame the sender (Postfix gives its sender checks at RCPT). A bare
+/// 550, 551 or 553 (RFC 5321's mailbox refusals) blames the recipient only
+/// at RCPT: after DATA it refuses the content.
+pub fn refuses_recipient(at: Option<Command>, code: &str, text: &str) -> bool {
+    if !matches!(at, Some(Command::Rcpt | Command::Data)) {
+        return false;
+    }
     let enhanced = text.split_whitespace().next().filter(|word| {
         let parts: Vec<&str> = word.split('.').collect();
         parts.len() == 3
@@ -184,8 +196,11 @@ pub fn refuses_recipient(code: &str, text: &str) -> bool {
                 .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
     });
     match enhanced {
-        Some(enhanced) => enhanced.starts_with("5.1.") || enhanced == "5.2.1",
-        None => matches!(code, "550" | "551" | "553"),
+        Some(enhanced) => {
+            (enhanced.starts_with("5.1.") && !SENDER_CODES.contains(&enhanced))
+                || enhanced == "5.2.1"
+        }
+        None => at == Some(Command::Rcpt) && matches!(code, "550" | "551" | "553"),
     }
 }
 
@@ -218,13 +233,37 @@ mod tests {
 
     #[test]
     fn enhanced_codes_decide_whether_the_recipient_was_refused() {
+        let rcpt = Some(Command::Rcpt);
         assert!(refuses_recipient(
+            rcpt,
             "550",
             "5.1.1 <ana@example.org>: Recipient address rejected"
         ));
-        assert!(refuses_recipient("550", "No such user"));
-        assert!(refuses_recipient("553", "Mailbox name not allowed"));
-        assert!(!refuses_recipient("550", "5.7.1 Message rejected as spam"));
-        assert!(!refuses_recipient("554", "Transaction failed"));
+        assert!(refuses_recipient(rcpt, "550", "No such user"));
+        assert!(refuses_recipient(rcpt, "553", "Mailbox name not allowed"));
+        assert!(!refuses_recipient(
+            rcpt,
+            "550",
+            "5.7.1 Message rejected as spam"
+        ));
+        assert!(!refuses_recipient(rcpt, "554", "Transaction failed"));
+    }
+
+    #[test]
+    fn only_a_refusal_naming_the_recipient_bounces() {
+        let (mail, rcpt, data) = (
+            Some(Command::Mail),
+            Some(Command::Rcpt),
+            Some(Command::Data),
+        );
+        // Postfix's delayed sender checks answer RCPT with the sender's code.
+        let sender = "5.1.8 <news@shop.example>: Sender address rejected: Domain not found";
+        assert!(!refuses_recipient(rcpt, "553", sender));
+        assert!(!refuses_recipient(mail, "553", sender));
+        assert!(!refuses_recipient(mail, "550", "5.1.1 No such user here"));
+        assert!(!refuses_recipient(None, "550", "5.1.1 No such user here"));
+        // After DATA a bare 550 refuses the content; an enhanced 5.1.1 still names the mailbox.
+        assert!(!refuses_recipient(data, "550", "Message content rejected"));
+        assert!(refuses_recipient(data, "550", "5.1.1 No such user here"));
     }
 }

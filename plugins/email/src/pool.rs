@@ -37,6 +37,14 @@ pub enum PoolError {
     /// The SMTP exchange failed: a reply, TLS or the connection mid-way.
     #[error(transparent)]
     Smtp(#[from] lettre::transport::smtp::Error),
+    /// The server refused the message in reply to `at`.
+    #[error("{source}")]
+    Refused {
+        /// The command the refusal answered.
+        at: crate::transaction::Command,
+        /// The reply.
+        source: lettre::transport::smtp::Error,
+    },
     /// The message needs an SMTP extension the server does not offer.
     #[error("{0}")]
     Unsupported(&'static str),

@@ -28,6 +28,23 @@ use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParam
 use lettre::transport::smtp::response::Response;
 use std::fmt;
 
+/// The command whose reply refused a message: only a refusal at RCPT (or
+/// one whose enhanced code names the recipient) may blame the address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// MAIL FROM: the sender or the message as a whole.
+    Mail,
+    /// RCPT TO: the recipient.
+    Rcpt,
+    /// DATA or the end of the content: the content.
+    Data,
+}
+
+/// A refusal tagged with the command it answered.
+fn refused(at: Command, source: Error) -> PoolError {
+    PoolError::Refused { at, source }
+}
+
 /// Why a transaction did not end in acceptance, and the connection's fate.
 #[derive(Debug)]
 pub enum Failure {
@@ -105,7 +122,7 @@ pub async fn send(
     };
     sent.map_err(|error| {
         if error.status().is_some() && !is_closing(&error) {
-            Failure::Refused(error.into())
+            Failure::Refused(refused(Command::Data, error))
         } else {
             Failure::Broken(error.into())
         }
@@ -164,16 +181,16 @@ async fn serial_envelope(
         return Err(if is_closing(&error) {
             Failure::Stale(error.into())
         } else {
-            reset(conn, error).await
+            reset(conn, Command::Mail, error).await
         });
     }
     for rcpt in rcpts {
         if let Err(error) = conn.command(rcpt).await {
-            return Err(reset(conn, error).await);
+            return Err(reset(conn, Command::Rcpt, error).await);
         }
     }
     if let Err(error) = conn.command(Data).await {
-        return Err(reset(conn, error).await);
+        return Err(reset(conn, Command::Data, error).await);
     }
     Ok(())
 }
@@ -198,7 +215,7 @@ async fn pipelined_envelope(
     group_replies(conn, mail_reply, rcpts.len(), with_data).await?;
     if !with_data {
         if let Err(error) = conn.command(Data).await {
-            return Err(reset(conn, error).await);
+            return Err(reset(conn, Command::Data, error).await);
         }
     }
     Ok(())
@@ -217,7 +234,7 @@ async fn group_replies(
 ) -> Result<(), Failure> {
     let mut refusal = match mail_reply {
         Err(error) if is_closing(&error) => return Err(Failure::Stale(error.into())),
-        reply => reply.err(),
+        reply => reply.err().map(|error| (Command::Mail, error)),
     };
     for _ in 0..rcpts {
         match conn.read_response().await {
@@ -226,7 +243,7 @@ async fn group_replies(
                 return Err(Failure::Broken(error.into()));
             }
             Err(error) => {
-                refusal.get_or_insert(error);
+                refusal.get_or_insert((Command::Rcpt, error));
             }
         }
     }
@@ -237,12 +254,13 @@ async fn group_replies(
             // refused (RFC 2920 §3.1). One that opens it anyway gets no
             // content: the connection is dropped without the final dot,
             // so the server discards the transaction.
-            (Some(error), Ok(_)) => Err(Failure::Broken(error.into())),
-            (None, Err(error)) | (Some(error), Err(_)) => Err(reset(conn, error).await),
+            (Some((at, error)), Ok(_)) => Err(Failure::Broken(refused(at, error))),
+            (None, Err(error)) => Err(reset(conn, Command::Data, error).await),
+            (Some((at, error)), Err(_)) => Err(reset(conn, at, error).await),
         };
     }
     match refusal {
-        Some(error) => Err(reset(conn, error).await),
+        Some((at, error)) => Err(reset(conn, at, error).await),
         None => Ok(()),
     }
 }
@@ -301,13 +319,13 @@ impl fmt::Display for ContentThen<'_> {
 
 /// After a refusal inside the transaction: RSET, so the connection can
 /// carry the next message; a connection that cannot is broken.
-async fn reset(conn: &mut AsyncSmtpConnection, error: Error) -> Failure {
+async fn reset(conn: &mut AsyncSmtpConnection, at: Command, error: Error) -> Failure {
     if error.status().is_none() || is_closing(&error) {
         return Failure::Broken(error.into());
     }
     match conn.command(Rset).await {
-        Ok(_) => Failure::Refused(error.into()),
-        Err(_) => Failure::Broken(error.into()),
+        Ok(_) => Failure::Refused(refused(at, error)),
+        Err(_) => Failure::Broken(refused(at, error)),
     }
 }
 

@@ -23,7 +23,9 @@ struct Received {
 }
 
 /// Replies by recipient: `later@` gets 451 at RCPT, `nobody@` 550 5.1.1 at
-/// RCPT, `spam@` 554 5.7.1 to DATA; anyone else is queued. With
+/// RCPT, `badsender@` Postfix's delayed sender refusal (553 5.1.8) at
+/// RCPT, `spam@` 554 5.7.1 and `content@` a bare 550 to DATA; anyone else
+/// is queued. With
 /// `per_connection` set, MAIL gets 421 and the connection is closed once
 /// that many messages went over it, as servers capping messages per
 /// connection do.
@@ -67,6 +69,10 @@ impl Handler for ScriptedServer {
         match to.split('@').next() {
             Some("later") => Response::custom(451, "4.3.0 Try again later".into()),
             Some("nobody") => Response::custom(550, "5.1.1 No such user here".into()),
+            Some("badsender") => Response::custom(
+                553,
+                "5.1.8 <news@shop.example>: Sender address rejected: Domain not found".into(),
+            ),
             _ => OK,
         }
     }
@@ -74,6 +80,9 @@ impl Handler for ScriptedServer {
     fn data_start(&mut self, _domain: &str, from: &str, _is8bit: bool, to: &[String]) -> Response {
         if to.iter().any(|to| to.starts_with("spam@")) {
             return Response::custom(554, "5.7.1 Message rejected as spam".into());
+        }
+        if to.iter().any(|to| to.starts_with("content@")) {
+            return Response::custom(550, "Message content rejected".into());
         }
         self.current = Some(Received {
             from: from.to_owned(),
@@ -359,6 +368,38 @@ fn pipelining_sends_the_next_envelope_behind_each_content() {
             .data
             .contains("Hello Ana, see https://shop.example/w")
     );
+}
+
+/// A refusal that blames the sender or the content fails the message
+/// without bouncing (and so quarantining) the recipient's address, with or
+/// without pipelining.
+#[test]
+fn refusals_of_the_sender_or_the_content_fail_without_a_bounce() {
+    let (server, received, _) = start_server_with(ScriptedServer::default(), |_| {});
+    let proxy = pipelining_proxy::start(server);
+    for addr in [server, proxy.addr] {
+        let results = channel(addr, json!({ "pool_size": 1 })).send_batch(&batch(vec![
+            message("c1", "badsender@example.org"),
+            message("c2", "content@example.org"),
+            message("c3", "ana@example.org"),
+        ]));
+        assert!(
+            matches!(&results[0].status, SendStatus::Failed { reason } if reason.contains("5.1.8")),
+            "{:?}",
+            results[0]
+        );
+        assert!(
+            matches!(&results[1].status, SendStatus::Failed { reason } if reason.contains("content rejected")),
+            "{:?}",
+            results[1]
+        );
+        assert!(
+            matches!(results[2].status, SendStatus::Accepted { .. }),
+            "{:?}",
+            results[2]
+        );
+    }
+    assert_eq!(received.lock().unwrap().len(), 2);
 }
 
 #[test]
