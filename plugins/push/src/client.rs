@@ -123,8 +123,8 @@ pub fn map_response(status: StatusCode, retry_after_ms: Option<u64>, reply: &Val
             retry_after_ms,
         };
     }
-    let invalid_token =
-        fcm_code == "INVALID_ARGUMENT" && message.to_ascii_lowercase().contains("token");
+    let invalid_token = fcm_code == "INVALID_ARGUMENT"
+        && (message.to_ascii_lowercase().contains("token") || names_the_token(error));
     if fcm_code == "UNREGISTERED"
         || invalid_token
         || (status == StatusCode::NOT_FOUND && fcm_code == "NOT_FOUND")
@@ -136,6 +136,20 @@ pub fn map_response(status: StatusCode, retry_after_ms: Option<u64>, reply: &Val
     } else {
         SendStatus::Failed { reason }
     }
+}
+
+/// Whether a `google.rpc.BadRequest` detail blames `message.token`: FCM
+/// may answer a malformed token with the generic "Request contains an
+/// invalid argument." and name the field only there.
+fn names_the_token(error: Option<&Value>) -> bool {
+    error
+        .and_then(|e| e.get("details"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|detail| detail.get("fieldViolations").and_then(Value::as_array))
+        .flatten()
+        .any(|violation| violation.get("field").and_then(Value::as_str) == Some("message.token"))
 }
 
 #[cfg(test)]
@@ -178,6 +192,27 @@ mod tests {
                 kind: BounceKind::Hard,
                 ..
             }
+        ));
+    }
+
+    #[test]
+    fn a_field_violation_on_the_token_is_an_invalid_token() {
+        let reply = |field: &str| {
+            json!({ "error": { "code": 400, "status": "INVALID_ARGUMENT", "message": "Request contains an invalid argument.", "details": [
+                { "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "INVALID_ARGUMENT" },
+                { "@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [{ "field": field, "description": "Invalid value" }] },
+            ] } })
+        };
+        assert!(matches!(
+            map_response(StatusCode::BAD_REQUEST, None, &reply("message.token")),
+            SendStatus::Bounced {
+                kind: BounceKind::Hard,
+                ..
+            }
+        ));
+        assert!(matches!(
+            map_response(StatusCode::BAD_REQUEST, None, &reply("message.data")),
+            SendStatus::Failed { .. }
         ));
     }
 }

@@ -395,6 +395,17 @@ fn fcm_replies_map_onto_results_in_batch_order() {
             ),
         ),
         (
+            // The generic message, the token named only in a BadRequest detail.
+            "malformed",
+            ResponseTemplate::new(400).set_body_json(json!({ "error": {
+                "code": 400, "status": "INVALID_ARGUMENT", "message": "Request contains an invalid argument.",
+                "details": [
+                    { "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError", "errorCode": "INVALID_ARGUMENT" },
+                    { "@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [{ "field": "message.token", "description": "Invalid registration token" }] },
+                ],
+            } })),
+        ),
+        (
             "busy",
             fcm_error(
                 429,
@@ -431,7 +442,7 @@ fn fcm_replies_map_onto_results_in_batch_order() {
                 .respond_with(response),
         );
     }
-    let messages = ["ok", "gone", "bad", "busy", "down", "other"]
+    let messages = ["ok", "gone", "bad", "malformed", "busy", "down", "other"]
         .iter()
         .map(|t| push(t, t))
         .collect();
@@ -445,6 +456,7 @@ fn fcm_replies_map_onto_results_in_batch_order() {
             "run-1/ok",
             "run-1/gone",
             "run-1/bad",
+            "run-1/malformed",
             "run-1/busy",
             "run-1/down",
             "run-1/other"
@@ -455,7 +467,7 @@ fn fcm_replies_map_onto_results_in_batch_order() {
         "{:?}",
         results[0]
     );
-    for bounced in &results[1..3] {
+    for bounced in &results[1..4] {
         assert!(
             matches!(
                 bounced.status,
@@ -469,24 +481,24 @@ fn fcm_replies_map_onto_results_in_batch_order() {
     }
     assert!(
         matches!(
-            results[3].status,
+            results[4].status,
             SendStatus::Retry {
                 retry_after_ms: Some(3000),
                 ..
             }
         ),
         "{:?}",
-        results[3]
-    );
-    assert!(
-        matches!(results[4].status, SendStatus::Retry { .. }),
-        "{:?}",
         results[4]
     );
     assert!(
-        matches!(&results[5].status, SendStatus::Failed { reason } if reason.contains("SENDER_ID_MISMATCH")),
+        matches!(results[5].status, SendStatus::Retry { .. }),
         "{:?}",
         results[5]
+    );
+    assert!(
+        matches!(&results[6].status, SendStatus::Failed { reason } if reason.contains("SENDER_ID_MISMATCH")),
+        "{:?}",
+        results[6]
     );
 }
 
