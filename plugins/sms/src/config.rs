@@ -22,7 +22,8 @@ pub enum Mode {
 struct RawConfig {
     /// `twilio` or `webhook`.
     mode: Mode,
-    /// Twilio: the API base (default `https://api.twilio.com`); webhook: the URL posted to.
+    /// Twilio: the API base (default `https://api.twilio.com`) or the full
+    /// `.../Messages.json` URL; webhook: the URL posted to.
     url: Option<String>,
     /// Twilio account SID, also the basic-auth user.
     account_sid: Option<String>,
@@ -102,7 +103,13 @@ impl SmsConfig {
                     .unwrap_or(TWILIO_API)
                     .trim_end_matches('/');
                 check_http_url(base)?;
-                let endpoint = format!("{base}/2010-04-01/Accounts/{sid}/Messages.json");
+                // A Twilio-compatible provider may be given by its full
+                // messages URL as well as by its API base.
+                let endpoint = if base.ends_with("/Messages.json") {
+                    base.to_owned()
+                } else {
+                    format!("{base}/2010-04-01/Accounts/{sid}/Messages.json")
+                };
                 (endpoint, Some((sid, token)), None)
             }
             Mode::Webhook => {
@@ -179,6 +186,22 @@ mod tests {
             "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json"
         );
         assert_eq!(config.basic_auth, Some(("AC1".into(), "tok".into())));
+    }
+
+    #[test]
+    fn twilio_mode_takes_a_full_messages_url_as_is() {
+        let (_dir, file) = token_file();
+        let url = "http://127.0.0.1:9/2010-04-01/Accounts/AC1/Messages.json";
+        let config = SmsConfig::parse(
+            &json!({ "mode": "twilio", "url": url, "account_sid": "AC1", "auth_token_file": file }),
+        )
+        .unwrap();
+        assert_eq!(config.endpoint, url);
+        let config = SmsConfig::parse(
+            &json!({ "mode": "twilio", "url": "http://127.0.0.1:9/", "account_sid": "AC1", "auth_token_file": file }),
+        )
+        .unwrap();
+        assert_eq!(config.endpoint, url);
     }
 
     #[test]
