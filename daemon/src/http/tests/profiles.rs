@@ -85,6 +85,9 @@ async fn an_erased_profile_has_no_messages_and_its_runs_keep_their_kpis() {
     assert_eq!(after["outcomes_purged"], true);
     assert_eq!(after["kpi"], before["kpi"]);
     assert_eq!(after["kpi"]["delivered"], 2);
+    // The run's preview was rendered with c1's data: erased with them.
+    assert_eq!(before["preview"]["recipient_id"], "c1");
+    assert!(after["preview"].is_null(), "{after}");
     let (_, other) = h
         .call("GET", "/api/v1/profiles/c2/messages", Some(VIEWER), None)
         .await;

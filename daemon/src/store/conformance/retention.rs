@@ -230,6 +230,9 @@ pub async fn erasing_a_profile_clears_finished_runs_now_and_others_when_they_fin
     let run = store.run(&sent).await.unwrap().unwrap();
     assert!(run.outcomes_purged);
     assert_eq!(run.counters, before);
+    // The preview was rendered for the erased recipient: it is gone too.
+    assert_eq!(who, rid("digest", 0, 0));
+    assert_eq!(run.preview, None);
     assert_eq!(store.recount(&sent).await.unwrap(), before);
     assert!(store.outcome(&sent, &who).await.unwrap().is_none());
     assert!(store.outcome(&sent, &ids[1]).await.unwrap().is_some());
@@ -321,6 +324,7 @@ pub async fn erasing_a_profile_clears_finished_runs_now_and_others_when_they_fin
     let later_run = store.run(&later.id).await.unwrap().unwrap();
     assert!(later_run.outcomes_purged);
     assert_eq!(later_run.counters.delivered, 3);
+    assert_eq!(later_run.preview, None);
 }
 
 /// Erasure steps scan a bounded number of chunks; an unfinished run is

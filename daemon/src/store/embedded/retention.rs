@@ -177,6 +177,16 @@ impl Tx<'_> {
                     .remove((at, recipient, id.as_str()))
                     .db()?;
             }
+            // The preview was rendered from the recipient's data: it goes too.
+            if rec
+                .run
+                .preview
+                .as_ref()
+                .is_some_and(|p| p.recipient_id == recipient)
+            {
+                rec.run.preview = None;
+                touched = true;
+            }
             let mut tracking = self.txn.open_table(TRACKING).db()?;
             for kind in 0..3u8 {
                 touched |= tracking

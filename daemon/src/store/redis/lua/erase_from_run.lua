@@ -1,5 +1,6 @@
 -- Erases one recipient from a finished run, in bounded steps: first its
--- outcome and tracking records, then its rows in a few chunks per call.
+-- outcome and tracking records and a preview rendered for them, then its
+-- rows in a few chunks per call.
 -- KEYS[1]: run hash   KEYS[2]: outcomes   KEYS[3]: chunks   KEYS[4]: chunk ids
 -- KEYS[5]: openers   KEYS[6]: clickers   KEYS[7]: unsubscribers
 -- ARGV[1]: recipient id   ARGV[2]: first chunk   ARGV[3]: chunks to scan
@@ -19,6 +20,12 @@ if from == 0 then
     touched = 1
   end
   for k = 5, 7 do touched = touched + redis.call('SREM', KEYS[k], who) end
+  -- The preview was rendered from the recipient's data: it goes too.
+  local preview = redis.call('HGET', KEYS[1], 'preview')
+  if preview and cjson.decode(preview).recipient_id == who then
+    redis.call('HDEL', KEYS[1], 'preview')
+    touched = 1
+  end
 end
 local chunks = tonumber(f[4]) or 0
 local stop = math.min(chunks, from + tonumber(ARGV[3]))
