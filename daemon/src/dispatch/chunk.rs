@@ -5,7 +5,7 @@
 use super::RunContext;
 use super::results::{self, Suppression, Verdict};
 use crate::engine::Engine;
-use crate::runs::{Outcome, RunState};
+use crate::runs::{Outcome, RunId, RunState};
 use crate::store::{ClaimedChunk, FrozenRecipient, RecipientOutcome, StoreResult, SuppressionList};
 use herald_plugin_api::{Batch, Message, WIRE_VERSION};
 use std::collections::VecDeque;
@@ -110,10 +110,8 @@ async fn send_all(
         }
         if checked.elapsed() >= STATE_CHECK {
             checked = Instant::now();
-            match engine.store.run(&context.run.id).await?.map(|r| r.state) {
-                Some(RunState::Sending) => {}
-                Some(RunState::Cancelled) => return Ok(Ending::Stopped(Stop::Cancel)),
-                _ => return Ok(Ending::Stopped(Stop::Release)),
+            if let Some(stop) = stop_for_state(engine, &context.run.id).await? {
+                return Ok(Ending::Stopped(stop));
             }
         }
         let size = batch_size(engine.settings.batch_size, context.run.throttle_per_second);
@@ -198,12 +196,20 @@ async fn wait_for_throttle(
             () = tokio::time::sleep(left.min(STATE_CHECK)) => {}
             () = engine.stopping.cancelled() => return Ok(Some(Stop::Release)),
         }
-        match engine.store.run(&run.id).await?.map(|r| r.state) {
-            Some(RunState::Sending) => {}
-            Some(RunState::Cancelled) => return Ok(Some(Stop::Cancel)),
-            _ => return Ok(Some(Stop::Release)),
+        if let Some(stop) = stop_for_state(engine, &run.id).await? {
+            return Ok(Some(stop));
         }
     }
+}
+
+/// Reads the run's state: none while it is sending, else why to stop
+/// (cancelled: cancel the rest; paused, gone or any other: give it back).
+async fn stop_for_state(engine: &Engine, run: &RunId) -> StoreResult<Option<Stop>> {
+    Ok(match engine.store.run(run).await?.map(|r| r.state) {
+        Some(RunState::Sending) => None,
+        Some(RunState::Cancelled) => Some(Stop::Cancel),
+        _ => Some(Stop::Release),
+    })
 }
 
 /// What sending a batch left to do.
